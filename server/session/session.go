@@ -1,0 +1,61 @@
+// Package session keeps tokenhook's server-side sessions: the viewer's tokens
+// live here, and the browser's cookie holds only an opaque session id.
+//
+// Stores are addressed by a key derived from the session id (see Key), so a
+// store's contents never reveal a cookie value. A Redis or SQL store only has to
+// implement the three methods of Store.
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Store.Load when no live session has the key.
+var ErrNotFound = errors.New("session: not found")
+
+// Session is one signed-in viewer's state. It holds tokens: never log it.
+type Session struct {
+	// Subject and Email identify the viewer (from the ID token when the
+	// provider is OpenID Connect).
+	Subject string `json:"sub,omitempty"`
+	Email   string `json:"email,omitempty"`
+	// Claims are the ID token's claims (JSON object) served by /userinfo.
+	Claims []byte `json:"claims,omitempty"`
+
+	AccessToken  string    `json:"at"`
+	RefreshToken string    `json:"rt,omitempty"`
+	TokenType    string    `json:"tt,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+	Expiry       time.Time `json:"exp"`       // access token expiry
+	IssuedAt     time.Time `json:"iat"`       // when the access token was obtained
+	Created      time.Time `json:"created"`   // sign-in time
+	ExpiresAt    time.Time `json:"expiresAt"` // end of the session itself
+}
+
+// Live reports whether the session itself (not its access token) is still valid.
+func (s *Session) Live(now time.Time) bool {
+	return s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt)
+}
+
+// Store persists sessions by key. Implementations must be safe for concurrent
+// use and must return ErrNotFound for missing or ended sessions.
+type Store interface {
+	// Load returns the session stored under key.
+	Load(ctx context.Context, key string) (*Session, error)
+	// Save stores s under key, replacing any earlier value. The store may drop
+	// it after s.ExpiresAt.
+	Save(ctx context.Context, key string, s *Session) error
+	// Delete removes the session; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Key derives the storage key of a session id: stores never see the id
+// itself, so reading a store does not give anyone a usable cookie.
+func Key(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
+}
