@@ -1,0 +1,78 @@
+# tokenhook: `make test` is the one command that runs every check; .ci/run runs
+# exactly that. It installs what the tests need when it is missing, so it also
+# works on a fresh Debian machine (as root), and does no install work otherwise.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+GO ?= go
+# Debian packages the tests need; each is installed with apt-get when dpkg does
+# not list it (only as root; elsewhere a warning, and the tests that need it skip
+# unless CI=true).
+DEBS ?= chromium
+# Every folder with a committed npm lock file gets `npm ci` (node_modules is
+# never committed): the Dash renderer fixture, the injector, examples.
+NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
+NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
+# Short fuzz runs, as package:FuzzName pairs, each for FUZZTIME.
+FUZZ ?=
+FUZZTIME ?= 15s
+GO_TEST_TIMEOUT ?= 20m
+
+.PHONY: test deps npm vet fmt js gotest fuzz bench
+
+## test: everything CI checks: installs, vet, gofmt, the injector's type check
+## and tests, all Go tests (real Dex, real Chromium, real Dash renderer), fuzzing.
+test: deps npm vet fmt js gotest fuzz
+
+## deps: install the Debian packages in DEBS (and Node.js) when missing.
+deps:
+	@missing=""; \
+	for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q; \
+		apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+		echo "warning: missing Debian packages:$$missing (tests that need them will skip)" >&2; \
+	fi
+
+## npm: `npm ci` in every folder with a package-lock.json, when the lock changed.
+npm: $(NPM_STAMPS)
+
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	cd $* && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+vet:
+	$(GO) vet ./...
+
+## fmt: fail when a Go file is not gofmt-formatted.
+fmt:
+	@out=$$(find . -path '*/node_modules' -prune -o -name '*.go' -print | xargs gofmt -l); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## js: the injector's TypeScript type check and unit tests (node's runner).
+js:
+	@if [ -f injector/package.json ]; then \
+		cd injector && npm run --silent typecheck && npm test; \
+	fi
+
+gotest:
+	$(GO) test -timeout $(GO_TEST_TIMEOUT) ./...
+
+fuzz:
+	@for f in $(FUZZ); do \
+		pkg=$${f%%:*}; name=$${f##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) "./$$pkg"; \
+	done
+
+## bench: all Go benchmarks with allocations.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
