@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/session"
+)
+
+func sessionFor(at string, life time.Duration) *session.Session {
+	now := time.Now()
+	return &session.Session{AccessToken: at, RefreshToken: "rt", TokenType: "bearer", Scope: "openid email",
+		IssuedAt: now, Expiry: now.Add(life), Created: now, ExpiresAt: now.Add(24 * time.Hour)}
+}
+
+// BenchmarkTokenEndpoint measures GET /_tokenhook/token with a warm session
+// (no refresh due): cookie check, session lookup, JSON answer.
+func BenchmarkTokenEndpoint(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		dir  bool
+	}{{"memory", false}, {"file", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+				ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}
+			if tc.dir {
+				cfg.DataDir = b.TempDir()
+			}
+			s, err := New(context.Background(), cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			if err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+			cookie := rec.Result().Cookies()[0]
+			req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
+			req.Header.Set("X-TokenHook", "1")
+			req.AddCookie(cookie)
+			h := s.Handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code, w.Body.String())
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkSessionLookup is the cost of turning a cookie into a session.
+func BenchmarkSessionLookup(b *testing.B) {
+	s, err := New(context.Background(), Config{AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(rec.Result().Cookies()[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := s.loadSession(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

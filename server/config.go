@@ -1,0 +1,344 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything tokenhook serve needs. Build it with LoadConfig (flags,
+// environment, file) or fill it in code.
+type Config struct {
+	// Addr is the listen address.
+	Addr string
+	// PublicURL is the external base URL browsers use (scheme://host[:port]).
+	// https turns on Secure cookies with the __Host- prefix.
+	PublicURL string
+
+	// Issuer enables OpenID Connect discovery and ID token verification.
+	Issuer string
+	// AuthURL and TokenURL configure a plain OAuth 2.0 provider instead.
+	AuthURL, TokenURL string
+	// UserinfoURL is optional for plain OAuth 2.0 providers: its JSON answer
+	// becomes the session's claims.
+	UserinfoURL string
+	// ClientID and ClientSecret are the confidential client's credentials.
+	ClientID, ClientSecret string
+	// Scopes requested at sign-in.
+	Scopes []string
+
+	// Upstream is the dashboard app to forward requests to (optional).
+	Upstream string
+	// CookieSecret (at least 32 bytes) signs and encrypts cookies and, through
+	// a derived key, the session files.
+	CookieSecret []byte
+	// DataDir holds the encrypted session files. Empty keeps sessions in
+	// memory only.
+	DataDir string
+	// SessionTTL is the longest a session lives, whatever its refresh token says.
+	SessionTTL time.Duration
+	// RefreshSkew is how long before expiry the token endpoint refreshes an
+	// access token (capped at a third of the token's lifetime).
+	RefreshSkew time.Duration
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is text or json.
+	LogFormat string
+}
+
+// setting is one configuration knob: a flag, an environment variable and a key
+// in the config file.
+type setting struct {
+	name, def, usage string
+	secret           bool // never echo its value in errors
+}
+
+// settings is the single table behind the flags, the environment variables,
+// the config file keys, --help and the README table.
+var settings = []setting{
+	{name: "config", usage: "YAML file with settings (keys are the flag names)"},
+	{name: "addr", def: "127.0.0.1:4180", usage: "listen address"},
+	{name: "public-url", usage: "external base URL (default http://ADDR); https enables Secure __Host- cookies"},
+	{name: "issuer", usage: "OpenID Connect issuer URL (discovery); or use --auth-url and --token-url"},
+	{name: "auth-url", usage: "OAuth 2.0 authorization endpoint (plain OAuth 2.0 providers)"},
+	{name: "token-url", usage: "OAuth 2.0 token endpoint (plain OAuth 2.0 providers)"},
+	{name: "userinfo-url", usage: "userinfo endpoint for plain OAuth 2.0 providers (optional)"},
+	{name: "client-id", usage: "OAuth client id (required)"},
+	{name: "client-secret", usage: "OAuth client secret", secret: true},
+	{name: "client-secret-file", usage: "file holding the client secret"},
+	{name: "scopes", usage: "space- or comma-separated scopes (default: openid email profile offline_access with --issuer)"},
+	{name: "upstream", usage: "URL of the dashboard app to forward to"},
+	{name: "cookie-secret", usage: "secret of at least 32 bytes for cookies and session encryption", secret: true},
+	{name: "cookie-secret-file", usage: "file holding the cookie secret"},
+	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
+	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
+	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
+	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
+	{name: "log-format", def: "text", usage: "text or json"},
+}
+
+// envName is the environment variable of a setting.
+func envName(name string) string {
+	return "TOKENHOOK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// ConfigError is a bad or missing setting. Its message is one line naming the
+// flag and the environment variable.
+type ConfigError struct {
+	Name   string // flag name without dashes
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("--%s (%s): %s", e.Name, envName(e.Name), e.Reason)
+}
+
+// LoadConfig reads settings from args (flags), then getenv (TOKENHOOK_*), then
+// the YAML file named by --config, in that order of precedence. getenv is
+// usually os.Getenv. Help output goes to out; flag.ErrHelp is returned for -h.
+func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("tokenhook serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	vals := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		vals[s.name] = fs.String(s.name, s.def, s.usage)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: tokenhook serve [flags]\n\nEvery flag can also be set by its environment variable or a key in the --config file.\nPrecedence: flag > environment > file > default.\n\n")
+		fmt.Fprint(out, SettingsTable())
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	raw := map[string]string{}
+	for _, s := range settings {
+		if set[s.name] {
+			raw[s.name] = *vals[s.name]
+		} else if v := getenv(envName(s.name)); v != "" {
+			raw[s.name] = v
+		}
+	}
+	if path := raw["config"]; path != "" {
+		file, err := readConfigFile(path)
+		if err != nil {
+			return Config{}, err
+		}
+		for k, v := range file {
+			if _, ok := raw[k]; !ok {
+				raw[k] = v
+			}
+		}
+	}
+	for _, s := range settings {
+		if _, ok := raw[s.name]; !ok && s.def != "" {
+			raw[s.name] = s.def
+		}
+	}
+	return configFromRaw(raw)
+}
+
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &ConfigError{"config", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, &ConfigError{"config", fmt.Sprintf("%s is not valid YAML: %v", path, firstLine(err.Error()))}
+	}
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.name] = true
+	}
+	out := make(map[string]string, len(doc))
+	for k, v := range doc {
+		if !known[k] || k == "config" {
+			return nil, &ConfigError{"config", fmt.Sprintf("%s: unknown key %q", path, k)}
+		}
+		switch t := v.(type) {
+		case []any:
+			parts := make([]string, len(t))
+			for i, p := range t {
+				parts[i] = fmt.Sprint(p)
+			}
+			out[k] = strings.Join(parts, " ")
+		case nil:
+		default:
+			out[k] = fmt.Sprint(t)
+		}
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func configFromRaw(raw map[string]string) (Config, error) {
+	c := Config{
+		Addr: raw["addr"], PublicURL: raw["public-url"], Issuer: raw["issuer"],
+		AuthURL: raw["auth-url"], TokenURL: raw["token-url"], UserinfoURL: raw["userinfo-url"],
+		ClientID: raw["client-id"], Upstream: raw["upstream"], DataDir: raw["data-dir"],
+		LogLevel: raw["log-level"], LogFormat: raw["log-format"],
+	}
+	var err error
+	if c.ClientSecret, err = secretValue(raw, "client-secret"); err != nil {
+		return c, err
+	}
+	secret, err := secretValue(raw, "cookie-secret")
+	if err != nil {
+		return c, err
+	}
+	c.CookieSecret = []byte(secret)
+	if s := raw["scopes"]; s != "" {
+		c.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	if c.SessionTTL, err = durationValue(raw, "session-ttl"); err != nil {
+		return c, err
+	}
+	if c.RefreshSkew, err = durationValue(raw, "refresh-skew"); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func secretValue(raw map[string]string, name string) (string, error) {
+	v, file := raw[name], raw[name+"-file"]
+	if v != "" && file != "" {
+		return "", &ConfigError{name, "set either the value or --" + name + "-file, not both"}
+	}
+	if file == "" {
+		return v, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", &ConfigError{name + "-file", fmt.Sprintf("cannot read %s: %v", file, errors.Unwrap(err))}
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+func durationValue(raw map[string]string, name string) (time.Duration, error) {
+	d, err := time.ParseDuration(raw[name])
+	if err != nil || d < 0 {
+		return 0, &ConfigError{name, fmt.Sprintf("%q is not a duration like 90s or 24h", raw[name])}
+	}
+	return d, nil
+}
+
+// Validate checks the configuration and fills defaults (PublicURL from Addr,
+// OIDC scopes). Its errors are *ConfigError.
+func (c *Config) Validate() error {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:4180"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		return &ConfigError{"public-url", fmt.Sprintf("%q must be an http(s) origin like https://dash.example.com (no path)", c.PublicURL)}
+	}
+	c.PublicURL = u.Scheme + "://" + u.Host
+	switch {
+	case c.Issuer != "":
+		if err := absURL(c.Issuer); err != nil {
+			return &ConfigError{"issuer", err.Error()}
+		}
+		if c.AuthURL != "" || c.TokenURL != "" {
+			return &ConfigError{"issuer", "set --issuer or --auth-url/--token-url, not both"}
+		}
+		if len(c.Scopes) == 0 {
+			c.Scopes = []string{"openid", "email", "profile", "offline_access"}
+		}
+	case c.AuthURL != "" || c.TokenURL != "":
+		if err := absURL(c.AuthURL); err != nil {
+			return &ConfigError{"auth-url", err.Error()}
+		}
+		if err := absURL(c.TokenURL); err != nil {
+			return &ConfigError{"token-url", err.Error()}
+		}
+	default:
+		return &ConfigError{"issuer", "required: the OpenID Connect issuer (or --auth-url and --token-url)"}
+	}
+	if c.UserinfoURL != "" {
+		if err := absURL(c.UserinfoURL); err != nil {
+			return &ConfigError{"userinfo-url", err.Error()}
+		}
+	}
+	if c.ClientID == "" {
+		return &ConfigError{"client-id", "required"}
+	}
+	if c.ClientSecret == "" {
+		return &ConfigError{"client-secret", "required (or --client-secret-file)"}
+	}
+	if len(c.CookieSecret) < 32 {
+		return &ConfigError{"cookie-secret", fmt.Sprintf("must be at least 32 bytes, got %d (generate one: openssl rand -base64 32)", len(c.CookieSecret))}
+	}
+	if c.Upstream != "" {
+		if err := absURL(c.Upstream); err != nil {
+			return &ConfigError{"upstream", err.Error()}
+		}
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 168 * time.Hour
+	}
+	if c.RefreshSkew == 0 {
+		c.RefreshSkew = time.Minute
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return &ConfigError{"log-level", fmt.Sprintf("%q is not debug, info, warn or error", c.LogLevel)}
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return &ConfigError{"log-format", fmt.Sprintf("%q is not text or json", c.LogFormat)}
+	}
+	return nil
+}
+
+func absURL(s string) error {
+	if s == "" {
+		return errors.New("required")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+// SettingsTable returns the settings as a Markdown table (flag, environment
+// variable, default, meaning); the README's table is this output.
+func SettingsTable() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")
+	rows := append([]setting(nil), settings...)
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].name == "config" && rows[j].name != "config" })
+	for _, s := range rows {
+		def := s.def
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", s.name, envName(s.name), def, strings.ReplaceAll(s.usage, "|", "\\|"))
+	}
+	return b.String()
+}

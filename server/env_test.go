@@ -1,0 +1,205 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/server/idp/idptest"
+)
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const testSecret = "client-secret-do-not-log-7f3a9c"
+
+// testEnv is a real Dex provider and a tokenhook server in front of nothing.
+type testEnv struct {
+	t          *testing.T
+	idp        *idp.Provider
+	srv        *Server
+	cfg        Config
+	url        string // tokenhook's public URL
+	tokenCalls atomic.Int32
+	logs       *syncBuffer
+	cancel     context.CancelFunc
+}
+
+var users = []idp.User{
+	{Email: "ada@example.com", Password: "pw-ada"},
+	{Email: "bob@example.com", Password: "pw-bob"},
+	{Email: "cy@example.com", Password: "pw-cy"},
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, logs: &syncBuffer{}}
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	thLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.url = "http://" + thLn.Addr().String()
+	issuer := "http://" + idpLn.Addr().String() + "/dex"
+	e.idp, err = idp.Start(context.Background(), idp.Options{
+		Issuer: issuer, Listener: idpLn, Users: users,
+		Clients: []idp.Client{{ID: "tokenhook", Secret: testSecret, RedirectURIs: []string{e.url + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.url + "/"}}},
+		Wrap: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/dex/token" {
+					e.tokenCalls.Add(1)
+				}
+				h.ServeHTTP(w, r)
+			})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.idp.Close() })
+	e.cfg = Config{
+		PublicURL: e.url, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
+		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), DataDir: t.TempDir(),
+	}
+	e.start(thLn)
+	return e
+}
+
+// start runs a tokenhook server on ln with e.cfg (again, for restart tests).
+func (e *testEnv) start(ln net.Listener) {
+	t := e.t
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := New(ctx, e.cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	e.srv, e.cancel = srv, cancel
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.provider.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("provider not discovered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// restart stops the server and starts a new one on the same address and data dir.
+func (e *testEnv) restart() {
+	e.cancel()
+	addr := strings.TrimPrefix(e.url, "http://")
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.start(ln)
+}
+
+func newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// signIn runs the whole browser flow for user u starting at /_tokenhook/login?rd=rd
+// and returns the final response's URL path.
+func (e *testEnv) signIn(c *http.Client, u idp.User, rd string) *http.Response {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, c, e.url+"/_tokenhook/login?rd="+url.QueryEscape(rd), u.Email, u.Password,
+		func(next *url.URL) bool { return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), e.url) })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		e.t.Fatalf("sign-in ended with %d, want a redirect to rd", resp.StatusCode)
+	}
+	return resp
+}
+
+type tokenAnswer struct {
+	status int
+	body   map[string]any
+	header http.Header
+	raw    string
+}
+
+func (e *testEnv) token(c *http.Client, hdr map[string]string) tokenAnswer {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/_tokenhook/token", nil)
+	req.Header.Set("X-TokenHook", "1")
+	for k, v := range hdr {
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := tokenAnswer{status: resp.StatusCode, header: resp.Header, raw: string(b)}
+	json.Unmarshal(b, &a.body)
+	return a
+}
+
+func (a tokenAnswer) String() string { return fmt.Sprintf("%d %s", a.status, a.raw) }
+
+// expire marks the access token of c's session as expired in the store.
+func (e *testEnv) expire(c *http.Client) {
+	e.t.Helper()
+	req := mustReq(c, e.url)
+	sess, key, err := e.srv.loadSession(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sess.Expiry = time.Now().Add(-time.Second)
+	if err := e.srv.store.Save(context.Background(), key, sess); err != nil {
+		e.t.Fatal(err)
+	}
+}

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+
+	"github.com/tdewolff/minify/v2"
+	"github.com/tdewolff/minify/v2/css"
+	"github.com/tdewolff/minify/v2/html"
+)
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · tokenhook</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; display: grid; place-items: center; min-height: 100vh; background: #f6f7f9; color: #1d2330; }
+  main { max-width: 32rem; margin: 1rem; padding: 2rem; background: #fff; border-radius: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
+  h1 { font-size: 1.3rem; margin: 0 0 .75rem; }
+  a.button { display: inline-block; margin-top: 1rem; padding: .55rem 1.1rem; border-radius: 8px; background: #2456d3; color: #fff; text-decoration: none; }
+  a.button:focus { outline: 3px solid #9bb5f5; }
+</style>
+</head>
+<body>
+<main>
+  <h1>{{.Title}}</h1>
+  <p>{{.Message}}</p>
+  {{if .Link}}<a class="button" href="{{.Link}}">Sign in again</a>{{end}}
+</main>
+</body>
+</html>
+`))
+
+// pageMinifier minifies the HTML pages the server renders.
+var pageMinifier = func() *minify.M {
+	m := minify.New()
+	m.AddFunc("text/html", html.Minify)
+	m.AddFunc("text/css", css.Minify)
+	return m
+}()
+
+// renderPage writes a small, minified HTML page. title and message are
+// escaped by html/template; link must be a same-origin path or "".
+func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, struct{ Title, Message, Link string }{title, message, link}); err != nil {
+		s.log.Error("render page", "err", err)
+		http.Error(w, title, status)
+		return
+	}
+	out, err := pageMinifier.Bytes("text/html", buf.Bytes())
+	if err != nil {
+		out = buf.Bytes()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(out)
+}

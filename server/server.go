@@ -1,0 +1,243 @@
+// Package server is tokenhook's HTTP server: the OAuth 2.0 sign-in flow
+// (authorization code with PKCE, state and nonce; the client secret stays
+// here), server-side sessions, the token endpoint the browser hook calls, and
+// the routes under /_tokenhook/.
+package server
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/maphash"
+
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/tokenhook/tokenhook/server/session"
+)
+
+// Prefix is the path prefix of every route tokenhook serves itself.
+const Prefix = "/_tokenhook/"
+
+// Server is a configured tokenhook server. Create it with New.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	store  session.Store
+	client *http.Client // for calls to the identity provider
+
+	idCookie      *securecookie.SecureCookie // the session id cookie
+	txStore       *sessions.CookieStore      // the short-lived sign-in transaction
+	sessionCookie string
+	txCookie      string
+	secure        bool
+
+	provider atomic.Pointer[provider]
+	states   *stateCache
+	locks    [256]sync.Mutex // per-session refresh locks, striped by key
+	seed     maphash.Seed
+
+	handler http.Handler
+	mux     *http.ServeMux
+	now     func() time.Time
+}
+
+// New validates cfg, opens the session store and starts discovering the
+// provider in the background (readyz reports when it is done). ctx bounds the
+// background work.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    logger,
+		client: &http.Client{Timeout: 15 * time.Second},
+		states: newStateCache(10000),
+		seed:   maphash.MakeSeed(),
+		now:    time.Now,
+		secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+	}
+	s.sessionCookie, s.txCookie = "tokenhook", "tokenhook-login"
+	if s.secure {
+		// __Host- cookies must be Secure, Path=/ and carry no Domain.
+		s.sessionCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-login"
+	}
+	hashKey, err := derive(cfg.CookieSecret, "tokenhook cookie mac v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := derive(cfg.CookieSecret, "tokenhook cookie enc v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	storeKey, err := derive(cfg.CookieSecret, "tokenhook session store v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
+	s.txStore = sessions.NewCookieStore(hashKey, blockKey)
+	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	s.txStore.MaxAge(int(loginTimeout.Seconds()))
+
+	if cfg.DataDir != "" {
+		fs, err := session.NewFile(cfg.DataDir, storeKey)
+		if err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		s.store = fs
+	} else {
+		s.store = session.NewMemory()
+	}
+
+	s.mux = http.NewServeMux()
+	s.routes()
+	s.handler = s.logRequests(s.mux)
+	go s.discover(ctx)
+	go s.sweep(ctx)
+	return s, nil
+}
+
+// derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
+func derive(secret []byte, purpose string, n int) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, purpose, n)
+	if err != nil {
+		return nil, fmt.Errorf("derive key: %w", err)
+	}
+	return k, nil
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET "+Prefix+"login", s.handleLogin)
+	m.HandleFunc("GET "+Prefix+"callback", s.handleCallback)
+	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
+	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
+	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
+	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	m.HandleFunc("GET "+Prefix+"readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if s.provider.Load() == nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("provider not discovered yet\n"))
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
+	})
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers requests on ln until ctx ends, then shuts down gracefully
+// (in-flight requests get up to 10 seconds).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout/WriteTimeout: proxied uploads, WebSockets and
+		// long-polls are legitimately long. Our own handlers bound their
+		// outgoing calls with timeouts instead.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// sweep removes ended sessions from the store once an hour.
+func (s *Server) sweep(ctx context.Context) {
+	sw, ok := s.store.(interface {
+		Sweep(context.Context) (int, error)
+	})
+	if !ok {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := sw.Sweep(ctx); err != nil {
+			s.log.Warn("session sweep failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("ended sessions removed", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// statusWriter records the status code for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests writes one access-log line per request. It logs the path only,
+// never the query (the callback's query carries the authorization code) and
+// never headers (they carry tokens and cookies).
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) && !strings.HasPrefix(r.URL.Path, Prefix) {
+			return // proxied traffic is logged at debug level only
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("dur", s.now().Sub(start)))
+	})
+}

@@ -1,0 +1,336 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/tokenhook/tokenhook/server/session"
+)
+
+// errLoginRequired means the viewer has no usable session.
+var errLoginRequired = errors.New("login required")
+
+// startSession stores sess under a new random id and sets the session cookie.
+// A new id on every sign-in prevents session fixation.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+	id := randomString(32)
+	if err := s.store.Save(r.Context(), session.Key(id), sess); err != nil {
+		return err
+	}
+	val, err := s.idCookie.Encode(s.sessionCookie, []byte(id))
+	if err != nil {
+		return fmt.Errorf("encode session cookie: %w", err)
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.sessionCookie, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// sessionKey returns the store key of the request's session cookie, or "".
+// A tampered, foreign or expired cookie yields "".
+func (s *Server) sessionKey(r *http.Request) string {
+	c, err := r.Cookie(s.sessionCookie)
+	if err != nil || len(c.Value) > 4096 {
+		return ""
+	}
+	var id []byte
+	if err := s.idCookie.Decode(s.sessionCookie, c.Value, &id); err != nil || len(id) == 0 {
+		return ""
+	}
+	return session.Key(string(id))
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// loadSession returns the request's live session and its key.
+func (s *Server) loadSession(r *http.Request) (*session.Session, string, error) {
+	key := s.sessionKey(r)
+	if key == "" {
+		return nil, "", errLoginRequired
+	}
+	sess, err := s.store.Load(r.Context(), key)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, key, errLoginRequired
+	}
+	if err != nil {
+		return nil, key, err
+	}
+	return sess, key, nil
+}
+
+// HasSession reports whether the request carries the cookie of a live session.
+func (s *Server) HasSession(r *http.Request) bool {
+	_, _, err := s.loadSession(r)
+	return err == nil
+}
+
+// tokenResponse is what GET /_tokenhook/token answers.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresAt   int64  `json:"expires_at"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// checkBrowserCall enforces the token endpoint's CSRF defence: the custom
+// header forces a CORS preflight for cross-origin callers (and we answer no
+// CORS headers), and browsers that send fetch metadata are refused when the
+// call is cross-site.
+func checkBrowserCall(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("X-TokenHook") != "1" {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "the X-TokenHook: 1 request header is required")
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "cross-site requests are refused")
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Vary", "Cookie")
+	if !checkBrowserCall(w, r) {
+		return
+	}
+	stale := r.Header.Get("X-TokenHook-Stale")
+	if len(stale) > 64 {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "X-TokenHook-Stale is too long")
+		return
+	}
+	sess, err := s.currentToken(r.Context(), r, stale)
+	if errors.Is(err, errLoginRequired) {
+		s.clearSessionCookie(w)
+		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
+		return
+	}
+	if err != nil {
+		s.log.Warn("token refresh failed", "err", err)
+		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the identity provider could not refresh the token; try again")
+		return
+	}
+	tt := sess.TokenType
+	if tt == "" || equalFoldASCII(tt, "bearer") {
+		tt = "Bearer"
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: sess.AccessToken, TokenType: tt, ExpiresAt: sess.Expiry.Unix(), Scope: sess.Scope})
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenHash is the value the browser hook sends in X-TokenHook-Stale: the
+// unpadded base64url SHA-256 of the access token a backend rejected.
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// needsRefresh reports whether sess's access token should be replaced: it is
+// within the skew window of its expiry, or it is the one a backend rejected.
+func (s *Server) needsRefresh(sess *session.Session, stale string, now time.Time) bool {
+	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(TokenHash(sess.AccessToken))) == 1 {
+		return true
+	}
+	skew := s.cfg.RefreshSkew
+	if life := sess.Expiry.Sub(sess.IssuedAt); life > 0 && life/3 < skew {
+		skew = life / 3
+	}
+	return !now.Add(skew).Before(sess.Expiry)
+}
+
+// currentToken returns the request's session with a usable access token,
+// refreshing it first when needed. Refresh is single-flight per session: the
+// first caller refreshes while the others wait on the session's lock and then
+// find the new token, so a rotating refresh token is used exactly once.
+func (s *Server) currentToken(ctx context.Context, r *http.Request, stale string) (*session.Session, error) {
+	sess, key, err := s.loadSession(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.needsRefresh(sess, stale, s.now()) {
+		return sess, nil
+	}
+	seen := sess.AccessToken
+	mu := &s.locks[s.stripe(key)]
+	mu.Lock()
+	defer mu.Unlock()
+	// Re-check after taking the lock: another request may have refreshed
+	// while this one waited. Its token is the answer, even if the provider
+	// issues lifetimes shorter than our skew.
+	sess, err = s.store.Load(ctx, key)
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, errLoginRequired
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if sess.AccessToken != seen && now.Before(sess.Expiry) && (stale == "" || stale != TokenHash(sess.AccessToken)) {
+		return sess, nil
+	}
+	if !s.needsRefresh(sess, stale, now) {
+		return sess, nil
+	}
+	if sess.RefreshToken == "" {
+		if now.Before(sess.Expiry) {
+			return sess, nil // nothing better to give; the backend will decide
+		}
+		_ = s.store.Delete(ctx, key)
+		return nil, errLoginRequired
+	}
+	p := s.provider.Load()
+	if p == nil {
+		return nil, errors.New("identity provider not ready")
+	}
+	rctx, cancel := context.WithTimeout(s.oauthContext(context.WithoutCancel(ctx)), 15*time.Second)
+	defer cancel()
+	tok, err := p.oauth.TokenSource(rctx, &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response.StatusCode == http.StatusUnauthorized || re.Response.StatusCode == http.StatusBadRequest) {
+			// The refresh token is dead: so is the session.
+			s.log.Info("refresh token rejected; session ended", "sub", sess.Subject, "err", redactOAuthError(err))
+			_ = s.store.Delete(ctx, key)
+			return nil, errLoginRequired
+		}
+		return nil, fmt.Errorf("refresh: %s", redactOAuthError(err))
+	}
+	sess.AccessToken = tok.AccessToken
+	sess.IssuedAt = now
+	sess.Expiry = tok.Expiry
+	if sess.Expiry.IsZero() {
+		sess.Expiry = now.Add(time.Hour)
+	}
+	if tok.RefreshToken != "" {
+		sess.RefreshToken = tok.RefreshToken
+	}
+	if t := tok.Type(); t != "" {
+		sess.TokenType = t
+	}
+	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
+		sess.Scope = sc
+	}
+	if err := s.store.Save(ctx, key, sess); err != nil {
+		return nil, fmt.Errorf("save refreshed session: %w", err)
+	}
+	s.log.Debug("access token refreshed", "sub", sess.Subject)
+	return sess, nil
+}
+
+func (s *Server) stripe(key string) uint8 {
+	return uint8(maphash.String(s.seed, key))
+}
+
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	sess, _, err := s.loadSession(r)
+	if err != nil {
+		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
+		return
+	}
+	claims := sess.Claims
+	if len(claims) == 0 {
+		claims, _ = json.Marshal(map[string]string{"sub": sess.Subject})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(claims)
+}
+
+// handleLogout ends the session. CSRF defence: the X-TokenHook header (set
+// by the browser hook) or an Origin header equal to our public origin, and
+// never a cross-site fetch. Script callers get JSON with the provider's
+// logout URL; form posts are redirected there.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	byScript := r.Header.Get("X-TokenHook") == "1"
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" || (!byScript && r.Header.Get("Origin") != s.cfg.PublicURL) {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "logout must come from this site")
+		return
+	}
+	if key := s.sessionKey(r); key != "" {
+		if err := s.store.Delete(r.Context(), key); err != nil {
+			s.log.Error("delete session", "err", err)
+		}
+	}
+	s.clearSessionCookie(w)
+	logoutURL := ""
+	if p := s.provider.Load(); p != nil && p.endSession != "" {
+		q := url.Values{"client_id": {s.cfg.ClientID}, "post_logout_redirect_uri": {s.cfg.PublicURL + "/"}}
+		logoutURL = p.endSession + "?" + q.Encode()
+	}
+	if byScript {
+		writeJSON(w, http.StatusOK, map[string]string{"logout_url": logoutURL})
+		return
+	}
+	if logoutURL == "" {
+		logoutURL = "/"
+	}
+	http.Redirect(w, r, logoutURL, http.StatusSeeOther)
+}
+
+// fetchUserinfo reads the claims of a plain OAuth 2.0 provider's user.
+func (s *Server) fetchUserinfo(r *http.Request, tok *oauth2.Token) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.UserinfoURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	tok.SetAuthHeader(req)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("userinfo: status %s", strconv.Itoa(resp.StatusCode))
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil || !json.Valid(b) {
+		return nil, errors.New("userinfo: not a JSON answer")
+	}
+	return b, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
