@@ -148,7 +148,9 @@ func (e *testEnv) signIn(c *http.Client, u idp.User, rd string) *http.Response {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	resp, err := idptest.Login(ctx, c, e.url+"/_tokenhook/login?rd="+url.QueryEscape(rd), u.Email, u.Password,
-		func(next *url.URL) bool { return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), e.url) })
+		func(next *url.URL) bool {
+			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), e.url)
+		})
 	if err != nil {
 		e.t.Fatal(err)
 	}
