@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestServeConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "tokenhook.yaml")
+	os.WriteFile(cfgFile, []byte("issuer: https://idp.example\nclient-id: from-file\nbogus: 1\n"), 0o600)
+	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no issuer", []string{"--client-id", "c"}, nil, "--issuer (TOKENHOOK_ISSUER): required"},
+		{"no client id", []string{"--issuer", "https://idp.example"}, nil, "--client-id (TOKENHOOK_CLIENT_ID): required"},
+		{"short cookie secret", append(base[:6:6], "--cookie-secret", "short"), nil, "--cookie-secret (TOKENHOOK_COOKIE_SECRET): must be at least 32 bytes"},
+		{"bad public url", append(base, "--public-url", "ftp://x"), nil, "--public-url (TOKENHOOK_PUBLIC_URL)"},
+		{"bad duration from env", base, map[string]string{"TOKENHOOK_SESSION_TTL": "forever"}, "--session-ttl (TOKENHOOK_SESSION_TTL)"},
+		{"unknown key in file", append(base, "--config", cfgFile), nil, `unknown key "bogus"`},
+		{"missing secret file", append(base[:6:6], "--cookie-secret-file", filepath.Join(dir, "nope")), nil, "--cookie-secret-file (TOKENHOOK_COOKIE_SECRET_FILE): cannot read"},
+		{"both issuer and auth url", append(base, "--auth-url", "https://idp.example/a"), nil, "not both"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			getenv := func(k string) string { return tc.env[k] }
+			code := run(context.Background(), append([]string{"serve"}, tc.args...), getenv, &out, &errb)
+			msg := errb.String()
+			if code != 2 || !strings.Contains(msg, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, msg, tc.want)
+			}
+			if strings.Count(strings.TrimSpace(msg), "\n") != 0 || strings.Contains(msg, "goroutine") {
+				t.Fatalf("want one line, got %q", msg)
+			}
+		})
+	}
+}
+
+func TestBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--addr", ln.Addr().String(), "--issuer", "https://idp.example",
+		"--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32), "--data-dir", ""}, func(string) string { return "" }, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "cannot listen on "+ln.Addr().String()+": address already in use") {
+		t.Fatalf("exit %d, %q", code, errb.String())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), nil, os.Getenv, &out, &errb); code != 2 || !strings.Contains(errb.String(), "Usage") {
+		t.Fatalf("no args: %d %q", code, errb.String())
+	}
+	if code := run(context.Background(), []string{"serve", "-h"}, func(string) string { return "" }, &out, &errb); code != 0 || !strings.Contains(out.String(), "TOKENHOOK_CLIENT_ID") {
+		t.Fatalf("serve -h: %d %q", code, out.String())
+	}
+}
