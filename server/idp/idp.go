@@ -62,14 +62,18 @@ type Options struct {
 // Provider is a running in-process OpenID provider.
 type Provider struct {
 	// Issuer is the provider's issuer URL.
-	Issuer string
-	srv    *http.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	Issuer  string
+	handler http.Handler
+	logger  *slog.Logger
+	srv     *http.Server // set by Start
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-// Start launches the provider and returns once it accepts connections.
-func Start(ctx context.Context, o Options) (*Provider, error) {
+// New builds a provider without serving it: the Provider is an http.Handler
+// to mount at the issuer URL's path (for example under "/dex/" of a server
+// that also serves other things). Close releases it.
+func New(ctx context.Context, o Options) (*Provider, error) {
 	if o.Issuer == "" {
 		return nil, errors.New("idp: issuer is required")
 	}
@@ -81,23 +85,11 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	if ttl == 0 {
 		ttl = time.Hour
 	}
-	ln := o.Listener
-	if ln == nil {
-		host, err := hostPort(o.Issuer)
-		if err != nil {
-			return nil, err
-		}
-		if ln, err = net.Listen("tcp", host); err != nil {
-			return nil, fmt.Errorf("idp: listen on %s: %w", host, err)
-		}
-	}
-
 	passwords := make([]storage.Password, 0, len(o.Users))
 	for i, u := range o.Users {
-		// bcrypt.MinCost would be refused by Dex (it enforces cost >= 10).
+		// Dex refuses bcrypt costs below 10.
 		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), 10)
 		if err != nil {
-			ln.Close()
 			return nil, fmt.Errorf("idp: hash password of %s: %w", u.Email, err)
 		}
 		name := u.Name
@@ -126,7 +118,6 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	sig, err := (&signer.LocalConfig{KeysRotationPeriod: "6h"}).Open(runCtx, st, ttl, time.Now, logger)
 	if err != nil {
 		cancel()
-		ln.Close()
 		return nil, fmt.Errorf("idp: signer: %w", err)
 	}
 	srv, err := dex.NewServer(runCtx, dex.Config{
@@ -144,35 +135,57 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	})
 	if err != nil {
 		cancel()
-		ln.Close()
 		return nil, fmt.Errorf("idp: start dex: %w", err)
 	}
 	var h http.Handler = srv
 	if o.Wrap != nil {
 		h = o.Wrap(h)
 	}
-	p := &Provider{
-		Issuer: o.Issuer,
-		srv:    &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
-		cancel: cancel,
-		done:   make(chan struct{}),
+	return &Provider{Issuer: o.Issuer, handler: h, cancel: cancel, logger: logger}, nil
+}
+
+// ServeHTTP serves the provider's endpoints.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// Start builds a provider and serves it on Options.Listener, or on the
+// issuer's host and port. It returns once the provider accepts connections.
+func Start(ctx context.Context, o Options) (*Provider, error) {
+	ln := o.Listener
+	if ln == nil {
+		host, err := hostPort(o.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		if ln, err = net.Listen("tcp", host); err != nil {
+			return nil, fmt.Errorf("idp: listen on %s: %w", host, err)
+		}
 	}
+	p, err := New(ctx, o)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	p.srv = &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second}
+	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
 		if err := p.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("idp: serve", "err", err)
+			p.logger.Error("idp: serve", "err", err)
 		}
 	}()
 	return p, nil
 }
 
-// Close stops the provider.
+// Close stops the provider (and its listener when Start opened one).
 func (p *Provider) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := p.srv.Shutdown(ctx)
+	var err error
+	if p.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = p.srv.Shutdown(ctx)
+		<-p.done
+	}
 	p.cancel()
-	<-p.done
 	return err
 }
 
