@@ -5,9 +5,7 @@ import (
 	"html/template"
 	"net/http"
 
-	"github.com/tdewolff/minify/v2"
-	"github.com/tdewolff/minify/v2/css"
-	"github.com/tdewolff/minify/v2/html"
+	"github.com/tokenhook/tokenhook/jsbundle"
 )
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -34,14 +32,6 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </html>
 `))
 
-// pageMinifier minifies the HTML pages the server renders.
-var pageMinifier = func() *minify.M {
-	m := minify.New()
-	m.AddFunc("text/html", html.Minify)
-	m.AddFunc("text/css", css.Minify)
-	return m
-}()
-
 // renderPage writes a small, minified HTML page. title and message are
 // escaped by html/template; link must be a same-origin path or "".
 func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
@@ -51,7 +41,7 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, l
 		http.Error(w, title, status)
 		return
 	}
-	out, err := pageMinifier.Bytes("text/html", buf.Bytes())
+	out, err := jsbundle.MinifyHTML(buf.Bytes())
 	if err != nil {
 		out = buf.Bytes()
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
+	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -47,6 +48,7 @@ type Server struct {
 	locks    [256]sync.Mutex // per-session refresh locks, striped by key
 	seed     maphash.Seed
 
+	bundle  *jsbundle.Bundle
 	handler http.Handler
 	mux     *http.ServeMux
 	now     func() time.Time
@@ -103,6 +105,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.store = session.NewMemory()
 	}
 
+	if s.bundle, err = jsbundle.Build(); err != nil {
+		return nil, fmt.Errorf("build the browser script: %w", err)
+	}
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.logRequests(s.mux)
@@ -140,10 +145,17 @@ func (s *Server) routes() {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	// tokenhook.js and tokenhook.<hash>.js; the bundle answers 404 for
+	// other names.
+	m.Handle("GET "+Prefix+"{asset}", s.bundle.Handler())
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
 	})
 }
+
+// Bundle returns the browser script the server serves (for its SRI value and
+// script tag).
+func (s *Server) Bundle() *jsbundle.Bundle { return s.bundle }
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -465,3 +465,29 @@ func mustReq(c *http.Client, base string) *http.Request {
 	}
 	return req
 }
+
+func TestServesTheScript(t *testing.T) {
+	s, err := New(context.Background(), Config{AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path   string
+		status int
+		cache  string
+	}{
+		{"/_tokenhook/tokenhook.js", 200, "max-age=300"},
+		{s.Bundle().HashedPath(), 200, "immutable"},
+		{"/_tokenhook/other.js", 404, ""},
+	} {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != tc.status || !strings.Contains(rec.Header().Get("Cache-Control"), tc.cache) {
+			t.Errorf("%s: %d %q", tc.path, rec.Code, rec.Header().Get("Cache-Control"))
+		}
+		if tc.status == 200 && (!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") || !strings.Contains(rec.Body.String(), "TokenHook")) {
+			t.Errorf("%s: not the script: %q", tc.path, rec.Header().Get("Content-Type"))
+		}
+	}
+}
