@@ -1,6 +1,7 @@
 // Command tokenhook runs the tokenhook server.
 //
 //	tokenhook serve    sign-in, sessions, the token endpoint and the proxy
+//	tokenhook bundle   write the browser script to a folder and print its tag
 //	tokenhook version  print the version
 //
 // Run "tokenhook serve -h" for every setting.
@@ -16,9 +17,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
+	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server"
 )
 
@@ -33,6 +37,7 @@ const usage = `Usage: tokenhook <command> [flags]
 
 Commands:
   serve     run the server (sign-in, sessions, token endpoint, proxy)
+  bundle    write tokenhook.<hash>.js to --out DIR and print its <script> tag
   version   print the version
 
 Run "tokenhook <command> -h" for a command's flags.
@@ -47,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "bundle":
+		return bundle(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tokenhook", version())
 		return 0
@@ -118,4 +125,37 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// bundle writes the hashed script to a folder, for hosting it elsewhere (a
+// CDN, Dash's assets folder), and prints the script tag with its SRI value.
+func bundle(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tokenhook bundle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "folder to write tokenhook.<hash>.js into (required)")
+	base := fs.String("base-url", "/_tokenhook/", "URL path or prefix the file will be served from")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "tokenhook: bundle: --out is required")
+		return 2
+	}
+	b, err := jsbundle.Build()
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook: bundle: %v\n", err)
+		return 1
+	}
+	name, err := b.WriteFile(*out)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook: bundle: %v\n", err)
+		return 1
+	}
+	src := strings.TrimSuffix(*base, "/") + "/" + filepath.Base(name)
+	fmt.Fprintf(stderr, "wrote %s (%d bytes, %d gzipped)\n", name, len(b.Code()), len(b.Gzip()))
+	fmt.Fprintln(stdout, b.ScriptTagSrc(src))
+	return 0
 }

@@ -68,3 +68,25 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("serve -h: %d %q", code, out.String())
 	}
 }
+
+func TestBundleCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"bundle", "--out", dir}, os.Getenv, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	tag := strings.TrimSpace(out.String())
+	files, _ := filepath.Glob(filepath.Join(dir, "tokenhook.*.js"))
+	if len(files) != 1 {
+		t.Fatalf("files written: %v", files)
+	}
+	name := filepath.Base(files[0])
+	for _, want := range []string{`src="/_tokenhook/` + name + `"`, `integrity="sha384-`, `crossorigin="anonymous"`} {
+		if !strings.Contains(tag, want) {
+			t.Errorf("tag %q lacks %q", tag, want)
+		}
+	}
+	if code := run(context.Background(), []string{"bundle"}, os.Getenv, &out, &errb); code != 2 {
+		t.Fatalf("bundle without --out: exit %d", code)
+	}
+}
