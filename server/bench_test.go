@@ -35,7 +35,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 				b.Fatal(err)
 			}
 			rec := httptest.NewRecorder()
-			if err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
+			if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
 				b.Fatal(err)
 			}
 			cookie := rec.Result().Cookies()[0]

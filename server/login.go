@@ -21,6 +21,26 @@ import (
 // loginTimeout is how long a started sign-in may take.
 const loginTimeout = 10 * time.Minute
 
+// rendezvousTTL is how long an iframe's popup sign-in may take, from opening
+// the popup to claiming the result.
+const rendezvousTTL = 5 * time.Minute
+
+// validChannel accepts the iframe's channel id: 16 to 128 base64url characters.
+func validChannel(c string) bool { return len(c) >= 16 && len(c) <= 128 && isBase64URL(c) }
+
+// validChallenge accepts an S256 challenge: 43 base64url characters.
+func validChallenge(c string) bool { return len(c) == 43 && isBase64URL(c) }
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // randomString returns n random bytes, base64url-encoded.
 func randomString(n int) string {
 	b := make([]byte, n)
@@ -77,13 +97,28 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, http.StatusServiceUnavailable, "Sign-in is starting", "tokenhook cannot reach the identity provider yet. Try again in a moment.", "")
 		return
 	}
-	rd := SafeRedirect(r.URL.Query().Get("rd"))
+	q := r.URL.Query()
+	rd := SafeRedirect(q.Get("rd"))
+	channel := ""
+	if q.Get("popup") == "1" {
+		channel = q.Get("channel")
+		challenge := q.Get("challenge")
+		if !validChannel(channel) || !validChallenge(challenge) {
+			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
+			return
+		}
+		if err := s.rendezvous.Start(r.Context(), channel, challenge, rendezvousTTL); err != nil {
+			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was already used. Close it and use the dashboard's sign-in button again.", "")
+			return
+		}
+	}
 	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
 	tx, _ := s.txStore.New(r, s.txCookie) // a fresh transaction; an old or bad cookie is replaced
 	tx.Values["state"] = state
 	tx.Values["nonce"] = nonce
 	tx.Values["verifier"] = verifier
 	tx.Values["rd"] = rd
+	tx.Values["channel"] = channel
 	if err := tx.Save(r, w); err != nil {
 		s.log.Error("save sign-in transaction", "err", err)
 		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not start the sign-in.", "")
@@ -185,12 +220,21 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			sess.Expiry = now.Add(time.Hour)
 		}
 	}
-	if err := s.startSession(w, r, sess); err != nil {
+	id, err := s.startSession(w, r, sess)
+	if err != nil {
 		s.log.Error("create session", "err", err)
 		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", "/_tokenhook/login")
 		return
 	}
 	s.log.Info("signed in", "sub", sess.Subject)
+	if channel := txString(tx.Values, "channel"); channel != "" {
+		if err := s.rendezvous.Complete(r.Context(), channel, id); err != nil {
+			s.renderPage(w, http.StatusGone, "Sign-in took too long", "You are signed in, but the dashboard stopped waiting. Close this window and use the dashboard's sign-in button again.", "")
+			return
+		}
+		s.renderPopupDone(w, channel)
+		return
+	}
 	http.Redirect(w, r, SafeRedirect(txString(tx.Values, "rd")), http.StatusFound)
 }
 

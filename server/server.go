@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -40,7 +41,9 @@ type Server struct {
 	idCookie      *securecookie.SecureCookie // the session id cookie
 	txStore       *sessions.CookieStore      // the short-lived sign-in transaction
 	sessionCookie string
+	embedCookie   string // the session cookie of iframes (see setSessionCookie)
 	txCookie      string
+	rendezvous    rendezvous.Store
 	secure        bool
 
 	provider atomic.Pointer[provider]
@@ -73,11 +76,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		now:    time.Now,
 		secure: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
-	s.sessionCookie, s.txCookie = "tokenhook", "tokenhook-login"
+	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
 	if s.secure {
 		// __Host- cookies must be Secure, Path=/ and carry no Domain.
-		s.sessionCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-login"
+		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
+	s.rendezvous = rendezvous.NewMemory(10000)
 	hashKey, err := derive(cfg.CookieSecret, "tokenhook cookie mac v1", 32)
 	if err != nil {
 		return nil, err
@@ -131,6 +135,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+Prefix+"callback", s.handleCallback)
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
+	m.HandleFunc("POST "+Prefix+"claim", s.handleClaim)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -79,7 +79,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
-		if err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour)); err != nil {
+		if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		sc := rec.Header().Get("Set-Cookie")

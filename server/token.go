@@ -23,40 +23,58 @@ import (
 // errLoginRequired means the viewer has no usable session.
 var errLoginRequired = errors.New("login required")
 
-// startSession stores sess under a new random id and sets the session cookie.
-// A new id on every sign-in prevents session fixation.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess *session.Session) error {
+// startSession stores sess under a new random id, sets the session cookie and
+// returns the id. A new id on every sign-in prevents session fixation.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, sess *session.Session) (string, error) {
 	id := randomString(32)
 	if err := s.store.Save(r.Context(), session.Key(id), sess); err != nil {
-		return err
+		return "", err
 	}
-	val, err := s.idCookie.Encode(s.sessionCookie, []byte(id))
+	if err := s.setSessionCookie(w, s.sessionCookie, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// setSessionCookie sets a cookie carrying the session id. The first-party
+// cookie is SameSite=Lax. The embed cookie, set when an iframe claims a
+// sign-in, must travel in a cross-site iframe: SameSite=None, and therefore
+// Secure, and Partitioned (CHIPS) so browsers that block third-party cookies
+// keep it in the iframe's own top-level-site partition.
+func (s *Server) setSessionCookie(w http.ResponseWriter, name, id string) error {
+	val, err := s.idCookie.Encode(name, []byte(id))
 	if err != nil {
 		return fmt.Errorf("encode session cookie: %w", err)
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: s.sessionCookie, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode,
-	})
+	c := &http.Cookie{Name: name, Value: val, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
+	if name == s.embedCookie {
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
+	}
+	http.SetCookie(w, c)
 	return nil
 }
 
-// sessionKey returns the store key of the request's session cookie, or "".
-// A tampered, foreign or expired cookie yields "".
+// sessionKey returns the store key of the request's session cookie (the
+// first-party one, else the embed one), or "". A tampered, foreign or expired
+// cookie yields "".
 func (s *Server) sessionKey(r *http.Request) string {
-	c, err := r.Cookie(s.sessionCookie)
-	if err != nil || len(c.Value) > 4096 {
-		return ""
+	for _, name := range []string{s.sessionCookie, s.embedCookie} {
+		c, err := r.Cookie(name)
+		if err != nil || len(c.Value) > 4096 {
+			continue
+		}
+		var id []byte
+		if err := s.idCookie.Decode(name, c.Value, &id); err != nil || len(id) == 0 {
+			continue
+		}
+		return session.Key(string(id))
 	}
-	var id []byte
-	if err := s.idCookie.Decode(s.sessionCookie, c.Value, &id); err != nil || len(id) == 0 {
-		return ""
-	}
-	return session.Key(string(id))
+	return ""
 }
 
 func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: s.sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: s.embedCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode, Partitioned: true})
 }
 
 // loadSession returns the request's live session and its key.
