@@ -1,0 +1,137 @@
+// Configuration from the script tag's data attributes and window.TokenHookConfig.
+import { glob, normalizeOrigin, Rules } from "./match";
+
+/** A token with its expiry (ms since epoch), as a source returns it. */
+export interface Token {
+  token: string | null;
+  exp?: number;
+}
+
+/** What a custom token function may return. */
+export type CustomResult = string | null | { access_token: string; expires_at?: number };
+
+/** The page-supplied configuration object (window.TokenHookConfig); all optional. */
+export interface UserConfig {
+  methods?: string | string[];
+  include?: string | string[];
+  exclude?: string | string[];
+  origins?: string | string[];
+  header?: string;
+  scheme?: string;
+  source?: string;
+  overwrite?: boolean | string;
+  /** Where the tokenhook routes live; default "/_tokenhook/". */
+  base?: string;
+  /** Custom token source; rejected is the token a backend refused, if any. */
+  token?: (rejected?: string) => Promise<CustomResult> | CustomResult;
+  /** Replaces the default "not signed in" handling (navigate / event). */
+  onLoginRequired?: () => void;
+}
+
+/** The parsed configuration. */
+export interface Config extends Rules {
+  header: string;
+  scheme: string;
+  /** "server", "localStorage", "sessionStorage", "cookie" or "custom". */
+  source: string;
+  /** Storage key or cookie name for the storage sources. */
+  key: string;
+  overwrite: boolean;
+  base: string;
+  token?: UserConfig["token"];
+  onLoginRequired?: () => void;
+  /** Values refused while parsing (the script warns about them on the console). */
+  errors: string[];
+}
+
+function list(v: string | string[] | undefined): string[] | undefined {
+  if (v == null) return undefined;
+  return (typeof v === "string" ? v.split(/[\s,]+/) : v).filter((s) => !!s);
+}
+
+/**
+ * parse merges data attributes (a script element's dataset) with the page's
+ * TokenHookConfig object; a key set in the object wins over the attribute.
+ * Invalid values fall back to the safe default and are listed in errors.
+ */
+export function parse(data: { [k: string]: string | undefined }, user?: UserConfig | null): Config {
+  const u: UserConfig = Object.assign({}, data, user);
+  const errors: string[] = [];
+  const origins: string[] = [];
+  for (const o of list(u.origins) || []) {
+    const n = normalizeOrigin(o);
+    if (n) origins.push(n);
+    else errors.push("origin " + o);
+  }
+  let header = u.header || "Authorization";
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+    errors.push("header " + header);
+    header = "Authorization";
+  }
+  let source = u.source || "server";
+  let key = "";
+  const m = /^(localStorage|sessionStorage|cookie):(.+)$/.exec(source);
+  if (m) {
+    source = m[1];
+    key = m[2];
+  } else if (source !== "server") {
+    errors.push("source " + source);
+    source = "server";
+  }
+  if (typeof u.token === "function") source = "custom";
+  return {
+    methods: (list(u.methods) || ["POST"]).map((s) => s.toUpperCase()),
+    include: (list(u.include) || []).map(glob),
+    exclude: (list(u.exclude) || []).map(glob),
+    origins,
+    header,
+    scheme: u.scheme != null ? u.scheme : "Bearer",
+    source,
+    key,
+    overwrite: /^(true|1|)$/.test("" + u.overwrite),
+    base: u.base || "/_tokenhook/",
+    token: u.token,
+    onLoginRequired: u.onLoginRequired,
+    errors,
+  };
+}
+
+/**
+ * readStored interprets a value the app stored itself: a raw token, a JSON
+ * string, or a JSON object with access_token (and optional expires_at in
+ * seconds).
+ */
+export function readStored(v: string | null | undefined): Token {
+  let j: any = v;
+  try {
+    j = JSON.parse(v!);
+  } catch (e) {
+    // a raw token
+  }
+  return typeof j === "object" ? fromResult(j) : { token: (typeof j === "string" ? j : v) || null };
+}
+
+/** fromResult converts a custom function's or the server's answer. */
+export function fromResult(r: CustomResult): Token {
+  if (!r) return { token: null };
+  if (typeof r === "string") return { token: r };
+  return {
+    token: typeof r.access_token === "string" && r.access_token ? r.access_token : null,
+    exp: typeof r.expires_at === "number" ? r.expires_at * 1000 : undefined,
+  };
+}
+
+/** cookie returns the value of one cookie from a document.cookie string. */
+export function cookie(all: string, name: string): string | null {
+  for (const part of all.split(/;\s*/)) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i) === name) {
+      try {
+        return decodeURIComponent(part.slice(i + 1));
+      } catch (e) {
+        return part.slice(i + 1);
+      }
+    }
+  }
+  return null;
+}

@@ -1,0 +1,72 @@
+// The window.fetch wrapper.
+import { Config } from "./config";
+import { appOwned, headerValue, merge, staleAnswer } from "./headers";
+import { shouldDecorate } from "./match";
+import { Manager } from "./tokens";
+
+/** What the fetch and XHR wrappers need from the rest of the script. */
+export interface Deps {
+  cfg: Config;
+  tokens: Manager;
+  /** The page URL requests are resolved against (location.href). */
+  base(): string;
+  /** True once dash() was called: Dash endpoints are decorated for every method. */
+  dash(): boolean;
+  /** Reports a token failure (and starts sign-in when it is login_required). */
+  fail(e: unknown): void;
+}
+
+/** issuedBy tells whether a header value carries one of our recent tokens. */
+export function issuedBy(d: Deps): (v: string) => boolean {
+  return (v) => d.tokens.recent.some((t) => headerValue(d.cfg.scheme, t) === v);
+}
+
+/**
+ * wrapFetch returns a fetch that adds the token header to matching
+ * requests, and after a 401 that rejects the token it sent, refreshes once
+ * and replays once from a clone taken before sending, so the caller only sees
+ * the second answer. Requests it does not decorate go to orig untouched.
+ */
+export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
+  const issued = issuedBy(d);
+  return async function (input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const c = d.cfg;
+    const req = input instanceof Request ? input : null;
+    const i = init || {};
+    const method = i.method || (req ? req.method : "GET");
+    // no-cors requests cannot carry Authorization (the browser drops it).
+    if ((i.mode || (req && req.mode)) === "no-cors" || !shouldDecorate(method, req ? req.url : String(input), d.base(), c, d.dash())) {
+      return orig(input, init);
+    }
+    const h = merge(req && req.headers, i.headers);
+    if (!c.overwrite && appOwned(h.get(c.header), issued)) return orig(input, init);
+    let token: string | null = null;
+    try {
+      token = await d.tokens.get();
+    } catch (e) {
+      d.fail(e);
+    }
+    if (!token) return orig(input, init);
+    h.set(c.header, headerValue(c.scheme, token));
+    const r = new Request(input, { ...i, headers: h });
+    const spare = r.clone();
+    const res = await orig(r);
+    if (res.status !== 401) return res;
+    let body = "";
+    try {
+      body = await res.clone().text();
+    } catch (e) {
+      // unreadable body: only the WWW-Authenticate header counts
+    }
+    if (!staleAnswer(res.status, res.headers.get("WWW-Authenticate"), body)) return res;
+    let fresh: string | null = null;
+    try {
+      fresh = await d.tokens.refresh(token);
+    } catch (e) {
+      d.fail(e);
+    }
+    if (!fresh || fresh === token) return res;
+    spare.headers.set(c.header, headerValue(c.scheme, fresh));
+    return orig(spare);
+  };
+}

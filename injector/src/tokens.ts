@@ -1,0 +1,162 @@
+// The token cache: in memory only (this closure), single-flight fetching,
+// proactive refresh before expiry, forced refresh after a rejection.
+import { Token } from "./config";
+
+/** Timer and clock, injectable for tests. */
+export interface Clock {
+  now(): number;
+  set(fn: () => void, ms: number): unknown;
+  clear(h: unknown): void;
+}
+
+/** A token source; rejected is the token a backend just refused, if any. */
+export type Source = (rejected?: string) => Token | Promise<Token>;
+
+/** The cache's interface to the rest of the script. */
+export interface Manager {
+  /** A usable token right now, without waiting, or null. */
+  peek(): string | null;
+  /** A usable token, fetching it (at most one fetch at a time) if needed. */
+  get(): Promise<string | null>;
+  /** A token other than rejected: joins a running fetch or forces a new one. */
+  refresh(rejected?: string): Promise<string | null>;
+  /** Forget the token (sign-out). */
+  clear(): void;
+  /** Tokens handed out recently, newest first (to recognise stale copies). */
+  recent: string[];
+}
+
+/** How long before expiry the proactive refresh runs: min(30 s, lifetime/3). */
+export function lead(lifetime: number): number {
+  return Math.min(30000, lifetime / 3);
+}
+
+/**
+ * manager wraps a source. With cache false (the app's own storage or
+ * cookie), the source must answer synchronously and is read again on every
+ * call: the app owns that token and may replace it at any time.
+ */
+export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: string) => void, onError: (e: unknown) => void): Manager {
+  let cur: string | null = null;
+  let exp = 0; // expiry (ms, local clock) or 0 = unknown: valid until rejected
+  let life = 0;
+  let timer: unknown;
+  let flight: Promise<string | null> | null = null;
+  const recent: string[] = [];
+
+  function store(t: Token): string | null {
+    const old = cur;
+    cur = t.token;
+    exp = t.exp || 0;
+    life = exp - clock.now();
+    if (cur && recent.indexOf(cur) < 0) {
+      recent.unshift(cur);
+      recent.length = Math.min(recent.length, 4);
+    }
+    if (cache) {
+      clock.clear(timer);
+      timer = undefined;
+      if (cur && exp) {
+        // Refresh ahead of expiry. If the server hands back the same token
+        // (it refreshes on its own schedule), try again halfway to expiry, at
+        // most once a second, instead of spinning.
+        const at = cur !== old ? exp - lead(life) : clock.now() + Math.max(1000, (exp - clock.now()) / 2);
+        if (at < exp) timer = clock.set(() => fetch().catch(onError), Math.min(2147483647, Math.max(0, at - clock.now())));
+      }
+    }
+    if (cur && cur !== old) onToken(cur);
+    return cur;
+  }
+
+  function usable(): string | null {
+    // Not cached: the app's own storage, read again (synchronously) each time.
+    if (!cache) return store(src() as Token);
+    // A small margin for the request's own travel time.
+    return cur && (!exp || clock.now() + Math.min(5000, life / 6) < exp) ? cur : null;
+  }
+
+  function fetch(rejected?: string): Promise<string | null> {
+    if (!flight) {
+      const done = () => {
+        flight = null;
+      };
+      flight = Promise.resolve()
+        .then(() => src(rejected))
+        .then(
+          (t) => (done(), store(t)),
+          (e) => {
+            done();
+            throw e;
+          },
+        );
+    }
+    return flight;
+  }
+
+  return {
+    peek: usable,
+    get: () => Promise.resolve(usable() || fetch()),
+    refresh(rejected?: string) {
+      const u = usable();
+      if (u && u !== rejected) return Promise.resolve(u);
+      // A fetch already under way may have been started before the
+      // rejection was known; if it brings back the same token, force again.
+      const f = flight;
+      return f ? f.then((t) => (t && t !== rejected ? t : fetch(rejected))) : fetch(rejected);
+    },
+    clear() {
+      clock.clear(timer);
+      cur = null;
+      exp = 0;
+    },
+    recent,
+  };
+}
+
+/** loginRequired marks an error as "the viewer must sign in". */
+export function loginRequired(): Error {
+  const e = new Error("login_required");
+  e.name = "LoginRequired";
+  return e;
+}
+
+/**
+ * staleHash is base64url(sha256(token)) without padding, the value of the
+ * X-TokenHook-Stale header. It needs crypto.subtle (secure contexts: https,
+ * localhost); elsewhere it resolves to "" and the header is left out.
+ */
+export async function staleHash(token: string): Promise<string> {
+  const c = typeof crypto !== "undefined" ? crypto.subtle : undefined;
+  if (!c) return "";
+  const d = new Uint8Array(await c.digest("SHA-256", new TextEncoder().encode(token)));
+  return btoa(String.fromCharCode.apply(null, d as any)).replace(/[+/=]/g, (c) => (c === "+" ? "-" : c === "/" ? "_" : ""));
+}
+
+/**
+ * server is the default source: GET <base>token with X-TokenHook: 1 (the
+ * server's CSRF guard) and, after a rejection, X-TokenHook-Stale. The
+ * answer's expires_at is moved onto the local clock using the response's
+ * Date header, so a skewed viewer clock neither spins nor overstays.
+ */
+export function server(f: typeof fetch, url: string, now: () => number): Source {
+  return async (rejected?: string) => {
+    const h: Record<string, string> = { "X-TokenHook": "1" };
+    const stale = rejected ? await staleHash(rejected) : "";
+    if (stale) h["X-TokenHook-Stale"] = stale;
+    const res = await f(url, { headers: h, credentials: "same-origin", cache: "no-store" });
+    let body: any = {};
+    try {
+      body = await res.json();
+    } catch (e) {
+      // not JSON: judged by status below
+    }
+    if (res.status === 401 && body.error === "login_required") throw loginRequired();
+    if (!res.ok || typeof body.access_token !== "string") throw new Error("token endpoint: HTTP " + res.status);
+    const date = Date.parse(res.headers.get("Date") || "");
+    const skew = date ? now() - date : 0;
+    return {
+      token: body.access_token,
+      exp: typeof body.expires_at === "number" ? body.expires_at * 1000 + skew : undefined,
+    };
+  };
+}

@@ -1,0 +1,138 @@
+// The XMLHttpRequest wrapper: method and URL are captured in open(), the
+// header is set in send(); a request whose token was rejected is re-sent once
+// with the same body before the app sees the 401.
+import { Deps, issuedBy } from "./fetch";
+import { appOwned, headerValue, staleAnswer } from "./headers";
+import { shouldDecorate } from "./match";
+
+interface State {
+  /** The open() arguments, for the replay. */
+  args: IArguments;
+  method: string;
+  url: string;
+  async: boolean;
+  /** Headers the app set, except ours (replayed as they were). */
+  headers: [string, string][];
+  /** The app's own value for our header, if it set one. */
+  own: string | null;
+  body?: Document | XMLHttpRequestBodyInit | null;
+  /** The token sent, when we decorated this request. */
+  token?: string;
+  replayed?: boolean;
+  /** Swallow the events of the rejected answer. */
+  mute?: boolean;
+  aborted?: boolean;
+}
+
+/**
+ * wrapXHR patches X.prototype (open, setRequestHeader, send, abort) in place.
+ * The app's value for our header is held back until send(), because XHR can
+ * only append to a header, never replace it.
+ *
+ * Hiding a rejected answer relies on capture listeners added at the first
+ * open(): at the target they run before the app's own listeners in current
+ * browsers (and in any browser before listeners the app adds after open(),
+ * which is what jQuery and axios do). If the refresh brings no new token,
+ * the swallowed events are dispatched again so the app still sees the 401.
+ */
+export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
+  const P = X.prototype;
+  const open = P.open;
+  const set = P.setRequestHeader;
+  const send = P.send;
+  const abort = P.abort;
+  const states = new WeakMap<XMLHttpRequest, State>();
+  const issued = issuedBy(d);
+  const ours = (n: string) => n.toLowerCase() === d.cfg.header.toLowerCase();
+
+  function mute(this: XMLHttpRequest, e: Event) {
+    const s = states.get(this);
+    if (s && s.mute) e.stopImmediatePropagation();
+  }
+
+  function done(this: XMLHttpRequest, e: Event) {
+    const x = this;
+    const s = states.get(x);
+    if (!s || x.readyState !== 4 || !s.token || s.replayed) return;
+    const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
+    if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
+    s.replayed = s.mute = true;
+    e.stopImmediatePropagation();
+    const rejected = s.token;
+    d.tokens
+      .refresh(rejected)
+      .catch((err) => (d.fail(err), null))
+      .then((t) => {
+        if (states.get(x) !== s || s.aborted) return;
+        if (!t || t === rejected) {
+          // No better token: let the app see the 401 after all.
+          s.mute = false;
+          for (const type of ["readystatechange", "load", "loadend"]) x.dispatchEvent(new Event(type));
+          return;
+        }
+        open.apply(x, s.args as any); // its readystatechange (OPENED) stays muted
+        s.mute = false;
+        for (const h of s.headers) set.call(x, h[0], h[1]);
+        s.token = t;
+        set.call(x, d.cfg.header, headerValue(d.cfg.scheme, t));
+        send.call(x, s.body);
+      });
+  }
+
+  P.open = function (this: XMLHttpRequest, method: string, url: string | URL) {
+    if (!states.has(this)) {
+      this.addEventListener("readystatechange", done, true);
+      for (const type of ["readystatechange", "load", "loadend"]) this.addEventListener(type, mute, true);
+    }
+    states.set(this, {
+      args: arguments,
+      method: String(method),
+      url: String(url),
+      async: arguments.length < 3 || !!arguments[2],
+      headers: [],
+      own: null,
+    });
+    return open.apply(this, arguments as any);
+  } as typeof P.open;
+
+  P.setRequestHeader = function (this: XMLHttpRequest, name: string, value: string) {
+    const s = states.get(this);
+    if (s && this.readyState === 1) {
+      if (ours(name)) {
+        s.own = s.own == null ? String(value) : s.own + ", " + value;
+        return;
+      }
+      s.headers.push([name, value]);
+    }
+    return set.call(this, name, value);
+  };
+
+  P.abort = function (this: XMLHttpRequest) {
+    const s = states.get(this);
+    if (s) s.aborted = true;
+    return abort.call(this);
+  };
+
+  P.send = function (this: XMLHttpRequest, body?: Document | XMLHttpRequestBodyInit | null) {
+    const x = this;
+    const s = states.get(x);
+    if (!s || x.readyState !== 1) return send.call(x, body);
+    const c = d.cfg;
+    const go = (t: string | null) => {
+      if (t) set.call(x, c.header, headerValue(c.scheme, (s.token = t)));
+      else if (s.own != null) set.call(x, c.header, s.own);
+      send.call(x, body);
+    };
+    if (!shouldDecorate(s.method, s.url, d.base(), c, d.dash()) || (!c.overwrite && appOwned(s.own, issued))) return go(null);
+    s.body = body;
+    const t = d.tokens.peek();
+    // Synchronous XHR cannot wait for a token: it goes with what we have.
+    if (t || !s.async) return go(t);
+    d.tokens
+      .get()
+      .catch((e) => (d.fail(e), null))
+      .then((t) => {
+        if (states.get(x) === s && !s.aborted && x.readyState === 1) go(t);
+      });
+  };
+}

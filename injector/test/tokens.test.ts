@@ -1,0 +1,185 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { lead, manager, server, staleHash, Source } from "../src/tokens";
+import { Token } from "../src/config";
+import { FakeClock, flush, network, tokenAnswer } from "./util";
+
+/** A source that issues t1, t2, … each valid for life ms, counting calls. */
+function counting(clock: FakeClock, life: number) {
+  const calls: (string | undefined)[] = [];
+  const src: Source = async (rejected) => {
+    calls.push(rejected);
+    await flush();
+    return { token: "t" + calls.length, exp: clock.now() + life };
+  };
+  return { src, calls };
+}
+
+test("lead is min(30s, lifetime/3)", () => {
+  assert.equal(lead(3600_000), 30_000);
+  assert.equal(lead(60_000), 20_000);
+  assert.equal(lead(9_000), 3_000);
+});
+
+test("single flight: 50 concurrent callers cause one fetch", async () => {
+  const clock = new FakeClock();
+  const { src, calls } = counting(clock, 3600_000);
+  const m = manager(src, true, clock, () => {}, () => {});
+  const got = await Promise.all(Array.from({ length: 50 }, () => m.get()));
+  assert.equal(calls.length, 1);
+  assert.ok(got.every((t) => t === "t1"));
+  assert.equal(await m.get(), "t1", "cached");
+  assert.equal(calls.length, 1);
+});
+
+test("50 concurrent refreshes after a rejection cause one fetch", async () => {
+  const clock = new FakeClock();
+  const { src, calls } = counting(clock, 3600_000);
+  const m = manager(src, true, clock, () => {}, () => {});
+  assert.equal(await m.get(), "t1");
+  const got = await Promise.all(Array.from({ length: 50 }, () => m.refresh("t1")));
+  assert.deepEqual(calls, [undefined, "t1"]);
+  assert.ok(got.every((t) => t === "t2"));
+  assert.equal(await m.refresh("t1"), "t2", "a late rejection of t1 gets t2 without a fetch");
+  assert.equal(calls.length, 2);
+});
+
+test("an expired token is fetched again, once, before use", async () => {
+  const clock = new FakeClock();
+  const { src, calls } = counting(clock, 60_000);
+  const m = manager(src, true, clock, () => {}, () => {});
+  await m.get();
+  clock.t += 120_000; // the tab slept: the timer never ran
+  clock.timers = [];
+  assert.equal(m.peek(), null);
+  const got = await Promise.all(Array.from({ length: 50 }, () => m.get()));
+  assert.equal(calls.length, 2);
+  assert.ok(got.every((t) => t === "t2"));
+});
+
+test("proactive refresh runs lead() before expiry", async () => {
+  const clock = new FakeClock();
+  const { src, calls } = counting(clock, 60_000);
+  const seen: string[] = [];
+  const m = manager(src, true, clock, (t) => seen.push(t), () => {});
+  await m.get();
+  assert.equal(clock.timers.length, 1);
+  assert.equal(clock.timers[0].at - clock.now(), 60_000 - 20_000);
+  clock.advance(39_999);
+  assert.equal(calls.length, 1);
+  clock.advance(1);
+  await flush();
+  await flush();
+  assert.equal(calls.length, 2);
+  assert.equal(m.peek(), "t2");
+  assert.deepEqual(seen, ["t1", "t2"]);
+  assert.deepEqual(m.recent, ["t2", "t1"]);
+});
+
+test("proactive refresh that gets the same token backs off instead of spinning", async () => {
+  const clock = new FakeClock();
+  let n = 0;
+  const exp = clock.now() + 60_000;
+  const m = manager(async () => (n++, { token: "same", exp }), true, clock, () => {}, () => {});
+  await m.get();
+  for (let i = 0; i < 100 && clock.timers.length; i++) {
+    clock.advance(clock.timers[0].at - clock.now());
+    await flush();
+  }
+  assert.ok(n < 12, `fetched ${n} times`);
+});
+
+test("a huge lifetime does not overflow setTimeout", async () => {
+  const clock = new FakeClock();
+  const m = manager(async () => ({ token: "t", exp: clock.now() + 365 * 86400_000 }), true, clock, () => {}, () => {});
+  await m.get();
+  assert.ok(clock.timers[0].at - clock.now() <= 2147483647);
+});
+
+test("proactive refresh errors are reported, the token stays", async () => {
+  const clock = new FakeClock();
+  let n = 0;
+  const errs: unknown[] = [];
+  const m = manager(
+    async () => {
+      if (n++) throw new Error("down");
+      return { token: "t1", exp: clock.now() + 60_000 };
+    },
+    true,
+    clock,
+    () => {},
+    (e) => errs.push(e),
+  );
+  await m.get();
+  clock.advance(40_000);
+  await flush();
+  await flush();
+  assert.equal(errs.length, 1);
+  assert.equal(m.peek(), "t1");
+});
+
+test("uncached sources are read every time", async () => {
+  const clock = new FakeClock();
+  let stored: Token = { token: "a" };
+  const seen: string[] = [];
+  const m = manager(() => stored, false, clock, (t) => seen.push(t), () => {});
+  assert.equal(m.peek(), "a");
+  stored = { token: "b" };
+  assert.equal(await m.get(), "b");
+  assert.equal(await m.refresh("b"), "b", "nothing better: the caller sees the same token and does not replay");
+  stored = { token: null };
+  assert.equal(m.peek(), null);
+  assert.deepEqual(seen, ["a", "b"]);
+  assert.equal(clock.timers.length, 0);
+});
+
+test("clear forgets the token", async () => {
+  const clock = new FakeClock();
+  const { src, calls } = counting(clock, 3600_000);
+  const m = manager(src, true, clock, () => {}, () => {});
+  await m.get();
+  m.clear();
+  assert.equal(m.peek(), null);
+  assert.equal(clock.timers.length, 0);
+  await m.get();
+  assert.equal(calls.length, 2);
+});
+
+test("staleHash is base64url(sha256) without padding", async () => {
+  for (const t of ["", "abc", "eyJhbGciOiJSUzI1NiJ9.e30.sig", "x".repeat(1000)]) {
+    const want = createHash("sha256").update(t).digest("base64url");
+    assert.equal(await staleHash(t), want);
+  }
+});
+
+test("server source: request, stale header, expiry on the local clock", async () => {
+  const clock = new FakeClock();
+  const serverNow = clock.now() - 120_000; // viewer clock two minutes fast
+  const net = network(() => tokenAnswer("tok", Math.floor(serverNow / 1000) + 300, serverNow));
+  const src = server(net.f, "https://app.example/_tokenhook/token", clock.now);
+  const t = await src();
+  assert.equal(t.token, "tok");
+  const expWant = Math.floor(serverNow / 1000) * 1000 + 300_000 + 120_000;
+  assert.ok(Math.abs(t.exp! - expWant) <= 1000, `exp ${t.exp} want ~${expWant}`);
+  await src("old-token");
+  const [a, b] = net.seen;
+  assert.equal(a.method, "GET");
+  assert.equal(a.url, "https://app.example/_tokenhook/token");
+  assert.equal(a.headers.get("x-tokenhook"), "1");
+  assert.equal(a.headers.get("x-tokenhook-stale"), null);
+  assert.equal(b.headers.get("x-tokenhook-stale"), createHash("sha256").update("old-token").digest("base64url"));
+});
+
+test("server source: login_required and other failures", async () => {
+  const cases: [Response, string][] = [
+    [new Response('{"error":"login_required"}', { status: 401 }), "LoginRequired"],
+    [new Response("oops", { status: 500 }), "Error"],
+    [new Response('{"error":"x"}', { status: 401 }), "Error"],
+    [new Response("{}", { status: 200 }), "Error"],
+  ];
+  for (const [res, name] of cases) {
+    const src = server((async () => res) as typeof fetch, "/t", Date.now);
+    await assert.rejects(src() as Promise<Token>, (e: Error) => e.name === name);
+  }
+});

@@ -1,0 +1,61 @@
+// Test helpers: a manual clock and a recording fetch.
+import { Clock } from "../src/tokens";
+
+/** A clock whose timers fire only when advanced. */
+export class FakeClock implements Clock {
+  t = 1_700_000_000_000;
+  timers: { at: number; fn: () => void; id: number }[] = [];
+  private next = 1;
+  now = () => this.t;
+  set = (fn: () => void, ms: number) => {
+    const id = this.next++;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  };
+  clear = (h: unknown) => {
+    this.timers = this.timers.filter((x) => x.id !== h);
+  };
+  /** Moves time forward, firing due timers in order. */
+  advance(ms: number) {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const x = this.timers[0];
+      if (!x || x.at > end) break;
+      this.timers.shift();
+      this.t = x.at;
+      x.fn();
+    }
+    this.t = end;
+  }
+}
+
+/** Lets pending promise callbacks run. */
+export const flush = () => new Promise((r) => setImmediate(r));
+
+/** A recorded request. */
+export interface Seen {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+}
+
+/** A fake network: records requests, answers through handler. */
+export function network(handler: (r: Seen, n: number) => Response | Promise<Response>) {
+  const seen: Seen[] = [];
+  const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const r = new Request(input, init);
+    const s: Seen = { url: r.url, method: r.method, headers: r.headers, body: r.body ? await r.text() : "" };
+    seen.push(s);
+    return handler(s, seen.length);
+  }) as typeof fetch;
+  return { f, seen };
+}
+
+/** A token endpoint answer. */
+export function tokenAnswer(token: string, expiresAt: number, date?: number): Response {
+  const h: Record<string, string> = { "Content-Type": "application/json", "Cache-Control": "no-store" };
+  if (date) h["Date"] = new Date(date).toUTCString();
+  return new Response(JSON.stringify({ access_token: token, token_type: "Bearer", expires_at: expiresAt, scope: "openid" }), { headers: h });
+}

@@ -1,0 +1,63 @@
+// Type declarations for the tokenhook browser script (window.TokenHook).
+// Reference it from an app's TypeScript: /// <reference path="tokenhook.d.ts" />
+
+/** Configuration set before the script loads: window.TokenHookConfig. A key set here wins over the script tag's data attribute. */
+interface TokenHookConfig {
+  /** Methods whose requests get the token: "POST,PUT", ["POST"], or "*" for all. Default "POST". */
+  methods?: string | string[];
+  /** Path globs to decorate ("*" within a segment, "**" across). Default: every path. */
+  include?: string | string[];
+  /** Path globs never decorated. */
+  exclude?: string | string[];
+  /** Extra exact origins ("https://api.example.com"), besides the page's own. */
+  origins?: string | string[];
+  /** Header name. Default "Authorization". */
+  header?: string;
+  /** Scheme before the token; "" sends the bare token. Default "Bearer". */
+  scheme?: string;
+  /** "server" (default), "localStorage:KEY", "sessionStorage:KEY" or "cookie:NAME". */
+  source?: string;
+  /** Replace a header value the app set itself. Default false. */
+  overwrite?: boolean | string;
+  /** Where tokenhook's routes are mounted. Default "/_tokenhook/". */
+  base?: string;
+  /** Custom token source (wins over source). rejected: the token a backend just refused. expires_at is in unix seconds. */
+  token?: (rejected?: string) => Promise<TokenHookTokenResult> | TokenHookTokenResult;
+  /** Called instead of navigating to the sign-in page when the viewer must sign in. */
+  onLoginRequired?: () => void;
+}
+
+/** What a custom token function returns. */
+type TokenHookTokenResult = string | null | { access_token: string; expires_at?: number };
+
+/** Plotly Dash renderer hooks: new DashRenderer(TokenHook.dash()). */
+interface TokenHookDashHooks {
+  request_pre: (payload: unknown) => void;
+  request_post: (payload: unknown, response: unknown) => void;
+  /** Resolves to a token newer than old (null if none could be had). */
+  request_refresh_jwt: (old: string | null) => Promise<string | null>;
+}
+
+/** The API the script installs as window.TokenHook. */
+interface TokenHookAPI {
+  /** The current token (fetched or refreshed if needed), or null. */
+  getToken(): Promise<string | null>;
+  /** Starts sign-in: navigates a top-level page to the login route; inside a frame emits "loginrequired". */
+  signIn(): void;
+  /** Ends the server session, emits "signedout", then follows the provider's logout URL if any. */
+  signOut(): Promise<void>;
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on(event: "token", fn: (token: string) => void): () => void;
+  on(event: "error", fn: (err: unknown) => void): () => void;
+  on(event: "signedout" | "loginrequired", fn: () => void): () => void;
+  /** Dash renderer hooks; also decorates Dash's own endpoints for every method. */
+  dash(): TokenHookDashHooks;
+}
+
+interface Window {
+  TokenHook: TokenHookAPI;
+  TokenHookConfig?: TokenHookConfig;
+}
+
+declare var TokenHook: TokenHookAPI;
+declare var TokenHookConfig: TokenHookConfig | undefined;
