@@ -64,3 +64,30 @@ func TestSettingsTableListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMESettingsTable keeps the README's settings table equal to the
+// settings the server knows. UPDATE_README=1 rewrites it.
+func TestREADMESettingsTable(t *testing.T) {
+	const begin, end = "<!-- settings:begin -->\n", "<!-- settings:end -->"
+	path := filepath.Join("..", "README.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the settings markers")
+	}
+	want := s[:i+len(begin)] + SettingsTable() + s[j:]
+	if want == s {
+		return
+	}
+	if os.Getenv("UPDATE_README") == "1" {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("README.md's settings table is out of date: run UPDATE_README=1 go test ./server -run TestREADMESettingsTable")
+}
