@@ -1,0 +1,394 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/server/idp"
+)
+
+// browser is the one Chromium shared by the tests of this package.
+var browser browsertest.Shared
+
+func TestMain(m *testing.M) { browser.Main(m) }
+
+const (
+	clientID     = "dashboard"
+	clientSecret = "dashboard-secret"
+	// corsHeaders are the request headers the test APIs allow cross-origin,
+	// Authorization among them: a token the browser hook wrongly added to a
+	// cross-origin request would reach the server and be seen.
+	corsHeaders = "Authorization, Content-Type, X-Test, X-Own, X-Init"
+)
+
+// hit is one request a test API received.
+type hit struct {
+	Method, Host, Path, Auth, Body, Origin string
+	Header                                 http.Header
+}
+
+// recorder keeps the requests an API received.
+type recorder struct {
+	mu   sync.Mutex
+	hits []hit
+}
+
+func (r *recorder) add(h hit) {
+	r.mu.Lock()
+	r.hits = append(r.hits, h)
+	r.mu.Unlock()
+}
+
+// at returns the requests received for path (any host), in arrival order.
+func (r *recorder) at(path string) []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []hit
+	for _, h := range r.hits {
+		if h.Path == path {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// tokenRequest is one request to /_tokenhook/token.
+type tokenRequest struct {
+	Stale string // X-TokenHook-Stale
+	Seq   int    // position among all requests the page's server received
+}
+
+// tokenLog counts the requests that reached tokenhook's token endpoint.
+type tokenLog struct {
+	mu       sync.Mutex
+	seq      int
+	reqs     []tokenRequest
+	inflight int
+}
+
+func (l *tokenLog) snapshot() (reqs []tokenRequest, inflight int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]tokenRequest(nil), l.reqs...), l.inflight
+}
+
+// wrap counts token requests on their way to h and numbers every request.
+func (l *tokenLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.seq++
+		isToken := r.URL.Path == server.Prefix+"token"
+		if isToken {
+			l.reqs = append(l.reqs, tokenRequest{Stale: r.Header.Get("X-TokenHook-Stale"), Seq: l.seq})
+			l.inflight++
+		}
+		l.mu.Unlock()
+		if isToken {
+			defer func() {
+				l.mu.Lock()
+				l.inflight--
+				l.mu.Unlock()
+			}()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// api records each request in rec and answers it with respond, or with
+// {"ok":true,"body":…} when respond is nil. Requests from allowOrigin get CORS
+// headers that let them carry Authorization; preflights are answered, not
+// recorded.
+func api(rec *recorder, allowOrigin string, respond func(http.ResponseWriter, *http.Request, hit)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && o == allowOrigin {
+			w.Header().Set("Access-Control-Allow-Origin", o)
+			w.Header().Set("Access-Control-Allow-Headers", corsHeaders)
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+			w.Header().Add("Vary", "Origin")
+			if r.Method == http.MethodOptions {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		h := hit{
+			Method: r.Method, Host: r.Host, Path: r.URL.Path, Auth: r.Header.Get("Authorization"),
+			Body: string(body), Origin: r.Header.Get("Origin"), Header: r.Header.Clone(),
+		}
+		rec.add(h)
+		if respond != nil {
+			respond(w, r, h)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// envOptions tunes an env.
+type envOptions struct {
+	// TokenTTL is the lifetime of Dex's access tokens (default one hour).
+	TokenTTL time.Duration
+}
+
+// env is one complete setup: Dex, a tokenhook server and the test's backend on
+// one origin, and a second server on another origin.
+type env struct {
+	t *testing.T
+	// Origin is the page origin and tokenhook's public URL
+	// (http://127.0.0.1:P); Alt is the same server as http://localhost:P,
+	// which is another origin and another site.
+	Origin, Alt string
+	// Other is another server (http://127.0.0.1:Q), OtherAlt the same as
+	// http://localhost:Q.
+	Other, OtherAlt string
+	Issuer          string
+	email, password string
+
+	// Mux is the test backend: everything outside /_tokenhook/. /api/ records
+	// into Backend; tests add their own pages and handlers.
+	Mux      *http.ServeMux
+	Backend  *recorder
+	OtherRec *recorder
+	Tokens   *tokenLog
+
+	verifier *oidc.IDTokenVerifier
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 {
+		return len(p), nil // enough to debug with
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	e := &env{
+		t:      t,
+		Origin: fmt.Sprintf("http://127.0.0.1:%d", port), Alt: fmt.Sprintf("http://localhost:%d", port),
+		email: "viewer@example.com", password: "pw-" + randHex(8),
+		Mux: http.NewServeMux(), Backend: &recorder{}, OtherRec: &recorder{}, Tokens: &tokenLog{},
+	}
+
+	// The identity provider, on its own port.
+	dexLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Issuer = "http://" + dexLn.Addr().String() + "/dex"
+	p, err := idp.Start(ctx, idp.Options{
+		Issuer: e.Issuer, Listener: dexLn, TokenTTL: o.TokenTTL,
+		Users:   []idp.User{{Email: e.email, Password: e.password}},
+		Clients: []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+
+	// tokenhook itself, its log kept for failures.
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tokenhook log:\n%s", logs.String())
+		}
+	})
+	srv, err := server.New(ctx, server.Config{
+		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
+		CookieSecret: []byte(randHex(32)),
+	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// One origin: /_tokenhook/ is tokenhook, the rest is the test's backend.
+	e.Mux.Handle("/api/", api(e.Backend, e.Origin, nil))
+	// No favicon: a 404 would show up as a console error.
+	e.Mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	top := http.NewServeMux()
+	top.Handle(server.Prefix, srv.Handler())
+	top.Handle("/", e.Mux)
+	hs := httptest.NewUnstartedServer(e.Tokens.wrap(top))
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+
+	// Another origin with an API that lets the page's origin send Authorization.
+	otherMux := http.NewServeMux()
+	otherMux.Handle("/api/", api(e.OtherRec, e.Origin, nil))
+	other := httptest.NewServer(otherMux)
+	t.Cleanup(other.Close)
+	e.Other = other.URL
+	e.OtherAlt = strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+
+	e.waitReady(ctx)
+	prov, err := oidc.NewProvider(ctx, e.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Expiry is not what these tests check: short-lived tokens may be
+	// verified after they ran out.
+	e.verifier = prov.Verifier(&oidc.Config{ClientID: clientID, SkipExpiryCheck: true})
+	return e
+}
+
+// waitReady waits until tokenhook has discovered the provider.
+func (e *env) waitReady(ctx context.Context) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.Origin+server.Prefix+"readyz", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("tokenhook not ready: last error %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// page serves an HTML page at path that loads the browser hook with the given
+// script-tag attributes, followed by body.
+func (e *env) page(path, attrs, body string) {
+	doc := `<!doctype html><html><head><meta charset="utf-8"><title>test page</title>
+<script src="/_tokenhook/tokenhook.js" ` + attrs + `></script>
+<script>` + pageHelpers + `</script></head><body>` + body + `</body></html>`
+	e.Mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, doc)
+	})
+}
+
+// pageHelpers are small functions the tests call in the page.
+const pageHelpers = `
+function xhr(method, url, body, headers) {
+  return new Promise(function (resolve, reject) {
+    var x = new XMLHttpRequest();
+    x.open(method, url);
+    for (var k in headers || {}) x.setRequestHeader(k, headers[k]);
+    x.onload = function () { resolve({status: x.status, text: x.responseText}); };
+    x.onerror = function () { reject(new Error("xhr failed: " + method + " " + url)); };
+    x.send(body === undefined ? null : body);
+  });
+}
+function res(p) {
+  return Promise.resolve(p).then(function (r) {
+    if (r instanceof Response) return r.text().then(function (t) { return {status: r.status, text: t, type: r.type}; });
+    return r;
+  });
+}`
+
+// signIn signs the viewer in through tokenhook's login route and Dex's real
+// login form, and ends on rd.
+func (e *env) signIn(tab *browsertest.Tab, rd string) {
+	e.t.Helper()
+	tab.Navigate(e.Origin + server.Prefix + "login?rd=" + url.QueryEscape(rd))
+	if _, err := chromedp.RunResponse(tab.Context(),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+	); err != nil {
+		e.t.Fatalf("submit the login form: %v", err)
+	}
+	if got := browsertest.Eval[string](tab, `location.href`); got != e.Origin+rd {
+		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 500) : ""`)
+		e.t.Fatalf("after sign-in the browser is at %s, want %s; page says: %s", got, e.Origin+rd, body)
+	}
+}
+
+// checkToken fails the test unless auth is "Bearer <access token>" signed by
+// Dex for our client and the signed-in viewer. It returns the token.
+func (e *env) checkToken(auth string) string {
+	e.t.Helper()
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		e.t.Fatalf("Authorization %q is not a bearer token", auth)
+	}
+	idt, err := e.verifier.Verify(context.Background(), tok)
+	if err != nil {
+		e.t.Fatalf("the bearer token is not a valid access token of the provider: %v", err)
+	}
+	var claims struct {
+		Email string `json:"email"`
+	}
+	if err := idt.Claims(&claims); err != nil || claims.Email != e.email {
+		e.t.Fatalf("token claims email = %q (%v), want %s", claims.Email, err, e.email)
+	}
+	return tok
+}
+
+// escapeJS renders s as a JavaScript string literal.
+func escapeJS(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// attr renders a data attribute for the script tag.
+func attr(name, value string) string {
+	return name + `="` + html.EscapeString(value) + `"`
+}
