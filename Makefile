@@ -37,7 +37,7 @@ deps:
 		echo "installing:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -q; \
-		apt-get install -y -q --no-install-recommends $$missing; \
+		apt-get install -y -q $$missing; \
 	else \
 		echo "warning: missing Debian packages:$$missing (tests that need them will skip)" >&2; \
 	fi
