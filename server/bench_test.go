@@ -13,8 +13,8 @@ import (
 
 func sessionFor(at string, life time.Duration) *session.Session {
 	now := time.Now()
-	return &session.Session{AccessToken: at, RefreshToken: "rt", TokenType: "bearer", Scope: "openid email",
-		IssuedAt: now, Expiry: now.Add(life), Created: now, ExpiresAt: now.Add(24 * time.Hour)}
+	return &session.Session{Token: session.Token{AccessToken: at, RefreshToken: "rt", TokenType: "bearer", Scope: "openid email",
+		IssuedAt: now, Expiry: now.Add(life)}, Created: now, ExpiresAt: now.Add(24 * time.Hour)}
 }
 
 // BenchmarkTokenEndpoint measures GET /_tokenhook/token with a warm session

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tokenhook/tokenhook/server/connection"
 )
 
 // Config is everything tokenhook serve needs. Build it with LoadConfig (flags,
@@ -48,6 +50,10 @@ type Config struct {
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
 	// access token (capped at a third of the token's lifetime).
 	RefreshSkew time.Duration
+	// Connections are the OAuth connections viewers can link besides the
+	// sign-in provider (config file key "connections").
+	Connections []connection.Spec
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.

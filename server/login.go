@@ -167,6 +167,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	verifier, _ := tx.Values["verifier"].(string)
+	if name := txString(tx.Values, "conn"); name != "" {
+		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
+		return
+	}
 	ctx := s.oauthContext(r.Context())
 	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -175,11 +179,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	sess := &session.Session{
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type(),
-		Scope: scopeOf(tok, s.cfg.Scopes), IssuedAt: now, Expiry: tok.Expiry,
-		Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL),
-	}
+	sess := &session.Session{Token: tokenFrom(tok, s.cfg.Scopes, now), Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if p.verifier != nil {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
@@ -214,11 +214,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			sess.Claims = claims
 		}
 	}
-	if sess.Expiry.IsZero() {
+	if tok.Expiry.IsZero() && sess.RefreshToken == "" {
 		sess.Expiry = sess.ExpiresAt // a token that does not say when it expires
-		if sess.RefreshToken != "" {
-			sess.Expiry = now.Add(time.Hour)
-		}
 	}
 	id, err := s.startSession(w, r, sess)
 	if err != nil {
@@ -256,6 +253,17 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// tokenFrom converts a token response. A response without expires_in is
+// given an hour when it can be refreshed.
+func tokenFrom(tok *oauth2.Token, requested []string, now time.Time) session.Token {
+	t := session.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type(),
+		Scope: scopeOf(tok, requested), IssuedAt: now, Expiry: tok.Expiry}
+	if t.Expiry.IsZero() {
+		t.Expiry = now.Add(time.Hour)
+	}
+	return t
 }
 
 // scopeOf returns the granted scope (the token response's, or the requested one).

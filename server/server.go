@@ -44,6 +44,7 @@ type Server struct {
 	embedCookie   string // the session cookie of iframes (see setSessionCookie)
 	txCookie      string
 	rendezvous    rendezvous.Store
+	conns         map[string]*conn
 	secure        bool
 
 	provider atomic.Pointer[provider]
@@ -94,6 +95,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	if s.conns, err = newConns(cfg.Connections); err != nil {
+		return nil, err
+	}
 	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
 	s.txStore = sessions.NewCookieStore(hashKey, blockKey)
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
@@ -136,6 +140,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
 	m.HandleFunc("POST "+Prefix+"claim", s.handleClaim)
+	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
+	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
+	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

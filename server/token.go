@@ -174,96 +174,146 @@ func TokenHash(token string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// needsRefresh reports whether sess's access token should be replaced: it is
-// within the skew window of its expiry, or it is the one a backend rejected.
-func (s *Server) needsRefresh(sess *session.Session, stale string, now time.Time) bool {
-	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(TokenHash(sess.AccessToken))) == 1 {
+// needsRefresh reports whether t should be replaced: it is within the skew
+// window of its expiry, or it is the one a backend rejected.
+func (s *Server) needsRefresh(t *session.Token, stale string, now time.Time) bool {
+	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(TokenHash(t.AccessToken))) == 1 {
 		return true
 	}
 	skew := s.cfg.RefreshSkew
-	if life := sess.Expiry.Sub(sess.IssuedAt); life > 0 && life/3 < skew {
+	if life := t.Expiry.Sub(t.IssuedAt); life > 0 && life/3 < skew {
 		skew = life / 3
 	}
-	return !now.Add(skew).Before(sess.Expiry)
+	return !now.Add(skew).Before(t.Expiry)
+}
+
+// errConnectionRequired means the viewer has not linked the connection.
+var errConnectionRequired = errors.New("connection not linked")
+
+// tokenOf returns the token set name ("" for the sign-in provider) of sess.
+func tokenOf(sess *session.Session, name string) *session.Token {
+	if name == "" {
+		return &sess.Token
+	}
+	return sess.Connections[name]
 }
 
 // currentToken returns the request's session with a usable access token,
-// refreshing it first when needed. Refresh is single-flight per session: the
-// first caller refreshes while the others wait on the session's lock and then
-// find the new token, so a rotating refresh token is used exactly once.
+// refreshing it first when needed. See freshToken.
 func (s *Server) currentToken(ctx context.Context, r *http.Request, stale string) (*session.Session, error) {
 	sess, key, err := s.loadSession(r)
 	if err != nil {
 		return nil, err
 	}
-	if !s.needsRefresh(sess, stale, s.now()) {
-		return sess, nil
+	sess, _, err = s.freshToken(ctx, key, sess, "", stale)
+	return sess, err
+}
+
+// freshToken returns sess (stored under key) and its token set name ("" for
+// the sign-in provider, else a connection), refreshed first when it is
+// about to expire or is the stale one a backend rejected. Refresh is
+// single-flight per session: the first caller refreshes while the others wait
+// on the session's lock and then find the new token, so a rotating refresh
+// token is used exactly once.
+func (s *Server) freshToken(ctx context.Context, key string, sess *session.Session, name, stale string) (*session.Session, *session.Token, error) {
+	t := tokenOf(sess, name)
+	if t == nil {
+		return nil, nil, errConnectionRequired
 	}
-	seen := sess.AccessToken
+	if !s.needsRefresh(t, stale, s.now()) {
+		return sess, t, nil
+	}
+	seen := t.AccessToken
 	mu := &s.locks[s.stripe(key)]
 	mu.Lock()
 	defer mu.Unlock()
 	// Re-check after taking the lock: another request may have refreshed
 	// while this one waited. Its token is the answer, even if the provider
 	// issues lifetimes shorter than our skew.
-	sess, err = s.store.Load(ctx, key)
+	sess, err := s.store.Load(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
-		return nil, errLoginRequired
+		return nil, nil, errLoginRequired
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if t = tokenOf(sess, name); t == nil {
+		return nil, nil, errConnectionRequired
 	}
 	now := s.now()
-	if sess.AccessToken != seen && now.Before(sess.Expiry) && (stale == "" || stale != TokenHash(sess.AccessToken)) {
-		return sess, nil
+	if t.AccessToken != seen && now.Before(t.Expiry) && (stale == "" || stale != TokenHash(t.AccessToken)) {
+		return sess, t, nil
 	}
-	if !s.needsRefresh(sess, stale, now) {
-		return sess, nil
+	if !s.needsRefresh(t, stale, now) {
+		return sess, t, nil
 	}
-	if sess.RefreshToken == "" {
-		if now.Before(sess.Expiry) {
-			return sess, nil // nothing better to give; the backend will decide
+	// dead ends the token set: the whole session for the sign-in provider,
+	// only the link for a connection.
+	dead := func() (*session.Session, *session.Token, error) {
+		if name == "" {
+			_ = s.store.Delete(ctx, key)
+			return nil, nil, errLoginRequired
 		}
-		_ = s.store.Delete(ctx, key)
-		return nil, errLoginRequired
+		delete(sess.Connections, name)
+		if err := s.store.Save(ctx, key, sess); err != nil {
+			return nil, nil, fmt.Errorf("save session: %w", err)
+		}
+		return nil, nil, errConnectionRequired
 	}
-	p := s.provider.Load()
-	if p == nil {
-		return nil, errors.New("identity provider not ready")
+	if t.RefreshToken == "" {
+		if now.Before(t.Expiry) {
+			return sess, t, nil // nothing better to give; the backend will decide
+		}
+		return dead()
+	}
+	conf, err := s.oauthConfig(ctx, name)
+	if err != nil {
+		return nil, nil, err
 	}
 	rctx, cancel := context.WithTimeout(s.oauthContext(context.WithoutCancel(ctx)), 15*time.Second)
 	defer cancel()
-	tok, err := p.oauth.TokenSource(rctx, &oauth2.Token{RefreshToken: sess.RefreshToken}).Token()
+	tok, err := conf.TokenSource(rctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response.StatusCode == http.StatusUnauthorized || re.Response.StatusCode == http.StatusBadRequest) {
-			// The refresh token is dead: so is the session.
-			s.log.Info("refresh token rejected; session ended", "sub", sess.Subject, "err", redactOAuthError(err))
-			_ = s.store.Delete(ctx, key)
-			return nil, errLoginRequired
+			s.log.Info("refresh token rejected", "sub", sess.Subject, "connection", name, "err", redactOAuthError(err))
+			return dead()
 		}
-		return nil, fmt.Errorf("refresh: %s", redactOAuthError(err))
+		return nil, nil, fmt.Errorf("refresh: %s", redactOAuthError(err))
 	}
-	sess.AccessToken = tok.AccessToken
-	sess.IssuedAt = now
-	sess.Expiry = tok.Expiry
-	if sess.Expiry.IsZero() {
-		sess.Expiry = now.Add(time.Hour)
+	nt := tokenFrom(tok, nil, now)
+	if nt.RefreshToken == "" {
+		nt.RefreshToken = t.RefreshToken // not rotated
 	}
-	if tok.RefreshToken != "" {
-		sess.RefreshToken = tok.RefreshToken
+	if nt.TokenType == "" {
+		nt.TokenType = t.TokenType
 	}
-	if t := tok.Type(); t != "" {
-		sess.TokenType = t
+	if nt.Scope == "" {
+		nt.Scope = t.Scope
 	}
-	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
-		sess.Scope = sc
-	}
+	*t = nt
 	if err := s.store.Save(ctx, key, sess); err != nil {
-		return nil, fmt.Errorf("save refreshed session: %w", err)
+		return nil, nil, fmt.Errorf("save refreshed session: %w", err)
 	}
-	s.log.Debug("access token refreshed", "sub", sess.Subject)
-	return sess, nil
+	s.log.Debug("access token refreshed", "sub", sess.Subject, "connection", name)
+	return sess, t, nil
+}
+
+// oauthConfig returns the OAuth client of the sign-in provider ("") or of a
+// connection.
+func (s *Server) oauthConfig(ctx context.Context, name string) (*oauth2.Config, error) {
+	if name == "" {
+		p := s.provider.Load()
+		if p == nil {
+			return nil, errors.New("identity provider not ready")
+		}
+		return &p.oauth, nil
+	}
+	c, ok := s.conns[name]
+	if !ok {
+		return nil, errConnectionRequired
+	}
+	return c.config(ctx, s)
 }
 
 func (s *Server) stripe(key string) uint8 {

@@ -33,15 +33,14 @@ func (s *Memory) Load(_ context.Context, key string) (*Session, error) {
 	if !ok || !v.Live(s.now()) {
 		return nil, ErrNotFound
 	}
-	c := *v
-	return &c, nil
+	return v.Clone(), nil
 }
 
 // Save implements Store.
 func (s *Memory) Save(_ context.Context, key string, v *Session) error {
-	c := *v
+	c := v.Clone()
 	s.mu.Lock()
-	s.m[key] = &c
+	s.m[key] = c
 	s.mu.Unlock()
 	return nil
 }

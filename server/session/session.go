@@ -17,23 +17,45 @@ import (
 // ErrNotFound is returned by Store.Load when no live session has the key.
 var ErrNotFound = errors.New("session: not found")
 
+// Token is one OAuth token set. It holds secrets: never log it.
+type Token struct {
+	AccessToken  string    `json:"at"`
+	RefreshToken string    `json:"rt,omitempty"`
+	TokenType    string    `json:"tt,omitempty"`
+	Scope        string    `json:"scope,omitempty"`
+	Expiry       time.Time `json:"exp"` // access token expiry
+	IssuedAt     time.Time `json:"iat"` // when the access token was obtained
+}
+
 // Session is one signed-in viewer's state. It holds tokens: never log it.
 type Session struct {
+	// Token is the sign-in provider's token set.
+	Token
 	// Subject and Email identify the viewer (from the ID token when the
 	// provider is OpenID Connect).
 	Subject string `json:"sub,omitempty"`
 	Email   string `json:"email,omitempty"`
 	// Claims are the ID token's claims (JSON object) served by /userinfo.
 	Claims []byte `json:"claims,omitempty"`
+	// Connections holds the tokens of the viewer's linked connections, by name.
+	Connections map[string]*Token `json:"conns,omitempty"`
 
-	AccessToken  string    `json:"at"`
-	RefreshToken string    `json:"rt,omitempty"`
-	TokenType    string    `json:"tt,omitempty"`
-	Scope        string    `json:"scope,omitempty"`
-	Expiry       time.Time `json:"exp"`       // access token expiry
-	IssuedAt     time.Time `json:"iat"`       // when the access token was obtained
-	Created      time.Time `json:"created"`   // sign-in time
-	ExpiresAt    time.Time `json:"expiresAt"` // end of the session itself
+	Created   time.Time `json:"created"`   // sign-in time
+	ExpiresAt time.Time `json:"expiresAt"` // end of the session itself
+}
+
+// Clone returns a deep copy of s.
+func (s *Session) Clone() *Session {
+	c := *s
+	c.Claims = append([]byte(nil), s.Claims...)
+	if s.Connections != nil {
+		c.Connections = make(map[string]*Token, len(s.Connections))
+		for k, v := range s.Connections {
+			t := *v
+			c.Connections[k] = &t
+		}
+	}
+	return &c
 }
 
 // Live reports whether the session itself (not its access token) is still valid.

@@ -33,7 +33,7 @@ func TestStores(t *testing.T) {
 			if _, err := tc.store.Load(ctx, key); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("missing session: err = %v", err)
 			}
-			in := &Session{Subject: "u1", AccessToken: "at", RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)}
+			in := &Session{Subject: "u1", Token: Token{AccessToken: "at", RefreshToken: "rt"}, ExpiresAt: time.Now().Add(time.Hour)}
 			if err := tc.store.Save(ctx, key, in); err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestStores(t *testing.T) {
 			if again, _ := tc.store.Load(ctx, key); again.AccessToken != "at" {
 				t.Fatalf("store shares memory with callers")
 			}
-			ended := &Session{AccessToken: "x", ExpiresAt: time.Now().Add(-time.Second)}
+			ended := &Session{Token: Token{AccessToken: "x"}, ExpiresAt: time.Now().Add(-time.Second)}
 			tc.store.Save(ctx, Key("ended"), ended)
 			if _, err := tc.store.Load(ctx, Key("ended")); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("ended session loaded: %v", err)
@@ -67,7 +67,7 @@ func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 	a, _ := NewFile(dir, key)
 	k := Key("abc")
 	secret := "refresh-token-plaintext-marker"
-	if err := a.Save(ctx, k, &Session{RefreshToken: secret, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+	if err := a.Save(ctx, k, &Session{Token: Token{RefreshToken: secret}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, k+".session"))
@@ -107,7 +107,7 @@ func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()
 	fs, _ := NewFile(b.TempDir(), newKey(b))
 	k := Key("bench")
-	fs.Save(ctx, k, &Session{AccessToken: string(make([]byte, 900)), RefreshToken: "rt", ExpiresAt: time.Now().Add(time.Hour)})
+	fs.Save(ctx, k, &Session{Token: Token{AccessToken: string(make([]byte, 900)), RefreshToken: "rt"}, ExpiresAt: time.Now().Add(time.Hour)})
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
