@@ -93,6 +93,7 @@ func TestSameOriginRequests(t *testing.T) {
 		t.Fatal("TokenHook.getToken() returned no token after sign-in")
 	}
 
+	tokensBefore, _ := e.Tokens.snapshot()
 	runHookCases(t, e, tab, e.Backend, []hookCase{
 		{name: "fetch string POST", js: post("/api/string", "b-string", ""), path: "/api/string", body: "b-string", auth: "Bearer " + token},
 		{name: "fetch URL POST", js: `fetch(new URL("/api/url", location.href), {method: "POST", body: "b-url"})`, path: "/api/url", body: "b-url", auth: "token"},
@@ -114,6 +115,10 @@ func TestSameOriginRequests(t *testing.T) {
 		{name: "fetch PUT not in default methods", js: `fetch("/api/put", {method: "PUT", body: "b6"})`, path: "/api/put", body: "b6", auth: ""},
 		{name: "no-cors POST", js: post("/api/no-cors", "b7", `, mode: "no-cors"`), path: "/api/no-cors", body: "b7", auth: ""},
 	})
+	// The cached token serves every request: no extra network request.
+	if tokensAfter, _ := e.Tokens.snapshot(); len(tokensAfter) != len(tokensBefore) {
+		t.Errorf("%d token requests while the token was valid, want 0", len(tokensAfter)-len(tokensBefore))
+	}
 	if errs := tab.Errors(); len(errs) > 0 {
 		t.Errorf("browser errors: %q", errs)
 	}
