@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,11 @@ type Config struct {
 	// Connections are the OAuth connections viewers can link besides the
 	// sign-in provider (config file key "connections").
 	Connections []connection.Spec
+	// ExchangeSecret authenticates the upstream at POST /_tokenhook/exchange.
+	// Empty allows loopback callers only.
+	ExchangeSecret string
+	// AssertionAudience is the aud of session assertions (default: Upstream).
+	AssertionAudience string
 
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
@@ -84,6 +90,9 @@ var settings = []setting{
 	{name: "upstream", usage: "URL of the dashboard app to forward to"},
 	{name: "cookie-secret", usage: "secret of at least 32 bytes for cookies and session encryption", secret: true},
 	{name: "cookie-secret-file", usage: "file holding the cookie secret"},
+	{name: "exchange-secret", usage: "secret the upstream presents (HTTP Basic) at /_tokenhook/exchange; empty = loopback callers only", secret: true},
+	{name: "exchange-secret-file", usage: "file holding the exchange secret"},
+	{name: "assertion-audience", usage: "aud of the X-TokenHook-Session assertion sent upstream (default: the upstream URL)"},
 	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
@@ -138,11 +147,13 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.name] = v
 		}
 	}
+	var conns []connection.Spec
 	if path := raw["config"]; path != "" {
-		file, err := readConfigFile(path)
+		file, cs, err := readConfigFile(path)
 		if err != nil {
 			return Config{}, err
 		}
+		conns = cs
 		for k, v := range file {
 			if _, ok := raw[k]; !ok {
 				raw[k] = v
@@ -154,17 +165,32 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.name] = s.def
 		}
 	}
-	return configFromRaw(raw)
+	return configFromRaw(raw, conns)
 }
 
-func readConfigFile(path string) (map[string]string, error) {
+// readConfigFile reads the YAML file: settings by flag name, plus the
+// "connections" list.
+func readConfigFile(path string) (map[string]string, []connection.Spec, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &ConfigError{"config", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+		return nil, nil, &ConfigError{"config", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, &ConfigError{"config", fmt.Sprintf("%s is not valid YAML: %v", path, firstLine(err.Error()))}
+		return nil, nil, &ConfigError{"config", fmt.Sprintf("%s is not valid YAML: %v", path, firstLine(err.Error()))}
+	}
+	var conns []connection.Spec
+	if _, ok := doc["connections"]; ok {
+		var wrap struct {
+			Connections []connection.Spec `yaml:"connections"`
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(false)
+		if err := dec.Decode(&wrap); err != nil {
+			return nil, nil, &ConfigError{"config", fmt.Sprintf("%s: connections: %v", path, firstLine(err.Error()))}
+		}
+		conns = wrap.Connections
+		delete(doc, "connections")
 	}
 	known := map[string]bool{}
 	for _, s := range settings {
@@ -173,7 +199,7 @@ func readConfigFile(path string) (map[string]string, error) {
 	out := make(map[string]string, len(doc))
 	for k, v := range doc {
 		if !known[k] || k == "config" {
-			return nil, &ConfigError{"config", fmt.Sprintf("%s: unknown key %q", path, k)}
+			return nil, nil, &ConfigError{"config", fmt.Sprintf("%s: unknown key %q", path, k)}
 		}
 		switch t := v.(type) {
 		case []any:
@@ -187,7 +213,7 @@ func readConfigFile(path string) (map[string]string, error) {
 			out[k] = fmt.Sprint(t)
 		}
 	}
-	return out, nil
+	return out, conns, nil
 }
 
 func firstLine(s string) string {
@@ -197,8 +223,9 @@ func firstLine(s string) string {
 	return s
 }
 
-func configFromRaw(raw map[string]string) (Config, error) {
+func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, error) {
 	c := Config{
+		Connections: conns, AssertionAudience: raw["assertion-audience"],
 		Addr: raw["addr"], PublicURL: raw["public-url"], Issuer: raw["issuer"],
 		AuthURL: raw["auth-url"], TokenURL: raw["token-url"], UserinfoURL: raw["userinfo-url"],
 		ClientID: raw["client-id"], Upstream: raw["upstream"], DataDir: raw["data-dir"],
@@ -206,6 +233,9 @@ func configFromRaw(raw map[string]string) (Config, error) {
 	}
 	var err error
 	if c.ClientSecret, err = secretValue(raw, "client-secret"); err != nil {
+		return c, err
+	}
+	if c.ExchangeSecret, err = secretValue(raw, "exchange-secret"); err != nil {
 		return c, err
 	}
 	secret, err := secretValue(raw, "cookie-secret")
@@ -301,6 +331,16 @@ func (c *Config) Validate() error {
 		if err := absURL(c.Upstream); err != nil {
 			return &ConfigError{"upstream", err.Error()}
 		}
+	}
+	names := map[string]bool{}
+	for _, sp := range c.Connections {
+		if _, err := connection.Resolve(sp); err != nil {
+			return &ConfigError{"config", err.Error()}
+		}
+		if names[sp.Name] {
+			return &ConfigError{"config", fmt.Sprintf("connections[%s]: name used twice", sp.Name)}
+		}
+		names[sp.Name] = true
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 168 * time.Hour

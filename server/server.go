@@ -45,6 +45,7 @@ type Server struct {
 	txCookie      string
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
+	assertions    *assertionSigner
 	secure        bool
 
 	provider atomic.Pointer[provider]
@@ -98,6 +99,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.conns, err = newConns(cfg.Connections); err != nil {
 		return nil, err
 	}
+	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
+		return nil, err
+	}
 	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
 	s.txStore = sessions.NewCookieStore(hashKey, blockKey)
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
@@ -142,6 +146,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+Prefix+"claim", s.handleClaim)
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
 	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
+	m.HandleFunc("POST "+Prefix+"exchange", s.handleExchange)
+	m.HandleFunc("GET "+Prefix+"jwks.json", s.handleJWKS)
 	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -136,6 +136,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "X-TokenHook-Stale is too long")
 		return
 	}
+	if name := r.URL.Query().Get("connection"); name != "" {
+		s.connectionToken(w, r, name, stale)
+		return
+	}
 	sess, err := s.currentToken(r.Context(), r, stale)
 	if errors.Is(err, errLoginRequired) {
 		s.clearSessionCookie(w)
@@ -152,6 +156,33 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		tt = "Bearer"
 	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: sess.AccessToken, TokenType: tt, ExpiresAt: sess.Expiry.Unix(), Scope: sess.Scope})
+}
+
+// connectionToken answers GET /_tokenhook/token?connection=NAME: the
+// viewer's token for a linked connection (the browser hook uses it for
+// requests to that connection's API origin).
+func (s *Server) connectionToken(w http.ResponseWriter, r *http.Request, name, stale string) {
+	if _, ok := s.conns[name]; !ok {
+		writeJSONError(w, http.StatusNotFound, "invalid_target", "no connection named "+clip(name, 40))
+		return
+	}
+	var t *session.Token
+	sess, key, err := s.loadSession(r)
+	if err == nil {
+		_, t, err = s.freshToken(r.Context(), key, sess, name, stale)
+	}
+	switch {
+	case errors.Is(err, errLoginRequired):
+		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
+	case errors.Is(err, errConnectionRequired):
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "connection_required",
+			"error_description": "link " + name + " first", "connect_url": Prefix + "connect/" + url.PathEscape(name)})
+	case err != nil:
+		s.log.Warn("connection token refresh failed", "connection", name, "err", err)
+		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
+	default:
+		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
+	}
 }
 
 func equalFoldASCII(a, b string) bool {
