@@ -160,7 +160,7 @@ type envOptions struct {
 // env is one complete setup: Dex, a tokenhook server and the test's backend on
 // one origin, and a second server on another origin.
 type env struct {
-	t *testing.T
+	t testing.TB
 	// Origin is the page origin and tokenhook's public URL
 	// (http://127.0.0.1:P); Alt is the same server as http://localhost:P,
 	// which is another origin and another site.
@@ -208,7 +208,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
