@@ -59,7 +59,11 @@ var users = []idp.User{
 	{Email: "cy@example.com", Password: "pw-cy"},
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with a hook that adjusts the configuration before the
+// server starts (e.url is known by then).
+func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, logs: &syncBuffer{}}
 	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,6 +95,9 @@ func newEnv(t *testing.T) *testEnv {
 	e.cfg = Config{
 		PublicURL: e.url, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
 		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), DataDir: t.TempDir(),
+	}
+	if mod != nil {
+		mod(e, &e.cfg)
 	}
 	e.start(thLn)
 	return e

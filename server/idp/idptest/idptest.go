@@ -15,7 +15,12 @@ import (
 	"strings"
 )
 
-var formAction = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
+var (
+	formAction = regexp.MustCompile(`<form[^>]*action="([^"]*)"`)
+	inputTag   = regexp.MustCompile(`<input[^>]*>`)
+	attrName   = regexp.MustCompile(`\sname="([^"]*)"`)
+	attrValue  = regexp.MustCompile(`\svalue="([^"]*)"`)
+)
 
 // Login follows authURL (the provider's authorization URL, or a URL of the
 // relying party that redirects to it) with client, submits the login form with
@@ -24,6 +29,12 @@ var formAction = regexp.MustCompile(`<form[^>]*action="([^"]+)"`)
 // last response (body unread) and the URL it came from. client must have a
 // cookie jar.
 func Login(ctx context.Context, client *http.Client, authURL, email, password string, stop func(*url.URL) bool) (*http.Response, error) {
+	return SubmitLogin(ctx, client, authURL, url.Values{"login": {email}, "password": {password}}, stop)
+}
+
+// SubmitLogin is Login for any provider's login form: it keeps the form's
+// own inputs (hidden request ids) and sets fields over them.
+func SubmitLogin(ctx context.Context, client *http.Client, authURL string, fields url.Values, stop func(*url.URL) bool) (*http.Response, error) {
 	c := *client
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if len(via) > 20 {
@@ -52,7 +63,21 @@ func Login(ctx context.Context, client *http.Client, authURL, email, password st
 	if err != nil {
 		return nil, fmt.Errorf("idptest: form action: %w", err)
 	}
-	form := url.Values{"login": {email}, "password": {password}}
+	form := url.Values{}
+	for _, in := range inputTag.FindAll(body, -1) {
+		n, v := attrName.FindSubmatch(in), attrValue.FindSubmatch(in)
+		if n == nil {
+			continue
+		}
+		val := ""
+		if v != nil {
+			val = html.UnescapeString(string(v[1]))
+		}
+		form.Set(html.UnescapeString(string(n[1])), val)
+	}
+	for k, v := range fields {
+		form[k] = v
+	}
 	req, err = http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
