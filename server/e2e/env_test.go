@@ -313,8 +313,13 @@ func (e *env) waitReady(ctx context.Context) {
 
 // page serves an HTML page at path that loads the browser hook with the given
 // script-tag attributes, followed by body.
-func (e *env) page(path, attrs, body string) {
+func (e *env) page(path, attrs, body string) { e.pageWith(path, "", attrs, body) }
+
+// pageWith is page with a script run before the hook loads (for
+// window.TokenHookConfig).
+func (e *env) pageWith(path, before, attrs, body string) {
 	doc := `<!doctype html><html><head><meta charset="utf-8"><title>test page</title>
+<script>` + before + `</script>
 <script src="/_tokenhook/tokenhook.js" ` + attrs + `></script>
 <script>` + pageHelpers + `</script></head><body>` + body + `</body></html>`
 	e.Mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
