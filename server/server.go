@@ -46,6 +46,7 @@ type Server struct {
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
 	assertions    *assertionSigner
+	upstream      http.Handler // the proxy to Config.Upstream, nil without one
 	secure        bool
 
 	provider atomic.Pointer[provider]
@@ -166,6 +167,7 @@ func (s *Server) routes() {
 	// tokenhook.js and tokenhook.<hash>.js; the bundle answers 404 for
 	// other names.
 	m.Handle("GET "+Prefix+"{asset}", s.bundle.Handler())
+	m.HandleFunc("/", s.forward)
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
 	})

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/tokenhook/tokenhook/jsbundle"
+)
+
+// forward is the handler for everything outside /_tokenhook/: it removes
+// client-sent session assertions, adds a fresh one for signed-in viewers, and
+// hands the request to the proxy. An iframe navigation without a session
+// gets the embedded sign-in page instead of a redirect, because identity
+// providers refuse to be framed.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
+	r.Header.Del(SessionHeader)
+	if s.upstream == nil {
+		writeJSONError(w, http.StatusNotFound, "not_found", "no upstream is configured (--upstream)")
+		return
+	}
+	if isFrameNavigation(r) && r.Header.Get("Authorization") == "" && !s.HasSession(r) {
+		s.renderEmbeddedSignIn(w)
+		return
+	}
+	if a, err := s.sessionAssertion(r); err != nil {
+		s.log.Error("sign session assertion", "err", err)
+	} else if a != "" {
+		r.Header.Set(SessionHeader, a)
+	}
+	s.upstream.ServeHTTP(w, r)
+}
+
+// isFrameNavigation reports whether r loads a page into an iframe (fetch
+// metadata; browsers without it get the top-level behaviour).
+func isFrameNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return (d == "iframe" || d == "frame") && r.Header.Get("Sec-Fetch-Mode") == "navigate"
+}
+
+var embeddedTmpl = template.Must(template.New("embedded").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in to continue · tokenhook</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; margin: 0; display: grid; place-items: center; min-height: 100vh; background: #f6f7f9; color: #1d2330; }
+  main { max-width: 28rem; margin: 1rem; padding: 2rem; text-align: center; }
+  h1 { font-size: 1.25rem; margin: 0 0 .5rem; }
+</style>
+</head>
+<body>
+<main>
+  <h1>Sign in to continue</h1>
+  <p>This dashboard opens its sign-in in a new window.</p>
+</main>
+{{.Script}}
+</body>
+</html>
+`))
+
+// renderEmbeddedSignIn answers an iframe navigation without a session: a page
+// that runs the browser hook, which offers the popup sign-in and reloads the
+// frame once the iframe holds its session (data-reload).
+func (s *Server) renderEmbeddedSignIn(w http.ResponseWriter) {
+	var buf bytes.Buffer
+	tag := template.HTML(s.bundle.ScriptTag("data-reload", "data-gate"))
+	if err := embeddedTmpl.Execute(&buf, struct{ Script template.HTML }{tag}); err != nil {
+		s.log.Error("render embedded sign-in", "err", err)
+		http.Error(w, "sign in", http.StatusUnauthorized)
+		return
+	}
+	out, err := jsbundle.MinifyHTML(buf.Bytes())
+	if err != nil {
+		out = buf.Bytes()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	// The page may be framed (that is its purpose); it runs only our script.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:")
+	w.WriteHeader(http.StatusUnauthorized)
+	w.Write(out)
+}
+
+// ownCookie reports whether a cookie name is one of tokenhook's (never
+// forwarded upstream).
+func (s *Server) ownCookie(name string) bool {
+	return name == s.sessionCookie || name == s.embedCookie || name == s.txCookie || strings.HasPrefix(name, "tokenhook")
+}
