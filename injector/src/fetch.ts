@@ -8,7 +8,7 @@ import { Manager } from "./tokens";
 export interface Deps {
   cfg: Config;
   tokens: Manager;
-  /** The page URL requests are resolved against (location.href). */
+  /** The URL requests are resolved against (document.baseURI). */
   base(): string;
   /** True once dash() was called: Dash endpoints are decorated for every method. */
   dash(): boolean;
@@ -34,8 +34,10 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     const req = input instanceof Request ? input : null;
     const i = init || {};
     const method = i.method || (req ? req.method : "GET");
+    // The URL checked is the URL sent: resolved here against the same base.
+    const url = req ? req.url : new URL(String(input), d.base()).href;
     // no-cors requests cannot carry Authorization (the browser drops it).
-    if ((i.mode || (req && req.mode)) === "no-cors" || !shouldDecorate(method, req ? req.url : String(input), d.base(), c, d.dash())) {
+    if ((i.mode || (req && req.mode)) === "no-cors" || !shouldDecorate(method, url, d.base(), c, d.dash())) {
       return orig(input, init);
     }
     const h = merge(req && req.headers, i.headers);
@@ -48,7 +50,7 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     }
     if (!token) return orig(input, init);
     h.set(c.header, headerValue(c.scheme, token));
-    const r = new Request(input, { ...i, headers: h });
+    const r = new Request(req || url, { ...i, headers: h });
     const spare = r.clone();
     const res = await orig(r);
     if (res.status !== 401) return res;

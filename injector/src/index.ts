@@ -54,7 +54,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const fail = (e: unknown) => ((e as Error).name === "LoginRequired" ? signIn() : emit("error", e));
 
   let dashHooks: DashHooks | undefined;
-  const d: Deps = { cfg, tokens, base: () => loc.href, dash: () => !!dashHooks, fail };
+  const d: Deps = { cfg, tokens, base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
   w.fetch = wrapFetch(f, d);
   if (w.XMLHttpRequest) wrapXHR(w.XMLHttpRequest, d);
 

@@ -42,10 +42,10 @@ export interface Seen {
 }
 
 /** A fake network: records requests, answers through handler. */
-export function network(handler: (r: Seen, n: number) => Response | Promise<Response>) {
+export function network(handler: (r: Seen, n: number) => Response | Promise<Response>, page = "https://app.example.com/dash/") {
   const seen: Seen[] = [];
   const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const r = new Request(input, init);
+    const r = new Request(typeof input === "string" ? new URL(input, page).href : input, init);
     const s: Seen = { url: r.url, method: r.method, headers: r.headers, body: r.body ? await r.text() : "" };
     seen.push(s);
     return handler(s, seen.length);

@@ -1,0 +1,173 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parse, UserConfig } from "../src/config";
+import { wrapXHR } from "../src/xhr";
+import { manager, Source } from "../src/tokens";
+import { FakeClock, flush } from "./util";
+
+interface Sent {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** A minimal XMLHttpRequest over a fake network (node has none). */
+function fakeXHR(answer: (s: Sent) => Answer) {
+  const sent: Sent[] = [];
+  class X extends EventTarget {
+    readyState = 0;
+    status = 0;
+    responseText = "";
+    responseType = "";
+    private res: Record<string, string> = {};
+    private req: Sent | null = null;
+    open(method: string, url: string) {
+      this.req = { method, url, headers: {}, body: undefined };
+      this.readyState = 1;
+      this.status = 0;
+      this.dispatchEvent(new Event("readystatechange"));
+    }
+    setRequestHeader(n: string, v: string) {
+      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
+      const k = n.toLowerCase();
+      this.req.headers[k] = this.req.headers[k] ? this.req.headers[k] + ", " + v : v;
+    }
+    send(body?: unknown) {
+      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
+      const req = { ...this.req, body };
+      sent.push(req);
+      setImmediate(() => {
+        if (this.readyState !== 1) return;
+        const a = answer(req);
+        this.status = a.status;
+        this.res = {};
+        for (const k in a.headers || {}) this.res[k.toLowerCase()] = a.headers![k];
+        this.responseText = a.body || "";
+        this.readyState = 4;
+        for (const t of ["readystatechange", "load", "loadend"]) this.dispatchEvent(new Event(t));
+      });
+    }
+    abort() {
+      this.readyState = 0;
+    }
+    getResponseHeader(n: string) {
+      return this.res[n.toLowerCase()] ?? null;
+    }
+    set onload(fn: () => void) {
+      this.addEventListener("load", fn);
+    }
+  }
+  return { X, sent };
+}
+
+const page = "https://app.example.com/";
+
+function setup(answer: (s: Sent) => Answer, user: UserConfig = {}) {
+  const clock = new FakeClock();
+  let n = 0;
+  const src: Source = async () => {
+    n++;
+    await flush();
+    return { token: "tok" + n, exp: clock.now() + 3600_000 };
+  };
+  const tokens = manager(src, true, clock, () => {}, () => {});
+  const { X, sent } = fakeXHR(answer);
+  wrapXHR(X as unknown as { prototype: XMLHttpRequest }, { cfg: parse({}, user), tokens, base: () => page, dash: () => false, fail: () => {} });
+  return { X: X as unknown as { new (): XMLHttpRequest }, sent, tokens, count: () => n };
+}
+
+/** Runs one request like jQuery does (handlers set after open) and resolves with what the app saw. */
+function run(X: { new (): XMLHttpRequest }, method: string, url: string, body?: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; text: string; changes: number[]; loads: number }>((resolve) => {
+    const x = new X();
+    const changes: number[] = [];
+    let loads = 0;
+    x.open(method, url);
+    for (const k in headers) x.setRequestHeader(k, headers[k]);
+    x.addEventListener("readystatechange", () => changes.push(x.readyState));
+    x.onload = () => loads++;
+    x.addEventListener("loadend", () => resolve({ status: x.status, text: x.responseText, changes, loads }));
+    x.send(body);
+  });
+}
+
+const ok = () => ({ status: 200, body: "ok" });
+
+test("XHR POST gets the header (waiting for the first token), GET does not", async () => {
+  const { X, sent } = setup(ok);
+  await run(X, "POST", "/api", "b", { "X-A": "1" });
+  await run(X, "POST", "/api", "b");
+  await run(X, "GET", "/api");
+  await run(X, "POST", "https://api.example.com.evil.net/x");
+  assert.deepEqual(sent.map((s) => s.headers.authorization), ["Bearer tok1", "Bearer tok1", undefined, undefined]);
+  assert.equal(sent[0].headers["x-a"], "1");
+  assert.equal(sent[0].body, "b");
+});
+
+test("XHR: the app's own Authorization is kept; a stale one of ours is replaced, never appended", async () => {
+  const { X, sent, tokens } = setup(ok);
+  await run(X, "POST", "/api", "", { Authorization: "Basic abc" });
+  await tokens.get();
+  await tokens.refresh("tok1");
+  await run(X, "POST", "/api", "", { Authorization: "Bearer tok1" });
+  assert.deepEqual(sent.map((s) => s.headers.authorization), ["Basic abc", "Bearer tok2"]);
+});
+
+test("XHR: 401 invalid_token is refreshed and re-sent with the same body; the app sees only the success", async () => {
+  const answer = (s: Sent): Answer =>
+    s.headers.authorization === "Bearer tok1" ? { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } } : { status: 200, body: "ok:" + s.body };
+  const { X, sent, count } = setup(answer);
+  const seen = await run(X, "POST", "/api", "payload", { "X-Keep": "k" });
+  assert.equal(seen.status, 200);
+  assert.equal(seen.text, "ok:payload");
+  assert.equal(seen.loads, 1, "one load event");
+  assert.ok(!seen.changes.includes(0));
+  assert.equal(seen.changes.filter((s) => s === 4).length, 1, "one DONE");
+  assert.equal(sent.length, 2);
+  assert.deepEqual(sent.map((s) => s.headers.authorization), ["Bearer tok1", "Bearer tok2"]);
+  assert.equal(sent[1].body, "payload");
+  assert.equal(sent[1].headers["x-keep"], "k");
+  assert.equal(count(), 2);
+});
+
+test("XHR: JWT Expired body is replayed; other 401s and a second rejection reach the app", async () => {
+  const jwt = setup((s) => (s.headers.authorization === "Bearer tok1" ? { status: 401, body: "JWT Expired" } : ok()));
+  assert.equal((await run(jwt.X, "POST", "/api")).status, 200);
+  const other = setup(() => ({ status: 401, body: "who are you" }));
+  const r = await run(other.X, "POST", "/api");
+  assert.equal(r.status, 401);
+  assert.equal(other.sent.length, 1);
+  const always = setup(() => ({ status: 401, body: "JWT Expired" }));
+  const a = await run(always.X, "POST", "/api");
+  assert.equal(a.status, 401);
+  assert.equal(a.loads, 1, "the app still gets its load event");
+  assert.equal(always.sent.length, 2);
+});
+
+test("XHR: abort before the token arrives sends nothing", async () => {
+  const { X, sent } = setup(ok);
+  const x = new X();
+  x.open("POST", "/api");
+  x.send("b");
+  x.abort();
+  await flush();
+  await flush();
+  assert.equal(sent.length, 0);
+});
+
+test("XHR: 50 concurrent POSTs with a rejected token cause one refresh", async () => {
+  let valid = "";
+  const { X, sent, tokens, count } = setup((s) => (s.headers.authorization === "Bearer " + valid ? ok() : { status: 401, body: "JWT Expired" }));
+  await tokens.get();
+  valid = "tok2";
+  const res = await Promise.all(Array.from({ length: 50 }, (_, i) => run(X, "POST", "/api", String(i))));
+  assert.ok(res.every((r) => r.status === 200));
+  assert.equal(count(), 2);
+  assert.equal(sent.length, 100);
+});
