@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tokenhook/tokenhook/server/browsertest"
@@ -19,11 +20,11 @@ func BenchmarkFetchPOST(b *testing.B) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<!doctype html><title>bare</title>`)
 	})
-	var withAuth, total int
+	var withAuth, total atomic.Int64
 	e.Mux.HandleFunc("POST /bench", func(w http.ResponseWriter, r *http.Request) {
-		total++ // one request at a time: no race
+		total.Add(1)
 		if r.Header.Get("Authorization") != "" {
-			withAuth++
+			withAuth.Add(1)
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -36,18 +37,19 @@ func BenchmarkFetchPOST(b *testing.B) {
 			tab.Navigate(e.Origin + bc.path)
 			// Warm up the connection and the hook.
 			browsertest.Eval[bool](tab, `fetch("/bench", {method: "POST", body: "w"}).then(() => true)`)
-			withAuth, total = 0, 0
+			withAuth.Store(0)
+			total.Store(0)
 			b.ResetTimer()
 			browsertest.Eval[bool](tab, fmt.Sprintf(`(async () => {
 				for (let i = 0; i < %d; i++) await fetch("/bench", {method: "POST", body: "x"});
 				return true;
 			})()`, b.N))
 			b.StopTimer()
-			if total != b.N {
-				b.Fatalf("server saw %d requests, want %d", total, b.N)
+			if n := total.Load(); n != int64(b.N) {
+				b.Fatalf("server saw %d requests, want %d", n, b.N)
 			}
-			if want := map[string]int{"bare": 0, "hooked": b.N}[bc.name]; withAuth != want {
-				b.Fatalf("%d of %d requests carried the token, want %d", withAuth, b.N, want)
+			if n, want := withAuth.Load(), map[string]int64{"bare": 0, "hooked": int64(b.N)}[bc.name]; n != want {
+				b.Fatalf("%d of %d requests carried the token, want %d", n, b.N, want)
 			}
 		})
 	}

@@ -141,10 +141,13 @@ func TestConcurrent401OneRefresh(t *testing.T) {
 		t.Errorf("%d token requests for 50 refused requests, want exactly 1", n)
 	}
 	hits := e.Backend.at("/api/burst401")
+	rf.mu.Lock()
+	refused := rf.rejected
+	rf.mu.Unlock()
 	fresh := map[string]int{}
 	bodies := map[string]bool{}
 	for _, h := range hits {
-		if h.Auth != rf.rejected {
+		if h.Auth != refused {
 			fresh[h.Auth]++
 			bodies[h.Body] = true
 		}
