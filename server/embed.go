@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 
@@ -96,22 +94,6 @@ var popupTmpl = template.Must(template.New("popup").Parse(`<!doctype html>
 // own origin. Without an opener the iframe's claim long-poll finds the result.
 func (s *Server) renderPopupDone(w http.ResponseWriter, channel string) {
 	nonce := randomString(18)
-	var buf bytes.Buffer
-	if err := popupTmpl.Execute(&buf, struct{ Nonce, Channel, Origin string }{nonce, channel, s.cfg.PublicURL}); err != nil {
-		s.log.Error("render popup page", "err", err)
-		http.Error(w, "signed in", http.StatusOK)
-		return
-	}
-	out, err := jsbundle.MinifyHTML(buf.Bytes())
-	if err != nil {
-		out = buf.Bytes()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+nonce+"'; frame-ancestors 'none'")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(http.StatusOK)
-	w.Write(out)
+	s.writePage(w, http.StatusOK, popupTmpl, struct{ Nonce, Channel, Origin string }{nonce, channel, s.cfg.PublicURL},
+		"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+nonce+"'; frame-ancestors 'none'")
 }

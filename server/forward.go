@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"html/template"
 	"net/http"
 	"strings"
-
-	"github.com/tokenhook/tokenhook/jsbundle"
 )
 
 // forward is the handler for everything outside /_tokenhook/: it removes
@@ -68,25 +65,10 @@ var embeddedTmpl = template.Must(template.New("embedded").Parse(`<!doctype html>
 // that runs the browser hook, which offers the popup sign-in and reloads the
 // frame once the iframe holds its session (data-reload).
 func (s *Server) renderEmbeddedSignIn(w http.ResponseWriter) {
-	var buf bytes.Buffer
 	tag := template.HTML(s.bundle.ScriptTag("data-reload", "data-gate"))
-	if err := embeddedTmpl.Execute(&buf, struct{ Script template.HTML }{tag}); err != nil {
-		s.log.Error("render embedded sign-in", "err", err)
-		http.Error(w, "sign in", http.StatusUnauthorized)
-		return
-	}
-	out, err := jsbundle.MinifyHTML(buf.Bytes())
-	if err != nil {
-		out = buf.Bytes()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
 	// The page may be framed (that is its purpose); it runs only our script.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:")
-	w.WriteHeader(http.StatusUnauthorized)
-	w.Write(out)
+	s.writePage(w, http.StatusUnauthorized, embeddedTmpl, struct{ Script template.HTML }{tag},
+		"default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:")
 }
 
 // ownCookie reports whether a cookie name is one of tokenhook's (never

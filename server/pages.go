@@ -35,10 +35,17 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 // renderPage writes a small, minified HTML page. title and message are
 // escaped by html/template; link must be a same-origin path or "".
 func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
+	s.writePage(w, status, pageTmpl, struct{ Title, Message, Link string }{title, message, link},
+		"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+}
+
+// writePage renders tmpl with data, minifies it and writes it with status
+// and the Content-Security-Policy csp. Pages are never cached.
+func (s *Server) writePage(w http.ResponseWriter, status int, tmpl *template.Template, data any, csp string) {
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, struct{ Title, Message, Link string }{title, message, link}); err != nil {
-		s.log.Error("render page", "err", err)
-		http.Error(w, title, status)
+	if err := tmpl.Execute(&buf, data); err != nil {
+		s.log.Error("render page", "page", tmpl.Name(), "err", err)
+		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	out, err := jsbundle.MinifyHTML(buf.Bytes())
@@ -48,8 +55,9 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, l
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	w.Write(out)
 }
