@@ -1,0 +1,352 @@
+// Package exampletest starts what the examples' tests run against: the real
+// in-process OpenID provider (Dex, package server/idp) and a real tokenhook
+// server in front of the example's app, the way a user runs
+// `tokenhook serve --upstream …`. It also signs a viewer in (over HTTP or
+// in a real Chromium), starts example apps written in other languages as
+// subprocesses, and decides whether a missing interpreter skips or fails a
+// test (CI=true fails).
+package exampletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/server/idp/idptest"
+)
+
+// ClientID is the OAuth client tokenhook uses at the provider; Dex puts it
+// into the access tokens' aud, so backends validate with it as audience.
+const ClientID = "examples"
+
+// Group is the one group of the test viewer (X-Forwarded-Groups).
+const Group = "analysts"
+
+// Env is a running provider and, after Serve, a tokenhook server.
+type Env struct {
+	// Issuer is the provider's issuer URL.
+	Issuer string
+	// ClientSecret is tokenhook's client secret at the provider.
+	ClientSecret string
+	// URL is tokenhook's public URL (http://127.0.0.1:P), known from New on.
+	URL string
+	// Email and Password are the viewer's credentials; Username is the
+	// preferred username the provider derives from the email.
+	Email, Password, Username string
+
+	t        testing.TB
+	ln       net.Listener
+	logs     *syncBuffer
+	verifier *oidc.IDTokenVerifier
+}
+
+// New starts the provider with one viewer and reserves tokenhook's address
+// (so its URL is known before the app starts); Serve starts tokenhook.
+// Everything stops when the test ends.
+func New(t testing.TB) *Env {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{
+		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
+		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + random(8),
+		ClientSecret: random(16), logs: &syncBuffer{},
+	}
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Issuer = "http://" + idpLn.Addr().String() + "/dex"
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p, err := idp.Start(ctx, idp.Options{
+		Issuer: e.Issuer, Listener: idpLn,
+		Users: []idp.User{{Email: e.Email, Password: e.Password, Name: "Example Viewer", Groups: []string{Group}}},
+		Clients: []idp.Client{{ID: ClientID, Secret: e.ClientSecret,
+			RedirectURIs: []string{e.URL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.URL + "/"}}},
+	})
+	if err != nil {
+		t.Fatalf("start the provider: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	prov, err := oidc.NewProvider(ctx, e.Issuer)
+	if err != nil {
+		t.Fatalf("discover the provider: %v", err)
+	}
+	e.verifier = prov.Verifier(&oidc.Config{ClientID: ClientID})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tokenhook log:\n%s", e.logs.String())
+		}
+	})
+	return e
+}
+
+// Serve starts tokenhook on the reserved address in front of upstream (empty:
+// no upstream) and returns once it has discovered the provider.
+func (e *Env) Serve(upstream string) {
+	t := e.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{
+		PublicURL: e.URL, Issuer: e.Issuer, ClientID: ClientID, ClientSecret: e.ClientSecret,
+		Upstream: upstream, CookieSecret: []byte(random(32)),
+	}, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		cancel()
+		t.Fatalf("start tokenhook: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, e.ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
+}
+
+// NewClient returns an HTTP client with a cookie jar, the way a browser keeps
+// tokenhook's session cookie, and a timeout.
+func NewClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// SignIn signs the viewer in over plain HTTP with c (which needs a cookie
+// jar): tokenhook's login route, the provider's login form, the callback.
+func (e *Env) SignIn(c *http.Client) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+"login?rd=%2F", e.Email, e.Password,
+		func(next *url.URL) bool {
+			// Stop at the page tokenhook sends the viewer back to.
+			return strings.HasPrefix(next.String(), e.URL) && !strings.HasPrefix(next.Path, server.Prefix)
+		})
+	if err != nil {
+		e.t.Fatalf("sign in: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		e.t.Fatalf("sign-in ended with %d at %s, want a redirect back to the app", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// Token asks tokenhook's token endpoint for the signed-in viewer's access
+// token, as the browser script does.
+func (e *Env) Token(c *http.Client) string {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.URL+server.Prefix+"token", nil)
+	req.Header.Set("X-TokenHook", "1")
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatalf("token endpoint: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil || body.AccessToken == "" {
+		e.t.Fatalf("token endpoint answered %d without an access token", resp.StatusCode)
+	}
+	return body.AccessToken
+}
+
+// SignInBrowser signs the viewer in in a real browser tab: it opens
+// tokenhook's login route with rd, fills in the provider's login page and
+// checks that the tab ends on rd.
+func (e *Env) SignInBrowser(tab *browsertest.Tab, rd string) {
+	e.t.Helper()
+	tab.Navigate(e.URL + server.Prefix + "login?rd=" + url.QueryEscape(rd))
+	e.SubmitLoginForm(tab)
+	if got := browsertest.Eval[string](tab, `location.href`); got != e.URL+rd {
+		e.t.Fatalf("after sign-in the browser is at %s, want %s", got, e.URL+rd)
+	}
+}
+
+// SubmitLoginForm fills in and submits the provider's login form shown in
+// tab and waits for the page the submission leads to.
+func (e *Env) SubmitLoginForm(tab *browsertest.Tab) {
+	e.t.Helper()
+	if _, err := chromedp.RunResponse(tab.Context(),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.Email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.Password),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+	); err != nil {
+		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 300) : ""`)
+		e.t.Fatalf("submit the login form: %v (page says: %s)", err, body)
+	}
+}
+
+// Claims are the claims of a checked access token that the tests look at.
+type Claims struct {
+	Subject string   `json:"sub"`
+	Email   string   `json:"email"`
+	Groups  []string `json:"groups"`
+}
+
+// CheckBearer fails the test unless auth is "Bearer <token>" with an access
+// token the provider issued to tokenhook for the viewer. It returns the
+// token's claims.
+func (e *Env) CheckBearer(auth string) Claims {
+	e.t.Helper()
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || tok == "" {
+		e.t.Fatalf("Authorization %q is not a bearer token", auth)
+	}
+	it, err := e.verifier.Verify(context.Background(), tok)
+	if err != nil {
+		e.t.Fatalf("the bearer is not a valid token of the provider: %v", err)
+	}
+	var c Claims
+	if err := it.Claims(&c); err != nil {
+		e.t.Fatal(err)
+	}
+	if c.Email != e.Email {
+		e.t.Fatalf("token email = %q, want %q", c.Email, e.Email)
+	}
+	return c
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago,
+// for apps that take their port on the command line.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Need skips the test when a part it needs is missing (err != nil), or fails
+// it when the environment variable CI is "true".
+func Need(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if browsertest.Required() {
+		t.Fatalf("%s is missing (CI=true): %v", what, err)
+	}
+	t.Skipf("%s is missing: %v", what, err)
+}
+
+// Python is the Debian interpreter that sees Debian's python3-* packages (the
+// python3 first on PATH may be another one).
+const Python = "/usr/bin/python3"
+
+// NeedPython checks that Python can import every module, skipping or failing
+// the test (see Need) otherwise.
+func NeedPython(t testing.TB, modules ...string) {
+	t.Helper()
+	if _, err := os.Stat(Python); err != nil {
+		Need(t, Python, err)
+		return
+	}
+	for _, m := range modules {
+		out, err := exec.Command(Python, "-c", "import "+m).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+		}
+		Need(t, "Python module "+m, err)
+	}
+}
+
+// Start runs a command (an example app) until the test ends. Its output is
+// logged when the test fails. It stops the process it started, and only it.
+func Start(t testing.TB, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+}
+
+// WaitHTTP polls u until it answers with status, failing the test after
+// timeout.
+func WaitHTTP(t testing.TB, u string, status int, timeout time.Duration) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(u)
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer %d within %v (last: %s)", u, status, timeout, last)
+}
+
+// syncBuffer is a bounded buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() < 1<<20 {
+		s.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
