@@ -8,8 +8,8 @@ SHELL := /bin/bash
 GO ?= go
 # Debian packages the tests need; each is installed with apt-get when dpkg does
 # not list it (only as root; elsewhere a warning, and the tests that need it skip
-# unless CI=true).
-DEBS ?= chromium
+# unless CI=true). chromium: browser tests; python3: examples/credentials.
+DEBS ?= chromium python3
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
