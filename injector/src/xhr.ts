@@ -6,11 +6,8 @@ import { appOwned, headerValue, staleAnswer } from "./headers";
 import { shouldDecorate } from "./match";
 
 interface State {
-  /** The open() arguments, for the replay. */
+  /** The open() arguments (method, url, async, …), also for the replay. */
   args: IArguments;
-  method: string;
-  url: string;
-  async: boolean;
   /** Headers the app set, except ours (replayed as they were). */
   headers: [string, string][];
   /** The app's own value for our header, if it set one. */
@@ -23,6 +20,9 @@ interface State {
   mute?: boolean;
   aborted?: boolean;
 }
+
+/** The events of a finished answer (muted while a replay is decided). */
+const EVENTS = ["readystatechange", "load", "loadend"];
 
 /**
  * wrapXHR patches X.prototype (open, setRequestHeader, send, abort) in place.
@@ -67,7 +67,7 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
         if (!t || t === rejected) {
           // No better token: let the app see the 401 after all.
           s.mute = false;
-          for (const type of ["readystatechange", "load", "loadend"]) x.dispatchEvent(new Event(type));
+          for (const type of EVENTS) x.dispatchEvent(new Event(type));
           return;
         }
         open.apply(x, s.args as any); // its readystatechange (OPENED) stays muted
@@ -79,19 +79,12 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
       });
   }
 
-  P.open = function (this: XMLHttpRequest, method: string, url: string | URL) {
+  P.open = function (this: XMLHttpRequest) {
     if (!states.has(this)) {
       this.addEventListener("readystatechange", done, true);
-      for (const type of ["readystatechange", "load", "loadend"]) this.addEventListener(type, mute, true);
+      for (const type of EVENTS) this.addEventListener(type, mute, true);
     }
-    states.set(this, {
-      args: arguments,
-      method: String(method),
-      url: String(url),
-      async: arguments.length < 3 || !!arguments[2],
-      headers: [],
-      own: null,
-    });
+    states.set(this, { args: arguments, headers: [], own: null });
     return open.apply(this, arguments as any);
   } as typeof P.open;
 
@@ -123,11 +116,12 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
       else if (s.own != null) set.call(x, c.header, s.own);
       send.call(x, body);
     };
-    if (!shouldDecorate(s.method, s.url, d.base(), c, d.dash()) || (!c.overwrite && appOwned(s.own, issued))) return go(null);
+    const a = s.args;
+    if (!shouldDecorate(a[0], String(a[1]), d.base(), c, d.dash()) || (!c.overwrite && appOwned(s.own, issued))) return go(null);
     s.body = body;
     const t = d.tokens.peek();
     // Synchronous XHR cannot wait for a token: it goes with what we have.
-    if (t || !s.async) return go(t);
+    if (t || (a.length > 2 && !a[2])) return go(t);
     d.tokens
       .get()
       .catch((e) => (d.fail(e), null))
