@@ -40,6 +40,10 @@ import (
 // into the access tokens' aud, so backends validate with it as audience.
 const ClientID = "examples"
 
+// Scopes are the scopes tokenhook requests in the tests, as the READMEs
+// recommend for Dex.
+var Scopes = []string{"openid", "email", "profile", "groups", "offline_access"}
+
 // Group is the one group of the test viewer (X-Forwarded-Groups).
 const Group = "analysts"
 
@@ -114,6 +118,9 @@ func (e *Env) Serve(upstream string) {
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: e.URL, Issuer: e.Issuer, ClientID: ClientID, ClientSecret: e.ClientSecret,
 		Upstream: upstream, CookieSecret: []byte(random(32)),
+		// "groups" puts the viewer's groups into Dex's tokens (and so into
+		// X-Forwarded-Groups); it is not among the default scopes.
+		Scopes: Scopes,
 	}, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		cancel()
