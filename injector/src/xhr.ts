@@ -21,6 +21,9 @@ interface State {
   aborted?: boolean;
 }
 
+/** sync: open() was called with async = false. */
+const sync = (s: State) => s.args.length > 2 && !s.args[2];
+
 /** The events of a finished answer (muted while a replay is decided). */
 const EVENTS = ["readystatechange", "load", "loadend"];
 
@@ -53,7 +56,9 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
   function done(this: XMLHttpRequest, e: Event) {
     const x = this;
     const s = states.get(x);
-    if (!s || x.readyState !== 4 || !s.token || s.replayed) return;
+    // Synchronous requests are never replayed: their caller has already
+    // read the answer by the time a new token could arrive.
+    if (!s || x.readyState !== 4 || !s.token || s.replayed || sync(s)) return;
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
     if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
     s.replayed = s.mute = true;
@@ -121,7 +126,7 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
     s.body = body;
     const t = d.tokens.peek();
     // Synchronous XHR cannot wait for a token: it goes with what we have.
-    if (t || (a.length > 2 && !a[2])) return go(t);
+    if (t || sync(s)) return go(t);
     d.tokens
       .get()
       .catch((e) => (d.fail(e), null))

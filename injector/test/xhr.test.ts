@@ -27,7 +27,9 @@ function fakeXHR(answer: (s: Sent) => Answer) {
     responseType = "";
     private res: Record<string, string> = {};
     private req: Sent | null = null;
-    open(method: string, url: string) {
+    private sync = false;
+    open(method: string, url: string, async?: boolean) {
+      this.sync = async === false;
       this.req = { method, url, headers: {}, body: undefined };
       this.readyState = 1;
       this.status = 0;
@@ -42,7 +44,7 @@ function fakeXHR(answer: (s: Sent) => Answer) {
       if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
       const req = { ...this.req, body };
       sent.push(req);
-      setImmediate(() => {
+      const answerNow = () => {
         if (this.readyState !== 1) return;
         const a = answer(req);
         this.status = a.status;
@@ -51,7 +53,9 @@ function fakeXHR(answer: (s: Sent) => Answer) {
         this.responseText = a.body || "";
         this.readyState = 4;
         for (const t of ["readystatechange", "load", "loadend"]) this.dispatchEvent(new Event(t));
-      });
+      };
+      if (this.sync) answerNow();
+      else setImmediate(answerNow);
     }
     abort() {
       this.readyState = 0;
@@ -170,4 +174,25 @@ test("XHR: 50 concurrent POSTs with a rejected token cause one refresh", async (
   assert.ok(res.every((r) => r.status === 200));
   assert.equal(count(), 2);
   assert.equal(sent.length, 100);
+});
+
+test("XHR: synchronous requests use the cached token and are never replayed", async () => {
+  const { X, sent, tokens } = setup(() => ({ status: 401, body: "JWT Expired" }));
+  const x = new X();
+  x.open("POST", "/api", false);
+  x.send("b");
+  assert.equal(x.status, 401);
+  assert.equal(sent[0].headers.authorization, undefined, "no token cached yet: sent without");
+  await tokens.get();
+  const y = new X();
+  let loads = 0;
+  y.open("POST", "/api", false);
+  y.onload = () => loads++;
+  y.send("b");
+  assert.equal(y.status, 401);
+  assert.equal(loads, 1, "the app sees the answer");
+  await flush();
+  await flush();
+  assert.equal(sent.length, 2, "no replay");
+  assert.equal(sent[1].headers.authorization, "Bearer tok1");
 });
