@@ -34,6 +34,13 @@ test("POST with string, URL and Request inputs gets the header", async () => {
   assert.deepEqual(seen.map((s) => s.body), ["1", "2", "3"]);
 });
 
+test("a cached token costs no extra request", async () => {
+  const { f, seen, issuedCount } = setup();
+  for (let i = 0; i < 100; i++) await f("/api", { method: "POST", body: String(i) });
+  assert.equal(issuedCount(), 1);
+  assert.equal(seen.length, 100, "only the app's own requests went out");
+});
+
 test("every header form survives, and a Request's headers survive init.headers", async () => {
   const { f, seen } = setup();
   const forms: HeadersInit[] = [new Headers({ "X-A": "1" }), [["X-A", "1"]], { "X-A": "1" }];
