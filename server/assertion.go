@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // SessionHeader carries the session assertion to the upstream app.
@@ -37,6 +40,8 @@ type assertionClaims struct {
 // the cookie secret, so every instance sharing the secret signs alike and
 // upstreams can check assertions against /_tokenhook/jwks.json.
 type assertionSigner struct {
+	mu     sync.Mutex
+	cached map[string]cachedAssertion // by session key
 	key    ed25519.PrivateKey
 	kid    string
 	signer jose.Signer
@@ -61,7 +66,35 @@ func newAssertionSigner(secret []byte) (*assertionSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assertion jwks: %w", err)
 	}
-	return &assertionSigner{key: key, kid: kid, signer: sig, jwks: jwks}, nil
+	return &assertionSigner{key: key, kid: kid, signer: sig, jwks: jwks, cached: map[string]cachedAssertion{}}, nil
+}
+
+type cachedAssertion struct {
+	raw     string
+	expires time.Time
+}
+
+// forSession returns an assertion for the session stored under key, reusing
+// a signed one while it has more than four of its five minutes left (signing
+// on every proxied request would cost more than the proxying).
+func (a *assertionSigner) forSession(issuer, audience string, sess *session.Session, key string, now time.Time) (string, error) {
+	a.mu.Lock()
+	c, ok := a.cached[key]
+	a.mu.Unlock()
+	if ok && now.Add(assertionTTL-time.Minute).Before(c.expires) {
+		return c.raw, nil
+	}
+	raw, err := a.sign(issuer, audience, sess.Subject, sess.Email, key, now)
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	if len(a.cached) >= 10000 {
+		clear(a.cached)
+	}
+	a.cached[key] = cachedAssertion{raw: raw, expires: now.Add(assertionTTL)}
+	a.mu.Unlock()
+	return raw, nil
 }
 
 // sign returns a session assertion for the session stored under key.

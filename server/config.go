@@ -40,6 +40,15 @@ type Config struct {
 
 	// Upstream is the dashboard app to forward requests to (optional).
 	Upstream string
+	// UpstreamTimeout bounds the wait for the upstream's response headers.
+	UpstreamTimeout time.Duration
+	// Audience is the aud that forwarded bearer tokens must carry (default:
+	// ClientID, which is what most providers put in their access tokens).
+	Audience string
+	// APIPaths are path prefixes where every request needs a bearer token.
+	APIPaths []string
+	// StripAuthorization removes the Authorization header before forwarding.
+	StripAuthorization bool
 	// CookieSecret (at least 32 bytes) signs and encrypts cookies and, through
 	// a derived key, the session files.
 	CookieSecret []byte
@@ -88,6 +97,10 @@ var settings = []setting{
 	{name: "client-secret-file", usage: "file holding the client secret"},
 	{name: "scopes", usage: "space- or comma-separated scopes (default: openid email profile offline_access with --issuer)"},
 	{name: "upstream", usage: "URL of the dashboard app to forward to"},
+	{name: "upstream-timeout", def: "60s", usage: "how long to wait for the upstream's response headers"},
+	{name: "audience", usage: "aud that forwarded bearer tokens must carry (default: the client id)"},
+	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
+	{name: "strip-authorization", def: "false", usage: "remove the Authorization header before forwarding (default: pass it through)"},
 	{name: "cookie-secret", usage: "secret of at least 32 bytes for cookies and session encryption", secret: true},
 	{name: "cookie-secret-file", usage: "file holding the cookie secret"},
 	{name: "exchange-secret", usage: "secret the upstream presents (HTTP Basic) at /_tokenhook/exchange; empty = loopback callers only", secret: true},
@@ -228,7 +241,7 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		Connections: conns, AssertionAudience: raw["assertion-audience"],
 		Addr: raw["addr"], PublicURL: raw["public-url"], Issuer: raw["issuer"],
 		AuthURL: raw["auth-url"], TokenURL: raw["token-url"], UserinfoURL: raw["userinfo-url"],
-		ClientID: raw["client-id"], Upstream: raw["upstream"], DataDir: raw["data-dir"],
+		ClientID: raw["client-id"], Upstream: raw["upstream"], DataDir: raw["data-dir"], Audience: raw["audience"],
 		LogLevel: raw["log-level"], LogFormat: raw["log-format"],
 	}
 	var err error
@@ -245,6 +258,19 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	c.CookieSecret = []byte(secret)
 	if s := raw["scopes"]; s != "" {
 		c.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	if s := raw["api-paths"]; s != "" {
+		c.APIPaths = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	switch raw["strip-authorization"] {
+	case "", "false", "0", "no":
+	case "true", "1", "yes":
+		c.StripAuthorization = true
+	default:
+		return c, &ConfigError{"strip-authorization", fmt.Sprintf("%q is not true or false", raw["strip-authorization"])}
+	}
+	if c.UpstreamTimeout, err = durationValue(raw, "upstream-timeout"); err != nil {
+		return c, err
 	}
 	if c.SessionTTL, err = durationValue(raw, "session-ttl"); err != nil {
 		return c, err
@@ -330,6 +356,20 @@ func (c *Config) Validate() error {
 	if c.Upstream != "" {
 		if err := absURL(c.Upstream); err != nil {
 			return &ConfigError{"upstream", err.Error()}
+		}
+		if c.Issuer == "" && c.UserinfoURL == "" {
+			return &ConfigError{"userinfo-url", "required with --upstream for plain OAuth 2.0 providers: it validates the bearer tokens"}
+		}
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = time.Minute
+	}
+	if c.Audience == "" {
+		c.Audience = c.ClientID
+	}
+	for _, p := range c.APIPaths {
+		if !strings.HasPrefix(p, "/") {
+			return &ConfigError{"api-paths", fmt.Sprintf("%q must start with /", p)}
 		}
 	}
 	names := map[string]bool{}

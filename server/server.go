@@ -26,6 +26,7 @@ import (
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/verify"
 )
 
 // Prefix is the path prefix of every route tokenhook serves itself.
@@ -47,6 +48,7 @@ type Server struct {
 	conns         map[string]*conn
 	assertions    *assertionSigner
 	upstream      http.Handler // the proxy to Config.Upstream, nil without one
+	verifier      *verify.Verifier
 	secure        bool
 
 	provider atomic.Pointer[provider]
@@ -118,6 +120,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.store = session.NewMemory()
 	}
 
+	if cfg.Upstream != "" {
+		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: s.client}
+		if cfg.Issuer == "" {
+			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
+		}
+		if s.verifier, err = verify.New(ctx, vc); err != nil {
+			return nil, fmt.Errorf("bearer validation: %w", err)
+		}
+		if s.upstream, err = s.newUpstream(); err != nil {
+			return nil, err
+		}
+	}
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
 	}

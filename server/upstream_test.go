@@ -1,0 +1,285 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/verify"
+)
+
+// recorder is an upstream app that records what it received.
+type recorder struct {
+	mu   sync.Mutex
+	last *http.Request
+	body string
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "websocket" {
+		// A minimal upgrade: switch protocols, then echo bytes.
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 64)
+		n, _ := brw.Read(buf)
+		conn.Write(buf[:n])
+		return
+	}
+	b, _ := io.ReadAll(r.Body)
+	rec.mu.Lock()
+	rec.last, rec.body = r.Clone(r.Context()), string(b)
+	rec.mu.Unlock()
+	if r.URL.Path == "/slow" {
+		time.Sleep(2 * time.Second)
+	}
+	w.Write([]byte("app:" + r.URL.Path))
+}
+
+func (rec *recorder) got() (*http.Request, string) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.last, rec.body
+}
+
+func newProxyEnv(t *testing.T, mod func(*Config)) (*testEnv, *recorder) {
+	rec := &recorder{}
+	app := httptest.NewServer(rec)
+	t.Cleanup(app.Close)
+	e := newEnvWith(t, func(_ *testEnv, c *Config) {
+		c.Upstream = app.URL
+		c.UpstreamTimeout = 500 * time.Millisecond
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return e, rec
+}
+
+func noRedirect(c *http.Client) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cc
+}
+
+func do(t *testing.T, c *http.Client, method, url string, hdr map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirect(c).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func TestForwardWithoutCredentials(t *testing.T) {
+	e, rec := newProxyEnv(t, nil)
+	anon := newBrowser()
+	for _, tc := range []struct {
+		name     string
+		method   string
+		path     string
+		hdr      map[string]string
+		status   int
+		contains string
+		location string
+	}{
+		{"page navigation", "GET", "/report?q=1", map[string]string{"Accept": "text/html"}, 302, "", "/_tokenhook/login?rd=%2Freport%3Fq%3D1"},
+		{"iframe navigation", "GET", "/", map[string]string{"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Mode": "navigate"}, 401, "data-reload", ""},
+		{"API GET without session", "GET", "/data.json", map[string]string{"Accept": "application/json"}, 401, "a bearer token is required", ""},
+		{"POST without bearer", "POST", "/api", nil, 401, "a bearer token is required", ""},
+		{"malformed Authorization", "POST", "/api", map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, 400, "invalid_request", ""},
+		{"garbage bearer", "POST", "/api", map[string]string{"Authorization": "Bearer not-a-token"}, 401, "invalid_token", ""},
+		{"forged JWT", "POST", "/api", map[string]string{"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}, 401, "invalid_token", ""},
+		{"websocket without session", "GET", "/ws", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}, 401, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, anon, tc.method, e.url+tc.path, tc.hdr, "")
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.contains) || resp.Header.Get("Location") != tc.location {
+				t.Fatalf("%d %q location %q", resp.StatusCode, body, resp.Header.Get("Location"))
+			}
+			if tc.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm=`) && tc.name != "iframe navigation" {
+				t.Fatalf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			if got, _ := rec.got(); got != nil {
+				t.Fatalf("the app received %s %s", got.Method, got.URL)
+			}
+		})
+	}
+}
+
+func TestForwardWithBearer(t *testing.T) {
+	e, rec := newProxyEnv(t, nil)
+	c := newBrowser()
+	e.signIn(c, users[0], "/")
+	at := e.token(c, nil).body["access_token"].(string)
+	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: "app_pref", Value: "dark"}})
+	resp, body := do(t, c, "POST", e.url+"/api/update", map[string]string{
+		"Authorization":      "Bearer " + at,
+		"X-Forwarded-Email":  "ceo@example.com",
+		"X-Forwarded-Groups": "admins",
+		SessionHeader:        "forged",
+	}, `{"x":1}`)
+	if resp.StatusCode != 200 || body != "app:/api/update" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got, gotBody := rec.got()
+	if got.Header.Get("Authorization") != "Bearer "+at || gotBody != `{"x":1}` {
+		t.Fatalf("Authorization or body not passed through: %q %q", got.Header.Get("Authorization"), gotBody)
+	}
+	if got.Header.Get("X-Forwarded-Email") != "ada@example.com" || got.Header.Get("X-Forwarded-Groups") == "admins" || got.Header.Get("X-Forwarded-User") == "" {
+		t.Fatalf("identity headers: %v", got.Header)
+	}
+	if ck := got.Header.Get("Cookie"); ck != "app_pref=dark" {
+		t.Fatalf("cookies forwarded: %q", ck)
+	}
+	a := got.Header.Get(SessionHeader)
+	claims, err := e.srv.assertions.verify(a, e.url, e.srv.assertionAudience(), time.Now())
+	if err != nil || claims.Subject == "" {
+		t.Fatalf("session assertion %q: %v", a, err)
+	}
+	// A page load with the session only.
+	resp, _ = do(t, c, "GET", e.url+"/page", map[string]string{"Accept": "text/html"}, "")
+	got, _ = rec.got()
+	if resp.StatusCode != 200 || got.URL.Path != "/page" || got.Header.Get("X-Forwarded-Email") != "ada@example.com" {
+		t.Fatalf("navigation with session: %d %v", resp.StatusCode, got.Header)
+	}
+	// A POST with the session cookie but no bearer: still refused.
+	if resp, _ := do(t, c, "POST", e.url+"/api/update", nil, ""); resp.StatusCode != 401 {
+		t.Fatalf("POST with cookie only: %d", resp.StatusCode)
+	}
+}
+
+func TestForwardStripAuthorizationAndAPIPaths(t *testing.T) {
+	e, rec := newProxyEnv(t, func(c *Config) { c.StripAuthorization = true; c.APIPaths = []string{"/api/"} })
+	c := newBrowser()
+	e.signIn(c, users[0], "/")
+	at := e.token(c, nil).body["access_token"].(string)
+	do(t, c, "POST", e.url+"/x", map[string]string{"Authorization": "Bearer " + at}, "")
+	if got, _ := rec.got(); got == nil || got.Header.Get("Authorization") != "" || got.Header.Get("X-Forwarded-Email") == "" {
+		t.Fatalf("strip-authorization: %v", got)
+	}
+	if resp, _ := do(t, c, "GET", e.url+"/api/items", nil, ""); resp.StatusCode != 401 {
+		t.Fatalf("GET under an API path with a session but no bearer: %d", resp.StatusCode)
+	}
+}
+
+// wsHandshake sends an upgrade through the proxy and, when switched, checks
+// the tunnel echoes.
+func wsHandshake(t *testing.T, e *testEnv, c *http.Client, origin string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest("GET", e.url+"/ws", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Origin", origin)
+	for _, ck := range c.Jar.Cookies(mustURL(e.url)) {
+		req.AddCookie(ck)
+	}
+	req.Write(conn)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		conn.Write([]byte("ping"))
+		buf := make([]byte, 4)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("tunnel echo: %q %v", buf, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestForwardWebSocket(t *testing.T) {
+	e, _ := newProxyEnv(t, nil)
+	c := newBrowser()
+	e.signIn(c, users[0], "/")
+	if st := wsHandshake(t, e, c, e.url); st != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade with session and our origin: %d", st)
+	}
+	if st := wsHandshake(t, e, c, "http://evil.example"); st != http.StatusForbidden {
+		t.Fatalf("upgrade from a foreign origin: %d", st)
+	}
+	if st := wsHandshake(t, e, newBrowser(), e.url); st != http.StatusUnauthorized {
+		t.Fatalf("upgrade without a session: %d", st)
+	}
+}
+
+func TestForwardUpstreamFailures(t *testing.T) {
+	e, _ := newProxyEnv(t, nil)
+	c := newBrowser()
+	e.signIn(c, users[0], "/")
+	resp, body := do(t, c, "GET", e.url+"/slow", nil, "")
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "upstream_unavailable") {
+		t.Fatalf("slow upstream: %d %s", resp.StatusCode, body)
+	}
+	// A dead upstream.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	e2 := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream = dead })
+	c2 := newBrowser()
+	e2.signIn(c2, users[1], "/")
+	resp, body = do(t, c2, "GET", e2.url+"/page", map[string]string{"Accept": "text/html"}, "")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "could not reach the dashboard") {
+		t.Fatalf("dead upstream, page: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, c2, "GET", e2.url+"/data", map[string]string{"Accept": "application/json"}, "")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"upstream_unavailable"`) {
+		t.Fatalf("dead upstream, API: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestBearerErrors(t *testing.T) {
+	s := &Server{}
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+		body   string
+	}{
+		{verify.ErrNoToken, 401, "", "a bearer token is required"},
+		{verify.ErrInvalidRequest, 400, `error="invalid_request"`, "invalid_request"},
+		{verify.ErrInvalidToken, 401, `error="invalid_token"`, "invalid_token"},
+		{verify.ErrExpired, 401, `error="invalid_token"`, "JWT Expired"},
+		{verify.ErrInsufficientScope, 403, `error="insufficient_scope"`, "insufficient_scope"},
+		{fmt.Errorf("wrapped: %w", verify.ErrUnavailable), 503, "", "temporarily_unavailable"},
+		{errors.New("anything else"), 401, `error="invalid_token"`, "invalid_token"},
+	} {
+		rec := httptest.NewRecorder()
+		s.writeBearerError(rec, tc.err)
+		www := rec.Header().Get("WWW-Authenticate")
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) || !strings.Contains(www, tc.code) {
+			t.Errorf("%v: %d %q %q", tc.err, rec.Code, www, rec.Body.String())
+		}
+		if tc.status == 401 && !strings.HasPrefix(www, `Bearer realm="tokenhook"`) {
+			t.Errorf("%v: WWW-Authenticate %q", tc.err, www)
+		}
+	}
+}
