@@ -1,0 +1,61 @@
+// Package shiny_test runs the R Shiny example (Debian r-cran-shiny) behind a
+// real tokenhook and checks in real Chromium that the page shows the
+// signed-in viewer, which reaches R only through the WebSocket upgrade's
+// forwarded identity headers.
+package shiny_test
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+)
+
+var browser browsertest.Shared
+
+func TestMain(m *testing.M) { browser.Main(m) }
+
+func TestShinyApp(t *testing.T) {
+	out, err := exec.Command("Rscript", "-e", "library(shiny)").CombinedOutput()
+	if err != nil {
+		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	exampletest.Need(t, "R with shiny (Debian r-cran-shiny)", err)
+
+	e := exampletest.New(t)
+	addr := exampletest.FreeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	exampletest.Start(t, ".", nil, "Rscript", "-e",
+		fmt.Sprintf(`shiny::runApp(".", host = %q, port = %s, launch.browser = FALSE)`, host, port))
+	appURL := "http://" + addr
+	exampletest.WaitHTTP(t, appURL+"/", http.StatusOK, 60*time.Second)
+	e.Serve(appURL)
+
+	tab := browser.Tab(t)
+	tab.Navigate(e.URL + "/")
+	e.SubmitLoginForm(tab)
+	if got := browsertest.Eval[string](tab, `location.href`); got != e.URL+"/" {
+		t.Fatalf("after sign-in the browser is at %s, want %s/", got, e.URL)
+	}
+	tests := []struct{ id, want string }{
+		{"email", e.Email},
+		{"username", e.Username},
+		{"groups", exampletest.Group},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			got, err := browsertest.WaitFor[string](tab, fmt.Sprintf(
+				`(function(){ var el = document.getElementById(%q); return el && el.textContent === %q ? el.textContent : ""; })()`, tc.id, tc.want))
+			if err != nil {
+				now := browsertest.Eval[string](tab, fmt.Sprintf(`(document.getElementById(%q) || {}).textContent || "(missing)"`, tc.id))
+				t.Fatalf("#%s shows %q, want %q (%v)", tc.id, now, tc.want, err)
+			}
+			_ = got
+		})
+	}
+}
