@@ -1,0 +1,69 @@
+package demo
+
+import (
+	_ "embed"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/verify"
+)
+
+//go:embed page.html
+var pageHTML []byte
+
+//go:embed portal.html
+var portalHTML []byte
+
+// App is the demo dashboard: a page and an API. The API validates the bearer
+// token itself with server/verify, as a Go backend would (step 3), even though
+// tokenhook's proxy in front has validated it too.
+func App(v *verify.Verifier) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(pageHTML)
+	})
+	mux.HandleFunc("POST /api/echo", func(w http.ResponseWriter, r *http.Request) {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		c, err := v.Verify(r.Context(), tok)
+		if !strings.EqualFold(scheme, "Bearer") || err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="demo", error="invalid_token"`)
+			http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
+			return
+		}
+		echo(w, r, c)
+	})
+	return mux
+}
+
+// echoAnswer is what the demo API answers: proof that the request arrived
+// with a validated bearer token.
+type echoAnswer struct {
+	Subject        string    `json:"subject"`
+	Email          string    `json:"email,omitempty"`
+	Header         string    `json:"header"`
+	Scheme         string    `json:"scheme"`
+	TokenExpiresAt int64     `json:"token_expires_at"`
+	ForwardedEmail string    `json:"forwarded_email,omitempty"`
+	ValidatedBy    string    `json:"validated_by"`
+	Received       string    `json:"received"`
+	Time           time.Time `json:"time"`
+}
+
+func echo(w http.ResponseWriter, r *http.Request, c *verify.Claims) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	a := echoAnswer{
+		Subject: c.Subject, Email: c.Email, Header: "Authorization", Scheme: scheme,
+		TokenExpiresAt: c.Expiry.Unix(), ForwardedEmail: r.Header.Get("X-Forwarded-Email"),
+		ValidatedBy: "server/verify middleware in the demo app (and tokenhook's proxy before it)",
+		Received:    string(body), Time: time.Now().UTC(),
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(a)
+}

@@ -1,0 +1,169 @@
+// Package demo runs tokenhook's one-command demo: a real OpenID provider
+// (Dex, in-process, mounted under /dex/), a small dashboard app of our own,
+// and tokenhook in front of it, all on one port.
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/server/verify"
+)
+
+// The demo user.
+const (
+	DemoEmail    = "demo@example.com"
+	DemoPassword = "demo"
+)
+
+// Options configures the demo.
+type Options struct {
+	// Addr is where the demo listens (default 127.0.0.1:4180).
+	Addr string
+	// TokenTTL is the access token lifetime (default 60s, so refreshes show).
+	TokenTTL time.Duration
+	// Logger receives tokenhook's logs (default: discarded).
+	Logger *slog.Logger
+	// Ready, when set, is called with the public URL once the demo serves.
+	Ready func(url string)
+}
+
+// Run starts the demo and serves until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:4180"
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", o.Addr, unwrapListenErr(err))
+	}
+	defer ln.Close()
+	publicURL := "http://" + ln.Addr().String()
+	if host, port, _ := net.SplitHostPort(ln.Addr().String()); host == "127.0.0.1" || host == "::1" || host == "0.0.0.0" {
+		publicURL = "http://127.0.0.1:" + port
+	}
+	issuer := publicURL + "/dex"
+	clientSecret := random()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	provider, err := idp.New(ctx, idp.Options{
+		Issuer: issuer, TokenTTL: o.TokenTTL,
+		Users: []idp.User{{Email: DemoEmail, Password: DemoPassword, Name: "Demo Viewer", Groups: []string{"analysts"}}},
+		Clients: []idp.Client{{ID: "tokenhook-demo", Secret: clientSecret,
+			RedirectURIs: []string{publicURL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"}}},
+	})
+	if err != nil {
+		return err
+	}
+	defer provider.Close()
+
+	// The dashboard app, reachable only through tokenhook.
+	appLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo app: %w", err)
+	}
+
+	// Serve first: tokenhook discovers the provider through this listener.
+	var th atomic.Pointer[server.Server]
+	mux := http.NewServeMux()
+	mux.Handle("/dex/", provider)
+	mux.HandleFunc("GET /portal", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(portalHTML)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s := th.Load(); s != nil {
+			s.Handler().ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	srv, err := server.New(ctx, server.Config{
+		Addr: ln.Addr().String(), PublicURL: publicURL, Issuer: issuer,
+		ClientID: "tokenhook-demo", ClientSecret: clientSecret,
+		Upstream:     "http://" + appLn.Addr().String(),
+		CookieSecret: []byte(random() + random()),
+		// Refresh 20 s before expiry at most (a third of 60 s).
+		RefreshSkew: 20 * time.Second,
+	}, o.Logger)
+	if err != nil {
+		hs.Close()
+		return err
+	}
+	v, err := verify.New(ctx, verify.Config{Issuer: issuer, Audience: "tokenhook-demo", HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("demo app: %w", err)
+	}
+	appSrv := &http.Server{Handler: App(v), ReadHeaderTimeout: 10 * time.Second}
+	go appSrv.Serve(appLn)
+	defer appSrv.Close()
+	th.Store(srv)
+	if o.Ready != nil {
+		o.Ready(publicURL)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	err = hs.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Banner is what the demo prints once it runs.
+func Banner(w io.Writer, url string) {
+	fmt.Fprintf(w, `tokenhook demo is running.
+
+  Open      %s/
+  Sign in   %s / %s
+  Embedded  %s/portal (the dashboard in a cross-site iframe)
+
+Press Ctrl-C to stop.
+`, url, DemoEmail, DemoPassword, strings.Replace(url, "127.0.0.1", "localhost", 1))
+}
+
+func random() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func unwrapListenErr(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+	}
+	if s := err.Error(); strings.Contains(s, ": ") {
+		return errors.New(s[strings.LastIndex(s, ": ")+2:])
+	}
+	return err
+}
