@@ -61,11 +61,11 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
   for (const o of list(u.origins) || []) {
     const n = normalizeOrigin(o);
     if (n) origins.push(n);
-    else errors.push("origin " + o);
+    else errors.push(o);
   }
   let header = u.header || "Authorization";
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
-    errors.push("header " + header);
+    errors.push(header);
     header = "Authorization";
   }
   let source = u.source || "server";
@@ -75,7 +75,7 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     source = m[1];
     key = m[2];
   } else if (source !== "server") {
-    errors.push("source " + source);
+    errors.push(source);
     source = "server";
   }
   if (typeof u.token === "function") source = "custom";

@@ -25,7 +25,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const doc = w.document;
   const loc = w.location;
   const cfg = parse(script ? script.dataset : {}, w.TokenHookConfig);
-  for (const e of cfg.errors) w.console && w.console.warn("tokenhook: " + e);
+  for (const e of cfg.errors) console.warn("tokenhook: ignored " + e);
   const base = new URL(cfg.base, loc.href).href;
   const subs: { [event: string]: ((arg?: any) => void)[] } = {};
   // Listeners run in their own tasks: a throwing listener cannot break us.
@@ -56,7 +56,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   let dashHooks: DashHooks | undefined;
   const d: Deps = { cfg, tokens, base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
   w.fetch = wrapFetch(f, d);
-  if (w.XMLHttpRequest) wrapXHR(w.XMLHttpRequest, d);
+  if (w.XMLHttpRequest) w.XMLHttpRequest = wrapXHR(w.XMLHttpRequest, d);
 
   const api: API = {
     getToken: () => tokens.get().catch((e) => (fail(e), null)),

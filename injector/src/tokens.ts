@@ -151,7 +151,7 @@ export function server(f: typeof fetch, url: string, now: () => number): Source 
       // not JSON: judged by status below
     }
     if (res.status === 401 && body.error === "login_required") throw loginRequired();
-    if (!res.ok || typeof body.access_token !== "string") throw new Error("token endpoint: HTTP " + res.status);
+    if (!res.ok || typeof body.access_token !== "string") throw new Error("token: HTTP " + res.status);
     const date = Date.parse(res.headers.get("Date") || "");
     const skew = date ? now() - date : 0;
     return {

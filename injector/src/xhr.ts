@@ -28,17 +28,21 @@ const sync = (s: State) => s.args.length > 2 && !s.args[2];
 const EVENTS = ["readystatechange", "load", "loadend"];
 
 /**
- * wrapXHR patches X.prototype (open, setRequestHeader, send, abort) in place.
- * The app's value for our header is held back until send(), because XHR can
- * only append to a header, never replace it.
+ * wrapXHR patches X.prototype (open, setRequestHeader, send, abort) in place
+ * and returns a subclass of X to install as window.XMLHttpRequest. The app's
+ * value for our header is held back until send(), because XHR can only
+ * append to a header, never replace it.
  *
- * Hiding a rejected answer relies on capture listeners added at the first
- * open(): at the target they run before the app's own listeners in current
- * browsers (and in any browser before listeners the app adds after open(),
- * which is what jQuery and axios do). If the refresh brings no new token,
- * the swallowed events are dispatched again so the app still sees the 401.
+ * Hiding a rejected answer needs our listeners to run before the app's. At
+ * the target, browsers call listeners in registration order (checked in
+ * Chromium: capture listeners get no head start there), so the subclass
+ * registers ours in its constructor, before the app can add any. Instances
+ * made from a constructor saved before this script ran get them at open():
+ * those hide the 401 only from listeners added after open() (what jQuery and
+ * axios do). If the refresh brings no new token, the swallowed events are
+ * dispatched again so the app still sees the 401.
  */
-export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
+export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }, d: Deps): { new (): XMLHttpRequest } {
   const P = X.prototype;
   const open = P.open;
   const set = P.setRequestHeader;
@@ -58,7 +62,9 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
     const s = states.get(x);
     // Synchronous requests are never replayed: their caller has already
     // read the answer by the time a new token could arrive.
-    if (!s || x.readyState !== 4 || !s.token || s.replayed || sync(s)) return;
+    if (!s || !s.token || s.replayed || sync(s)) return;
+    // HEADERS_RECEIVED / LOADING of a 401 that may yet be replayed: hidden.
+    if (x.readyState < 4) return void (x.readyState > 1 && x.status === 401 && e.stopImmediatePropagation());
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
     if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
     s.replayed = s.mute = true;
@@ -84,11 +90,15 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
       });
   }
 
+  // Registers our listeners; the empty state marks the instance as hooked.
+  function hook(x: XMLHttpRequest) {
+    x.addEventListener("readystatechange", done, true);
+    for (const type of EVENTS) x.addEventListener(type, mute, true);
+    states.set(x, {} as State);
+  }
+
   P.open = function (this: XMLHttpRequest) {
-    if (!states.has(this)) {
-      this.addEventListener("readystatechange", done, true);
-      for (const type of EVENTS) this.addEventListener(type, mute, true);
-    }
+    if (!states.has(this)) hook(this);
     states.set(this, { args: arguments, headers: [], own: null });
     return open.apply(this, arguments as any);
   } as typeof P.open;
@@ -133,5 +143,12 @@ export function wrapXHR(X: { prototype: XMLHttpRequest }, d: Deps): void {
       .then((t) => {
         if (states.get(x) === s && !s.aborted && x.readyState === 1) go(t);
       });
+  };
+
+  return class extends X {
+    constructor() {
+      super();
+      hook(this);
+    }
   };
 }

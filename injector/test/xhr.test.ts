@@ -81,9 +81,10 @@ function setup(answer: (s: Sent) => Answer, user: UserConfig = {}) {
     return { token: "tok" + n, exp: clock.now() + 3600_000 };
   };
   const tokens = manager(src, true, clock, () => {}, () => {});
-  const { X, sent } = fakeXHR(answer);
-  wrapXHR(X as unknown as { prototype: XMLHttpRequest }, { cfg: parse({}, user), tokens, base: () => page, dash: () => false, fail: () => {} });
-  return { X: X as unknown as { new (): XMLHttpRequest }, sent, tokens, count: () => n };
+  const { X: Raw, sent } = fakeXHR(answer);
+  const Orig = Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest };
+  const X = wrapXHR(Orig, { cfg: parse({}, user), tokens, base: () => page, dash: () => false, fail: () => {} });
+  return { X, Orig, sent, tokens, count: () => n };
 }
 
 /** Runs one request like jQuery does (handlers set after open) and resolves with what the app saw. */
@@ -195,4 +196,35 @@ test("XHR: synchronous requests use the cached token and are never replayed", as
   await flush();
   assert.equal(sent.length, 2, "no replay");
   assert.equal(sent[1].headers.authorization, "Bearer tok1");
+});
+
+test("XHR: listeners the app added before open() do not see the rejected answer", async () => {
+  const answer = (s: Sent): Answer => (s.headers.authorization === "Bearer tok1" ? { status: 401, body: "JWT Expired" } : { status: 200, body: "ok" });
+  const { X, tokens } = setup(answer);
+  await tokens.get();
+  const x = new X();
+  assert.ok(x instanceof X);
+  const seen: string[] = [];
+  x.addEventListener("readystatechange", () => x.readyState === 4 && seen.push("rs4:" + x.status));
+  const done = new Promise<void>((resolve) =>
+    x.addEventListener("load", () => {
+      seen.push("load:" + x.status);
+      resolve();
+    }),
+  );
+  x.open("POST", "/api");
+  x.send("b");
+  await done;
+  assert.deepEqual(seen, ["rs4:200", "load:200"]);
+});
+
+test("XHR: an instance from the constructor saved before wrapping is still decorated", async () => {
+  const { Orig, sent } = setup(ok);
+  const x = new Orig();
+  await new Promise<void>((resolve) => {
+    x.open("POST", "/api");
+    x.addEventListener("loadend", () => resolve());
+    x.send("b");
+  });
+  assert.equal(sent[0].headers.authorization, "Bearer tok1");
 });
