@@ -64,7 +64,7 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     else errors.push(o);
   }
   let header = u.header || "Authorization";
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+  if (!/^[\w!#$%&'*+.^`|~-]+$/.test(header)) {
     errors.push(header);
     header = "Authorization";
   }

@@ -42,31 +42,21 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     }
     const h = merge(req && req.headers, i.headers);
     if (!c.overwrite && appOwned(h.get(c.header), issued)) return orig(input, init);
-    let token: string | null = null;
-    try {
-      token = await d.tokens.get();
-    } catch (e) {
-      d.fail(e);
-    }
+    const failed = (e: unknown) => (d.fail(e), null);
+    const token = await d.tokens.get().catch(failed);
     if (!token) return orig(input, init);
     h.set(c.header, headerValue(c.scheme, token));
     const r = new Request(req || url, { ...i, headers: h });
     const spare = r.clone();
     const res = await orig(r);
     if (res.status !== 401) return res;
-    let body = "";
-    try {
-      body = await res.clone().text();
-    } catch (e) {
-      // unreadable body: only the WWW-Authenticate header counts
-    }
+    // An unreadable body leaves only the WWW-Authenticate header to judge by.
+    const body = await res
+      .clone()
+      .text()
+      .catch(() => "");
     if (!staleAnswer(res.status, res.headers.get("WWW-Authenticate"), body)) return res;
-    let fresh: string | null = null;
-    try {
-      fresh = await d.tokens.refresh(token);
-    } catch (e) {
-      d.fail(e);
-    }
+    const fresh = await d.tokens.refresh(token).catch(failed);
     if (!fresh || fresh === token) return res;
     spare.headers.set(c.header, headerValue(c.scheme, fresh));
     return orig(spare);

@@ -55,14 +55,11 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
     }
     if (cache) {
       clock.clear(timer);
-      timer = undefined;
-      if (cur && exp) {
-        // Refresh ahead of expiry. If the server hands back the same token
-        // (it refreshes on its own schedule), try again halfway to expiry, at
-        // most once a second, instead of spinning.
-        const at = cur !== old ? exp - lead(life) : clock.now() + Math.max(1000, (exp - clock.now()) / 2);
-        if (at < exp) timer = clock.set(() => fetch().catch(onError), Math.min(2147483647, Math.max(0, at - clock.now())));
-      }
+      // Refresh lead(lifetime) ahead of expiry. If the server hands back the
+      // same token (it refreshes on its own schedule), the lifetime left is
+      // shorter each time, so the retries close in on expiry geometrically,
+      // at most one a second, instead of spinning.
+      if (cur && life > 0) timer = clock.set(() => fetch().catch(onError), Math.min(2147483647, Math.max(1000, life - lead(life))));
     }
     if (cur && cur !== old) onToken(cur);
     return cur;
@@ -144,12 +141,8 @@ export function server(f: typeof fetch, url: string, now: () => number): Source 
     const stale = rejected ? await staleHash(rejected) : "";
     if (stale) h["X-TokenHook-Stale"] = stale;
     const res = await f(url, { headers: h, credentials: "same-origin", cache: "no-store" });
-    let body: any = {};
-    try {
-      body = await res.json();
-    } catch (e) {
-      // not JSON: judged by status below
-    }
+    // Not JSON: judged by the status below.
+    const body = await res.json().catch(() => ({}));
     if (res.status === 401 && body.error === "login_required") throw loginRequired();
     if (!res.ok || typeof body.access_token !== "string") throw new Error("token: HTTP " + res.status);
     const date = Date.parse(res.headers.get("Date") || "");
