@@ -58,4 +58,40 @@ func TestShinyApp(t *testing.T) {
 			_ = got
 		})
 	}
+
+	// The WebSocket the page opened above needed the session cookie and an
+	// exact Origin; the same upgrade from elsewhere is refused.
+	c := exampletest.NewClient()
+	e.SignIn(c)
+	upgrades := []struct {
+		name   string
+		client *http.Client
+		origin string
+		want   int
+	}{
+		{"session and the public origin", c, e.URL, http.StatusSwitchingProtocols},
+		{"session and another origin", c, "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1"), http.StatusForbidden},
+		{"session and no origin", c, "", http.StatusForbidden},
+		{"no session", &http.Client{Timeout: 10 * time.Second}, e.URL, http.StatusUnauthorized},
+	}
+	for _, tc := range upgrades {
+		t.Run("websocket upgrade: "+tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, e.URL+"/websocket/", nil)
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			resp, err := tc.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("upgrade answered %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
 }
