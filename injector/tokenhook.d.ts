@@ -40,7 +40,7 @@ interface TokenHookDashHooks {
 
 /** The API the script installs as window.TokenHook. */
 interface TokenHookAPI {
-  /** The current token (fetched or refreshed if needed), or null. */
+  /** The current token (fetched or refreshed if needed), or null; when the viewer must sign in, sign-in starts as it would for a request. */
   getToken(): Promise<string | null>;
   /** Starts sign-in: navigates a top-level page to the login route; inside a frame emits "loginrequired". */
   signIn(): void;
