@@ -24,8 +24,8 @@ export function issuedBy(d: Deps): (v: string) => boolean {
 /**
  * wrapFetch returns a fetch that adds the token header to matching
  * requests, and after a 401 that rejects the token it sent, refreshes once
- * and replays once from a clone taken before sending, so the caller only sees
- * the second answer. Requests it does not decorate go to orig untouched.
+ * and replays once (a Request from a clone taken before sending), so the
+ * caller only sees the second answer. Requests it does not decorate go to orig untouched.
  */
 export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
   const issued = issuedBy(d);
@@ -46,9 +46,10 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     const token = await d.tokens.get().catch(failed);
     if (!token) return orig(input, init);
     h.set(c.header, headerValue(c.scheme, token));
-    const r = new Request(req || url, { ...i, headers: h });
-    const spare = r.clone();
-    const res = await orig(r);
+    // A Request's body can be read once: keep a copy for the replay. A body
+    // given in init is sent again from init (unless it is a stream).
+    const spare = req && req.clone();
+    const res = await orig(req || url, { ...i, headers: h });
     if (res.status !== 401) return res;
     // An unreadable body leaves only the WWW-Authenticate header to judge by.
     const body = await res
@@ -57,8 +58,8 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
       .catch(() => "");
     if (!staleAnswer(res.status, res.headers.get("WWW-Authenticate"), body)) return res;
     const fresh = await d.tokens.refresh(token).catch(failed);
-    if (!fresh || fresh === token) return res;
-    spare.headers.set(c.header, headerValue(c.scheme, fresh));
-    return orig(spare);
+    if (!fresh || fresh === token || (i.body && (i.body as ReadableStream).getReader)) return res;
+    h.set(c.header, headerValue(c.scheme, fresh));
+    return orig(spare || url, { ...i, headers: h });
   };
 }

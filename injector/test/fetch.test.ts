@@ -185,3 +185,17 @@ test("custom header and scheme", async () => {
   assert.equal(seen[0].headers.get("x-api-token"), "tok1");
   assert.equal(auth(seen[0]), null);
 });
+
+test("a stream body in init cannot be replayed: the 401 reaches the caller", async () => {
+  const { f, seen } = setup({}, () => new Response("JWT Expired", { status: 401 }));
+  const body = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode("streamed"));
+      c.close();
+    },
+  });
+  const res = await f("/api", { method: "POST", body, duplex: "half" } as RequestInit);
+  assert.equal(res.status, 401);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].body, "streamed");
+});
