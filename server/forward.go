@@ -1,7 +1,7 @@
 package server
 
 import (
-	"fmt"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -35,9 +35,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no upstream is configured (--upstream)")
 		return
 	}
-	tok, err := bearerFrom(r)
-	if err != nil {
-		s.writeBearerError(w, fmt.Errorf("%w: %v", verify.ErrInvalidRequest, err))
+	tok, err := verify.TokenFromRequest(r)
+	if err != nil && !errors.Is(err, verify.ErrNoToken) {
+		s.writeBearerError(w, err)
 		return
 	}
 	sess, key, sessErr := s.loadSession(r)

@@ -98,50 +98,10 @@ func (s *Server) requiresBearer(r *http.Request) bool {
 	return false
 }
 
-// bearerFrom returns the bearer token of r's Authorization header, "" when
-// there is none, or an error when the header is malformed (RFC 6750 §2.1).
-func bearerFrom(r *http.Request) (string, error) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
-		return "", nil
-	}
-	if len(vals) > 1 {
-		return "", errors.New("more than one Authorization header")
-	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", errors.New("the Authorization header is not a Bearer token")
-	}
-	tok = strings.TrimLeft(tok, " ")
-	if tok == "" || len(tok) > verify.MaxTokenSize || strings.ContainsAny(tok, " \t,\"") {
-		return "", errors.New("malformed bearer token")
-	}
-	return tok, nil
-}
-
-// writeBearerError answers per RFC 6750 with a JSON body. Expired tokens also
-// say "JWT Expired", which Dash's renderer looks for to refresh and retry.
+// writeBearerError answers per RFC 6750 (see verify.WriteError): expired
+// tokens say "JWT Expired", which Dash's renderer looks for to refresh.
 func (s *Server) writeBearerError(w http.ResponseWriter, err error) {
-	realm := `Bearer realm="tokenhook"`
-	status, code, desc := http.StatusUnauthorized, "invalid_token", "the access token is not valid"
-	switch {
-	case errors.Is(err, verify.ErrNoToken):
-		w.Header().Set("WWW-Authenticate", realm)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "error_description": "a bearer token is required"})
-		return
-	case errors.Is(err, verify.ErrInvalidRequest):
-		status, code, desc = http.StatusBadRequest, "invalid_request", "malformed Authorization header"
-	case errors.Is(err, verify.ErrExpired):
-		desc = "JWT Expired"
-	case errors.Is(err, verify.ErrInsufficientScope):
-		status, code, desc = http.StatusForbidden, "insufficient_scope", "not allowed"
-	case errors.Is(err, verify.ErrUnavailable):
-		status, code, desc = http.StatusServiceUnavailable, "temporarily_unavailable", "the identity provider cannot be reached to validate the token"
-	}
-	if status != http.StatusServiceUnavailable {
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`%s, error=%q, error_description=%q`, realm, code, desc))
-	}
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	verify.WriteError(w, "tokenhook", err)
 }
 
 // identity is who the forwarded request is for.

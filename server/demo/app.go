@@ -18,8 +18,8 @@ var pageHTML []byte
 var portalHTML []byte
 
 // App is the demo dashboard: a page and an API. The API validates the bearer
-// token itself with server/verify, as a Go backend would (step 3), even though
-// tokenhook's proxy in front has validated it too.
+// token itself with the server/verify middleware, as a Go backend would
+// (step 3), even though tokenhook's proxy in front has validated it too.
 func App(v *verify.Verifier) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -27,16 +27,7 @@ func App(v *verify.Verifier) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Write(pageHTML)
 	})
-	mux.HandleFunc("POST /api/echo", func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		c, err := v.Verify(r.Context(), tok)
-		if !strings.EqualFold(scheme, "Bearer") || err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="demo", error="invalid_token"`)
-			http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
-			return
-		}
-		echo(w, r, c)
-	})
+	mux.Handle("POST /api/echo", v.Middleware(verify.MiddlewareOptions{})(http.HandlerFunc(echo)))
 	return mux
 }
 
@@ -54,7 +45,8 @@ type echoAnswer struct {
 	Time           time.Time `json:"time"`
 }
 
-func echo(w http.ResponseWriter, r *http.Request, c *verify.Claims) {
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, _ := verify.ClaimsFromContext(r.Context())
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10))
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	a := echoAnswer{
