@@ -8,14 +8,17 @@ SHELL := /bin/bash
 GO ?= go
 # Debian packages the tests need; each is installed with apt-get when dpkg does
 # not list it (only as root; elsewhere a warning, and the tests that need it skip
-# unless CI=true). chromium: browser tests; python3: examples/credentials.
-DEBS ?= chromium python3
+# unless CI=true). chromium: browser tests; python3: examples/credentials;
+# python3-flask, python3-jwt: examples/flask. DEBS_LEAN are installed without
+# recommended packages (r-cran-shiny: 59 packages instead of 651).
+DEBS ?= chromium python3 python3-flask python3-jwt
+DEBS_LEAN ?= r-cran-shiny
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
 NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 # Short fuzz runs, as package:FuzzName pairs, each for FUZZTIME.
-FUZZ ?=
+FUZZ ?= server/verify:FuzzParseAuthorization server/verify:FuzzVerify
 FUZZTIME ?= 15s
 GO_TEST_TIMEOUT ?= 20m
 
@@ -25,21 +28,25 @@ GO_TEST_TIMEOUT ?= 20m
 ## and tests, all Go tests (real Dex, real Chromium, real Dash renderer), fuzzing.
 test: deps npm vet fmt js gotest fuzz
 
-## deps: install the Debian packages in DEBS (and Node.js) when missing.
+## deps: install the Debian packages in DEBS and DEBS_LEAN (and Node.js) when missing.
 deps:
-	@missing=""; \
+	@missing=""; lean=""; \
 	for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	for p in $(DEBS_LEAN); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || lean="$$lean $$p"; \
+	done; \
 	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ -z "$$missing$$lean" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing:$$missing"; \
+		echo "installing:$$missing$$lean"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -q; \
-		apt-get install -y -q $$missing; \
+		if [ -n "$$missing" ]; then apt-get install -y -q $$missing; fi; \
+		if [ -n "$$lean" ]; then apt-get install -y -q --no-install-recommends $$lean; fi; \
 	else \
-		echo "warning: missing Debian packages:$$missing (tests that need them will skip)" >&2; \
+		echo "warning: missing Debian packages:$$missing$$lean (tests that need them will skip)" >&2; \
 	fi
 
 ## npm: `npm ci` in every folder with a package-lock.json, when the lock changed.
