@@ -104,6 +104,8 @@ func Run(ctx context.Context, o Options) error {
 	srv, err := server.New(ctx, server.Config{
 		Addr: ln.Addr().String(), PublicURL: publicURL, Issuer: issuer,
 		ClientID: "tokenhook-demo", ClientSecret: clientSecret,
+		// Dex puts groups into tokens only when the groups scope is asked for.
+		Scopes:       []string{"openid", "email", "profile", "groups", "offline_access"},
 		Upstream:     "http://" + appLn.Addr().String(),
 		CookieSecret: []byte(random() + random()),
 		// Refresh 20 s before expiry at most (a third of 60 s).
