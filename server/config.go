@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tokenhook/tokenhook/server/connection"
+	"github.com/tokenhook/tokenhook/server/verify"
 )
 
 // Config is everything tokenhook serve needs. Build it with LoadConfig (flags,
@@ -49,6 +50,15 @@ type Config struct {
 	APIPaths []string
 	// StripAuthorization removes the Authorization header before forwarding.
 	StripAuthorization bool
+	// Rules restrict who may reach which paths (emails, email domains,
+	// groups; the longest matching path prefix applies). The flags
+	// --allowed-emails, --allowed-email-domains and --allowed-groups make a
+	// rule for "/"; the config file's "rules" list adds per-path ones.
+	Rules verify.Rules
+	// SkipAuth are routes forwarded without any check (static assets).
+	SkipAuth []verify.Route
+	// GroupsClaim names the token claim holding groups (default "groups").
+	GroupsClaim string
 	// CookieSecret (at least 32 bytes) signs and encrypts cookies and, through
 	// a derived key, the session files.
 	CookieSecret []byte
@@ -101,6 +111,11 @@ var settings = []setting{
 	{name: "audience", usage: "aud that forwarded bearer tokens must carry (default: the client id)"},
 	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
 	{name: "strip-authorization", def: "false", usage: "remove the Authorization header before forwarding (default: pass it through)"},
+	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
+	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
+	{name: "allowed-groups", usage: "comma-separated groups allowed in"},
+	{name: "groups-claim", def: "groups", usage: "token claim that holds the viewer's groups"},
+	{name: "skip-auth-routes", usage: "comma-separated routes forwarded without any check, like \"GET /static/,/favicon.ico\""},
 	{name: "cookie-secret", usage: "secret of at least 32 bytes for cookies and session encryption", secret: true},
 	{name: "cookie-secret-file", usage: "file holding the cookie secret"},
 	{name: "exchange-secret", usage: "secret the upstream presents (HTTP Basic) at /_tokenhook/exchange; empty = loopback callers only", secret: true},
@@ -161,12 +176,13 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 		}
 	}
 	var conns []connection.Spec
+	var rules verify.Rules
 	if path := raw["config"]; path != "" {
-		file, cs, err := readConfigFile(path)
+		file, cs, rs, err := readConfigFile(path)
 		if err != nil {
 			return Config{}, err
 		}
-		conns = cs
+		conns, rules = cs, rs
 		for k, v := range file {
 			if _, ok := raw[k]; !ok {
 				raw[k] = v
@@ -178,32 +194,48 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 			raw[s.name] = s.def
 		}
 	}
-	return configFromRaw(raw, conns)
+	c, err := configFromRaw(raw, conns)
+	if err != nil {
+		return c, err
+	}
+	c.Rules = append(c.Rules, rules...)
+	return c, c.Validate()
+}
+
+// fileRule is a per-path authorization rule in the config file.
+type fileRule struct {
+	Path    string   `yaml:"path"`
+	Emails  []string `yaml:"emails"`
+	Domains []string `yaml:"email-domains"`
+	Groups  []string `yaml:"groups"`
 }
 
 // readConfigFile reads the YAML file: settings by flag name, plus the
-// "connections" list.
-func readConfigFile(path string) (map[string]string, []connection.Spec, error) {
+// "connections" and "rules" lists.
+func readConfigFile(path string) (map[string]string, []connection.Spec, verify.Rules, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, &ConfigError{"config", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
+		return nil, nil, nil, &ConfigError{"config", fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err))}
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, nil, &ConfigError{"config", fmt.Sprintf("%s is not valid YAML: %v", path, firstLine(err.Error()))}
+		return nil, nil, nil, &ConfigError{"config", fmt.Sprintf("%s is not valid YAML: %v", path, firstLine(err.Error()))}
 	}
-	var conns []connection.Spec
-	if _, ok := doc["connections"]; ok {
-		var wrap struct {
-			Connections []connection.Spec `yaml:"connections"`
+	var lists struct {
+		Connections []connection.Spec `yaml:"connections"`
+		Rules       []fileRule        `yaml:"rules"`
+	}
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&lists); err != nil {
+		return nil, nil, nil, &ConfigError{"config", fmt.Sprintf("%s: %v", path, firstLine(err.Error()))}
+	}
+	delete(doc, "connections")
+	delete(doc, "rules")
+	var rules verify.Rules
+	for _, r := range lists.Rules {
+		if !strings.HasPrefix(r.Path, "/") {
+			return nil, nil, nil, &ConfigError{"config", fmt.Sprintf("%s: rules: path %q must start with /", path, r.Path)}
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(false)
-		if err := dec.Decode(&wrap); err != nil {
-			return nil, nil, &ConfigError{"config", fmt.Sprintf("%s: connections: %v", path, firstLine(err.Error()))}
-		}
-		conns = wrap.Connections
-		delete(doc, "connections")
+		rules = append(rules, verify.Rule{PathPrefix: r.Path, Emails: r.Emails, Domains: r.Domains, Groups: r.Groups})
 	}
 	known := map[string]bool{}
 	for _, s := range settings {
@@ -212,7 +244,7 @@ func readConfigFile(path string) (map[string]string, []connection.Spec, error) {
 	out := make(map[string]string, len(doc))
 	for k, v := range doc {
 		if !known[k] || k == "config" {
-			return nil, nil, &ConfigError{"config", fmt.Sprintf("%s: unknown key %q", path, k)}
+			return nil, nil, nil, &ConfigError{"config", fmt.Sprintf("%s: unknown key %q", path, k)}
 		}
 		switch t := v.(type) {
 		case []any:
@@ -226,7 +258,7 @@ func readConfigFile(path string) (map[string]string, []connection.Spec, error) {
 			out[k] = fmt.Sprint(t)
 		}
 	}
-	return out, conns, nil
+	return out, lists.Connections, rules, nil
 }
 
 func firstLine(s string) string {
@@ -262,6 +294,21 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	if s := raw["api-paths"]; s != "" {
 		c.APIPaths = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 	}
+	c.GroupsClaim = raw["groups-claim"]
+	global := verify.Rule{PathPrefix: "/", Emails: list(raw["allowed-emails"]), Domains: list(raw["allowed-email-domains"]), Groups: list(raw["allowed-groups"])}
+	if len(global.Emails)+len(global.Domains)+len(global.Groups) > 0 {
+		c.Rules = append(c.Rules, global)
+	}
+	for _, r := range strings.Split(raw["skip-auth-routes"], ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		rt, err := verify.ParseRoute(r)
+		if err != nil {
+			return c, &ConfigError{"skip-auth-routes", fmt.Sprintf("%q: want \"METHOD /path\" or \"/path\"", r)}
+		}
+		c.SkipAuth = append(c.SkipAuth, rt)
+	}
 	switch raw["strip-authorization"] {
 	case "", "false", "0", "no":
 	case "true", "1", "yes":
@@ -278,7 +325,18 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	if c.RefreshSkew, err = durationValue(raw, "refresh-skew"); err != nil {
 		return c, err
 	}
-	return c, c.Validate()
+	return c, nil
+}
+
+// list splits a comma-separated setting.
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func secretValue(raw map[string]string, name string) (string, error) {
@@ -366,6 +424,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Audience == "" {
 		c.Audience = c.ClientID
+	}
+	if c.GroupsClaim == "" {
+		c.GroupsClaim = "groups"
+	}
+	for _, r := range c.Rules {
+		if !strings.HasPrefix(r.PathPrefix, "/") {
+			return &ConfigError{"config", fmt.Sprintf("rules: path %q must start with /", r.PathPrefix)}
+		}
 	}
 	for _, p := range c.APIPaths {
 		if !strings.HasPrefix(p, "/") {

@@ -91,3 +91,32 @@ func TestREADMESettingsTable(t *testing.T) {
 	}
 	t.Fatal("README.md's settings table is out of date: run UPDATE_README=1 go test ./server -run TestREADMESettingsTable")
 }
+
+func TestLoadConfigRules(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+issuer: https://idp.example
+client-id: c
+client-secret: s
+cookie-secret: 0123456789abcdef0123456789abcdef
+rules:
+  - path: /admin/
+    groups: [admins]
+  - path: /finance/
+    email-domains: [example.com]
+`), 0o600)
+	c, err := LoadConfig([]string{"--config", file, "--allowed-emails", "a@example.com, b@example.com", "--skip-auth-routes", "GET /static/,/favicon.ico"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Rules) != 3 || c.Rules[0].PathPrefix != "/" || len(c.Rules[0].Emails) != 2 || c.Rules[1].Groups[0] != "admins" || c.Rules[2].Domains[0] != "example.com" {
+		t.Fatalf("rules: %+v", c.Rules)
+	}
+	if len(c.SkipAuth) != 2 || c.SkipAuth[0].Method != "GET" || c.SkipAuth[1].Path != "/favicon.ico" {
+		t.Fatalf("skip routes: %+v", c.SkipAuth)
+	}
+	_, err = LoadConfig([]string{"--config", file, "--skip-auth-routes", "static"}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--skip-auth-routes (TOKENHOOK_SKIP_AUTH_ROUTES)") {
+		t.Fatalf("bad route: %v", err)
+	}
+}

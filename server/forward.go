@@ -35,6 +35,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no upstream is configured (--upstream)")
 		return
 	}
+	for _, rt := range s.cfg.SkipAuth {
+		if rt.Match(r) {
+			s.stripOwnCookies(r)
+			s.upstream.ServeHTTP(w, r)
+			return
+		}
+	}
 	tok, err := verify.TokenFromRequest(r)
 	if err != nil && !errors.Is(err, verify.ErrNoToken) {
 		s.writeBearerError(w, err)
@@ -50,6 +57,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		}
 		c, err := s.verifier.Verify(r.Context(), tok)
 		if err != nil {
+			s.writeBearerError(w, err)
+			return
+		}
+		if err := s.cfg.Rules.Check(r.URL.Path, c); err != nil {
 			s.writeBearerError(w, err)
 			return
 		}
@@ -82,6 +93,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		id = sessionIdentity(sess.Subject, sess.Email, sess.Claims)
+	}
+	if tok == "" {
+		if err := s.cfg.Rules.Check(r.URL.Path, s.sessionClaims(sess)); err != nil {
+			if wantsHTML(r) {
+				s.renderPage(w, http.StatusForbidden, "Not allowed", "Your account may not open this page. Ask the dashboard's owner for access.", "")
+			} else {
+				s.writeBearerError(w, err)
+			}
+			return
+		}
 	}
 	id.set(r.Header)
 	if sessErr == nil {

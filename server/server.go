@@ -121,7 +121,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 
 	if cfg.Upstream != "" {
-		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTPClient: s.client}
+		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			GroupsClaim: cfg.GroupsClaim, HTTPClient: s.client}
 		if cfg.Issuer == "" {
 			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
 		}

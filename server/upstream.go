@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -130,6 +131,24 @@ func sessionIdentity(subject, email string, claims []byte) identity {
 		id.username, id.groups = c.PreferredUsername, c.Groups
 	}
 	return id
+}
+
+// sessionClaims presents a session's ID token claims for authorization rules.
+func (s *Server) sessionClaims(sess *session.Session) *verify.Claims {
+	c := &verify.Claims{Subject: sess.Subject, Email: sess.Email, Raw: map[string]any{}}
+	if json.Unmarshal(sess.Claims, &c.Raw) == nil {
+		switch g := c.Raw[s.cfg.GroupsClaim].(type) {
+		case []any:
+			for _, v := range g {
+				if str, ok := v.(string); ok {
+					c.Groups = append(c.Groups, str)
+				}
+			}
+		case string:
+			c.Groups = strings.Fields(g)
+		}
+	}
+	return c
 }
 
 // stripOwnCookies removes tokenhook's cookies from the request: the app never

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/verify"
 )
 
 // recorder is an upstream app that records what it received.
@@ -250,5 +252,47 @@ func TestForwardUpstreamFailures(t *testing.T) {
 	resp, body = do(t, c2, "GET", e2.url+"/data", map[string]string{"Accept": "application/json"}, "")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"upstream_unavailable"`) {
 		t.Fatalf("dead upstream, API: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestForwardRulesAndSkipRoutes(t *testing.T) {
+	e, rec := newProxyEnv(t, func(c *Config) {
+		c.Rules = verify.Rules{
+			{PathPrefix: "/", Emails: []string{"ada@example.com", "bob@example.com"}},
+			{PathPrefix: "/admin/", Groups: []string{"admins"}},
+		}
+		c.SkipAuth = []verify.Route{{Method: "GET", Path: "/static/"}}
+	})
+	ada, cy := newBrowser(), newBrowser()
+	e.signIn(ada, users[0], "/")
+	e.signIn(cy, users[2], "/")
+	adaTok := e.token(ada, nil).body["access_token"].(string)
+	cyTok := e.token(cy, nil).body["access_token"].(string)
+	for _, tc := range []struct {
+		name   string
+		c      *http.Client
+		method string
+		path   string
+		hdr    map[string]string
+		status int
+		want   string
+	}{
+		{"allowed email, bearer", ada, "POST", "/api", map[string]string{"Authorization": "Bearer " + adaTok}, 200, "app:/api"},
+		{"other email, bearer", cy, "POST", "/api", map[string]string{"Authorization": "Bearer " + cyTok}, 403, "insufficient_scope"},
+		{"other email, page", cy, "GET", "/page", map[string]string{"Accept": "text/html"}, 403, "Not allowed"},
+		{"admin path without the group", ada, "POST", "/admin/x", map[string]string{"Authorization": "Bearer " + adaTok}, 403, "insufficient_scope"},
+		{"admin page without the group", ada, "GET", "/admin/", map[string]string{"Accept": "text/html"}, 403, "Not allowed"},
+		{"skipped route, anonymous", newBrowser(), "GET", "/static/app.js", nil, 200, "app:/static/app.js"},
+		{"skip is per method", newBrowser(), "POST", "/static/app.js", nil, 401, "bearer token required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, tc.c, tc.method, e.url+tc.path, tc.hdr, "")
+			if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d %q", resp.StatusCode, body)
+			}
+		})
+	}
+	if got, _ := rec.got(); got.URL.Path == "/static/app.js" && got.Header.Get("X-Forwarded-Email") != "" {
+		t.Fatal("a skipped route carried identity headers")
 	}
 }
