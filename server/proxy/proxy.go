@@ -1,0 +1,478 @@
+// Package proxy forwards authenticated requests to the dashboard app: a
+// net/http/httputil.ReverseProxy that validates bearer tokens (package
+// verify), passes the viewer's identity upstream in X-Forwarded-* headers,
+// lets page navigations through on the sign-in session, authenticates
+// WebSocket upgrades, and optionally injects the tokenhook script tag into
+// proxied HTML pages.
+//
+// # Which requests need what
+//
+//   - Requests matching Config.Public, and CORS preflights, are forwarded
+//     without any check (and without identity headers).
+//   - A request with an Authorization header must carry a valid bearer token
+//     (400/401/403 per RFC 6750 otherwise); it is forwarded with identity
+//     headers from the token's claims.
+//   - Without a bearer: requests that need one (Config.RequireBearer; by
+//     default every method other than GET, HEAD and OPTIONS and every path
+//     under Config.APIPaths) get 401 with a WWW-Authenticate challenge, never a
+//     redirect. Others are forwarded when the sign-in session is valid
+//     (Config.SessionClaims), with identity headers from the session; without
+//     a session, page navigations (GET with Accept: text/html) are redirected
+//     to Config.SignInURL and everything else gets 401.
+//
+// # WebSockets
+//
+// An upgrade is authenticated, in this order, by an Authorization bearer
+// header (non-browser clients), by a bearer carried as the subprotocol
+// "base64url.bearer.authorization.k8s.io.<base64url(token)>" (Kubernetes
+// style; the client must offer another subprotocol too, the token protocol is
+// removed before forwarding so the upstream echoes the other one), or by the
+// session plus an Origin header exactly equal to Config.PublicOrigin or one of
+// Config.AllowedOrigins (else 403).
+//
+// When the credentials end during an open connection, the connection is
+// closed: a bearer-authenticated connection at the token's expiry; a
+// session-authenticated one when a periodic re-check (Config.SessionRecheck,
+// default one minute, and at the expiry SessionClaims reported) finds the
+// session gone or expired. The proxy closes the TCP connection (browsers
+// report close code 1006); clients reconnect and authenticate afresh.
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/verify"
+)
+
+// Identity headers set from validated claims. Values sent by the client are
+// always removed.
+const (
+	HeaderUser              = "X-Forwarded-User"
+	HeaderEmail             = "X-Forwarded-Email"
+	HeaderGroups            = "X-Forwarded-Groups"
+	HeaderPreferredUsername = "X-Forwarded-Preferred-Username"
+)
+
+// WebSocketTokenPrefix starts the subprotocol that carries a bearer token.
+const WebSocketTokenPrefix = "base64url.bearer.authorization.k8s.io."
+
+// Defaults for zero Config fields.
+const (
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultSessionRecheck        = time.Minute
+	DefaultMaxInjectSize         = 10 << 20
+)
+
+// TokenVerifier validates bearer tokens; *verify.Verifier implements it.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*verify.Claims, error)
+}
+
+// Config configures the proxy. Upstream and Verifier are required.
+type Config struct {
+	// Upstream is the app requests are forwarded to.
+	Upstream *url.URL
+	// Verifier validates bearer tokens.
+	Verifier TokenVerifier
+	// Realm is used in WWW-Authenticate challenges (default "tokenhook").
+	Realm string
+	// Rules restrict paths to users (403 insufficient_scope when not met);
+	// they apply to bearer and session identities alike.
+	Rules verify.Rules
+	// Public routes are forwarded without authentication.
+	Public []verify.Route
+	// APIPaths are path prefixes under which every request needs a bearer.
+	APIPaths []string
+	// RequireBearer, when set, replaces the default decision whether a
+	// request without a bearer must be refused with 401.
+	RequireBearer func(*http.Request) bool
+	// SessionClaims reports the sign-in session of the request and its
+	// identity. Claims.Expiry, when set, is when the session ends. Nil means
+	// there are no sessions: only bearers authenticate.
+	SessionClaims func(*http.Request) (*verify.Claims, bool)
+	// SignInURL returns where a page navigation without a session is
+	// redirected (e.g. "/_tokenhook/login?rd=/page"). Nil answers 401.
+	SignInURL func(*http.Request) string
+	// StripCookies names the server's own cookies, never forwarded upstream.
+	// A name ending in "*" is a prefix.
+	StripCookies []string
+	// StripAuthorization removes the Authorization header before forwarding
+	// (by default it is passed through so the app can call APIs as the viewer).
+	StripAuthorization bool
+	// PublicOrigin is the proxy's own origin (scheme://host[:port]); cookie
+	// authenticated WebSocket upgrades must come from it or AllowedOrigins.
+	PublicOrigin string
+	// AllowedOrigins are further origins allowed to open WebSockets.
+	AllowedOrigins []string
+	// SessionRecheck is how often open session-authenticated WebSockets
+	// re-check their session (default one minute).
+	SessionRecheck time.Duration
+	// InjectScript, when set, is inserted into proxied HTML pages (before
+	// </head>, else after <body…>, else at the start).
+	InjectScript string
+	// MaxInjectSize bounds the HTML body (compressed and decompressed) that is
+	// rewritten; larger pages pass through unchanged (default 10 MB).
+	MaxInjectSize int64
+	// Transport overrides the upstream transport.
+	Transport http.RoundTripper
+	// DialTimeout and ResponseHeaderTimeout bound upstream connections and
+	// waits (defaults 5s and 60s): an unreachable upstream answers 502, a slow
+	// one 504.
+	DialTimeout, ResponseHeaderTimeout time.Duration
+	// Logger receives upstream errors (default: discarded).
+	Logger *slog.Logger
+}
+
+// Proxy is the authenticating reverse proxy; it is an http.Handler.
+type Proxy struct {
+	cfg     Config
+	rp      *httputil.ReverseProxy
+	origins map[string]bool
+	log     *slog.Logger
+}
+
+// New returns the proxy handler for cfg.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Upstream == nil || cfg.Upstream.Scheme == "" || cfg.Upstream.Host == "" {
+		return nil, errors.New("proxy: Upstream must be an absolute URL")
+	}
+	if cfg.Verifier == nil {
+		return nil, errors.New("proxy: Verifier is required")
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = verify.DefaultRealm
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.ResponseHeaderTimeout <= 0 {
+		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+	}
+	if cfg.SessionRecheck <= 0 {
+		cfg.SessionRecheck = DefaultSessionRecheck
+	}
+	if cfg.MaxInjectSize <= 0 {
+		cfg.MaxInjectSize = DefaultMaxInjectSize
+	}
+	p := &Proxy{cfg: cfg, origins: map[string]bool{}, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	for _, o := range append([]string{cfg.PublicOrigin}, cfg.AllowedOrigins...) {
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("proxy: origin %q is not scheme://host[:port]", o)
+		}
+		p.origins[u.Scheme+"://"+u.Host] = true
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		tr = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          1024,
+			MaxIdleConnsPerHost:   256,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			// Pass the client's Accept-Encoding through untouched instead of
+			// letting the transport decompress.
+			DisableCompression: true,
+		}
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      tr,
+		ErrorHandler:   p.upstreamError,
+		FlushInterval:  -1, // stream (server-sent events, long polls)
+		ModifyResponse: p.modifyResponse,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	return p, nil
+}
+
+type identityKey struct{}
+
+// ServeHTTP authenticates r and forwards it.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isWebSocket(r) {
+		p.serveWebSocket(w, r)
+		return
+	}
+	for _, rt := range p.cfg.Public {
+		if rt.Match(r) {
+			p.forward(w, r, nil)
+			return
+		}
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		p.forward(w, r, nil) // CORS preflights carry no credentials by design
+		return
+	}
+	token, err := verify.TokenFromRequest(r)
+	switch {
+	case err == nil:
+		claims, err := p.cfg.Verifier.Verify(r.Context(), token)
+		if err == nil {
+			err = p.cfg.Rules.Check(r.URL.Path, claims)
+		}
+		if err != nil {
+			verify.WriteError(w, p.cfg.Realm, err)
+			return
+		}
+		p.forward(w, r, claims)
+	case errors.Is(err, verify.ErrNoToken):
+		if p.needsBearer(r) {
+			verify.WriteError(w, p.cfg.Realm, err)
+			return
+		}
+		if claims, ok := p.session(r); ok {
+			if err := p.cfg.Rules.Check(r.URL.Path, claims); err != nil {
+				p.refuse(w, r, err)
+				return
+			}
+			p.forward(w, r, claims)
+			return
+		}
+		if isNavigation(r) && p.cfg.SignInURL != nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, p.cfg.SignInURL(r), http.StatusFound)
+			return
+		}
+		verify.WriteError(w, p.cfg.Realm, err)
+	default:
+		verify.WriteError(w, p.cfg.Realm, err)
+	}
+}
+
+func (p *Proxy) session(r *http.Request) (*verify.Claims, bool) {
+	if p.cfg.SessionClaims == nil {
+		return nil, false
+	}
+	c, ok := p.cfg.SessionClaims(r)
+	if !ok || c == nil {
+		return nil, false
+	}
+	if !c.Expiry.IsZero() && !time.Now().Before(c.Expiry) {
+		return nil, false
+	}
+	return c, true
+}
+
+// refuse answers a rule failure: HTML for navigations, RFC 6750 JSON else.
+func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if isNavigation(r) {
+		writeHTML(w, http.StatusForbidden, "Access denied", "Your account is not allowed to open this page.")
+		return
+	}
+	verify.WriteError(w, p.cfg.Realm, err)
+}
+
+func (p *Proxy) needsBearer(r *http.Request) bool {
+	if p.cfg.RequireBearer != nil {
+		return p.cfg.RequireBearer(r)
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return true
+	}
+	for _, prefix := range p.cfg.APIPaths {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, claims *verify.Claims) {
+	if claims != nil {
+		r = r.WithContext(context.WithValue(verify.WithClaims(r.Context(), claims), identityKey{}, claims))
+	}
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.cfg.Upstream)
+	pr.SetXForwarded()
+	h := pr.Out.Header
+	for _, k := range []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderPreferredUsername} {
+		h.Del(k)
+	}
+	if c, ok := pr.In.Context().Value(identityKey{}).(*verify.Claims); ok {
+		setHeader(h, HeaderUser, c.Subject)
+		setHeader(h, HeaderEmail, c.Email)
+		setHeader(h, HeaderPreferredUsername, c.PreferredUsername)
+		setHeader(h, HeaderGroups, strings.Join(c.Groups, ","))
+	}
+	if p.cfg.StripAuthorization {
+		h.Del("Authorization")
+	}
+	p.stripCookies(h)
+	if p.cfg.InjectScript != "" && pr.In.Method == http.MethodGet && isNavigation(pr.In) {
+		// Only identity or gzip bodies can be rewritten.
+		if acceptsGzip(pr.In.Header.Get("Accept-Encoding")) {
+			h.Set("Accept-Encoding", "gzip")
+		} else {
+			h.Set("Accept-Encoding", "identity")
+		}
+	}
+}
+
+// setHeader sets a header from a claim, dropping characters that cannot
+// appear in a header value; empty values are not sent.
+func setHeader(h http.Header, k, v string) {
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+	if v != "" {
+		h.Set(k, v)
+	}
+}
+
+func (p *Proxy) stripCookies(h http.Header) {
+	if len(p.cfg.StripCookies) == 0 {
+		return
+	}
+	vals := h.Values("Cookie")
+	if len(vals) == 0 {
+		return
+	}
+	var kept []string
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ";") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(part, "=")
+			if !p.ownCookie(strings.TrimSpace(name)) {
+				kept = append(kept, part)
+			}
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		h.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+func (p *Proxy) ownCookie(name string) bool {
+	for _, s := range p.cfg.StripCookies {
+		if prefix, ok := strings.CutSuffix(s, "*"); ok {
+			if strings.HasPrefix(name, prefix) {
+				return true
+			}
+		} else if name == s {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamError answers 504 for timeouts and 502 for anything else, with a
+// small HTML page for navigations and JSON otherwise.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return // the client went away
+	}
+	status, code, msg := http.StatusBadGateway, "bad_gateway", "The application is not reachable."
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		status, code, msg = http.StatusGatewayTimeout, "gateway_timeout", "The application did not answer in time."
+	}
+	p.log.Warn("proxy: upstream request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	if isNavigation(r) {
+		writeHTML(w, status, http.StatusText(status), msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", code, msg)
+}
+
+func writeHTML(w http.ResponseWriter, status int, title, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>%s</title><h1>%s</h1><p>%s</p>\n",
+		html.EscapeString(title), html.EscapeString(title), html.EscapeString(msg))
+}
+
+// isNavigation reports whether r looks like a browser page load.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" {
+		return m == "navigate"
+	}
+	for _, a := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(a))
+		if err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+			return true
+		}
+	}
+	return false
+}
+
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+		if !ok {
+			return true
+		}
+		f, err := strconv.ParseFloat(q, 64)
+		return err == nil && f > 0
+	}
+	return false
+}
+
+func isWebSocket(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decodeTokenProtocol returns the bearer carried by a token subprotocol.
+func decodeTokenProtocol(proto string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(proto, WebSocketTokenPrefix))
+	if err != nil {
+		return "", fmt.Errorf("%w: token subprotocol is not base64url", verify.ErrInvalidRequest)
+	}
+	return verify.ParseAuthorization("Bearer " + string(raw))
+}
