@@ -197,17 +197,18 @@ func New(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      tr,
-		ErrorHandler:   p.upstreamError,
-		FlushInterval:  -1, // stream (server-sent events, long polls)
-		ModifyResponse: p.modifyResponse,
-		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		Rewrite:      p.rewrite,
+		Transport:    tr,
+		ErrorHandler: p.upstreamError,
+		// FlushInterval 0: ReverseProxy already flushes streaming answers
+		// (text/event-stream, unknown length) at once.
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.InjectScript != "" {
+		p.rp.ModifyResponse = p.modifyResponse
 	}
 	return p, nil
 }
-
-type identityKey struct{}
 
 // ServeHTTP authenticates r and forwards it.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -303,7 +304,7 @@ func (p *Proxy) needsBearer(r *http.Request) bool {
 
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, claims *verify.Claims) {
 	if claims != nil {
-		r = r.WithContext(context.WithValue(verify.WithClaims(r.Context(), claims), identityKey{}, claims))
+		r = r.WithContext(verify.WithClaims(r.Context(), claims))
 	}
 	p.rp.ServeHTTP(w, r)
 }
@@ -315,7 +316,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	for _, k := range []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderPreferredUsername} {
 		h.Del(k)
 	}
-	if c, ok := pr.In.Context().Value(identityKey{}).(*verify.Claims); ok {
+	if c, ok := verify.ClaimsFromContext(pr.In.Context()); ok {
 		setHeader(h, HeaderUser, c.Subject)
 		setHeader(h, HeaderEmail, c.Email)
 		setHeader(h, HeaderPreferredUsername, c.PreferredUsername)
@@ -338,16 +339,20 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // setHeader sets a header from a claim, dropping characters that cannot
 // appear in a header value; empty values are not sent.
 func setHeader(h http.Header, k, v string) {
-	v = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, v)
+	if strings.ContainsFunc(v, isCtl) {
+		v = strings.Map(func(r rune) rune {
+			if isCtl(r) {
+				return -1
+			}
+			return r
+		}, v)
+	}
 	if v != "" {
-		h.Set(k, v)
+		h[k] = []string{v} // k is already canonical
 	}
 }
+
+func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (p *Proxy) stripCookies(h http.Header) {
 	if len(p.cfg.StripCookies) == 0 {
