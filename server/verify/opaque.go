@@ -70,7 +70,7 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, token string, now t
 
 // userinfo validates token by calling the userinfo endpoint with it: a 200
 // answer means the provider accepts the token; the answer becomes the claims.
-func (v *Verifier) userinfo(ctx context.Context, endpoint, token string, now time.Time) (*Claims, error) {
+func (v *Verifier) userinfo(ctx context.Context, endpoint, token string) (*Claims, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: build userinfo request: %w", ErrUnavailable, err)
@@ -117,6 +117,5 @@ func (v *Verifier) userinfo(ctx context.Context, endpoint, token string, now tim
 	if c.Issuer == "" {
 		c.Issuer = v.cfg.Issuer
 	}
-	_ = now
 	return c, nil
 }

@@ -368,7 +368,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		case ep.introspection != "":
 			c, err = v.introspect(ctx, ep.introspection, token, now)
 		case ep.userinfo != "":
-			c, err = v.userinfo(ctx, ep.userinfo, token, now)
+			c, err = v.userinfo(ctx, ep.userinfo, token)
 		default:
 			return nil, fmt.Errorf("%w: not a JWT and the provider offers no introspection or userinfo endpoint", ErrInvalidToken)
 		}
