@@ -56,8 +56,10 @@ type Config struct {
 	// OpenID discovery ("/.well-known/openid-configuration").
 	Issuer string
 	// Audience must be one of the token's "aud" values (JWTs, and
-	// introspection answers that carry "aud"). Empty skips the check, which
-	// is only safe when the issuer serves no other clients.
+	// introspection answers that carry "aud"; providers that omit it, like
+	// zitadel, answer active only to a client in the token's audience).
+	// Empty skips the check, which is only safe when the issuer serves no
+	// other clients.
 	Audience string
 	// RequireATJWT requires the JOSE header typ "at+jwt" (RFC 9068). Many
 	// providers omit it, so it is off by default.
