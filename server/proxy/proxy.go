@@ -180,7 +180,11 @@ func New(cfg Config) (*Proxy, error) {
 		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("proxy: origin %q is not scheme://host[:port]", o)
 		}
-		p.origins[u.Scheme+"://"+u.Host] = true
+		host := strings.ToLower(u.Host)
+		if (u.Scheme == "https" && strings.HasSuffix(host, ":443")) || (u.Scheme == "http" && strings.HasSuffix(host, ":80")) {
+			host = host[:strings.LastIndexByte(host, ':')]
+		}
+		p.origins[strings.ToLower(u.Scheme)+"://"+host] = true
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -313,8 +317,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.cfg.Upstream)
 	pr.SetXForwarded()
 	h := pr.Out.Header
-	for _, k := range []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderPreferredUsername} {
-		h.Del(k)
+	// Remove client-sent identity headers, including spellings with
+	// underscores, which WSGI and CGI servers map to the same variable.
+	for k := range h {
+		if isIdentityHeader(k) {
+			delete(h, k)
+		}
 	}
 	if c, ok := verify.ClaimsFromContext(pr.In.Context()); ok {
 		setHeader(h, HeaderUser, c.Subject)
@@ -350,6 +358,18 @@ func setHeader(h http.Header, k, v string) {
 	if v != "" {
 		h[k] = []string{v} // k is already canonical
 	}
+}
+
+var identityHeaders = []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderPreferredUsername}
+
+func isIdentityHeader(k string) bool {
+	n := strings.ReplaceAll(k, "_", "-")
+	for _, id := range identityHeaders {
+		if strings.EqualFold(n, id) {
+			return true
+		}
+	}
+	return false
 }
 
 func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -59,6 +59,8 @@ func TestForwarding(t *testing.T) {
 			want{status: 200, user: "user-1", groups: "admins,staff", body: "upstream"}},
 		{"spoofed identity is replaced", "POST", "/x", map[string]string{"Authorization": "Bearer " + token, HeaderUser: "root", HeaderEmail: "root@evil", HeaderGroups: "admins", HeaderPreferredUsername: "root"},
 			want{status: 200, user: "user-1", groups: "admins,staff"}},
+		{"underscore spellings of identity headers are stripped", "POST", "/x", map[string]string{"Authorization": "Bearer " + token, "X_Forwarded_User": "root", "x_forwarded_groups": "admins"},
+			want{status: 200, user: "user-1", groups: "admins,staff"}},
 		{"spoofed identity is stripped on a public route", "GET", "/assets/app.js", map[string]string{HeaderUser: "root", HeaderGroups: "admins"},
 			want{status: 200, body: "upstream"}},
 		{"POST without bearer", "POST", "/_dash-update-component", map[string]string{"Cookie": "th_session=ok"},
@@ -116,6 +118,11 @@ func TestForwarding(t *testing.T) {
 				return
 			}
 			got := <-seen
+			for k := range got.Header {
+				if strings.Contains(k, "_") {
+					t.Fatalf("header %s reached upstream", k)
+				}
+			}
 			if u := got.Header.Get(HeaderUser); u != tc.want.user {
 				t.Fatalf("upstream %s = %q, want %q", HeaderUser, u, tc.want.user)
 			}
@@ -332,5 +339,35 @@ func TestInjectScript(t *testing.T) {
 	resp.Body.Close()
 	if lastAE != "identity" {
 		t.Fatalf("upstream Accept-Encoding %q, want identity", lastAE)
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	is := newIssuer(t)
+	v := is.verifier(t)
+	up := mustURL(t, "http://127.0.0.1:9")
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+		origin  string // must be allowed when set
+	}{
+		{"no upstream", Config{Verifier: v}, true, ""},
+		{"relative upstream", Config{Upstream: mustURL(t, "/app"), Verifier: v}, true, ""},
+		{"no verifier", Config{Upstream: up}, true, ""},
+		{"origin with path", Config{Upstream: up, Verifier: v, PublicOrigin: "https://a.example/app"}, true, ""},
+		{"default https port normalised", Config{Upstream: up, Verifier: v, PublicOrigin: "https://A.example:443"}, false, "https://a.example"},
+		{"explicit port kept", Config{Upstream: up, Verifier: v, PublicOrigin: "http://127.0.0.1:8080"}, false, "http://127.0.0.1:8080"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(tc.cfg)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.origin != "" && !p.origins[tc.origin] {
+				t.Fatalf("origin %s not allowed: %v", tc.origin, p.origins)
+			}
+		})
 	}
 }
