@@ -76,7 +76,7 @@ func (is *issuer) token(t testing.TB, ttl time.Duration) string {
 
 // recorded is what the upstream saw.
 type recorded struct {
-	Method, Path string
+	Method, Path, Host string
 	Header       http.Header
 }
 
@@ -85,7 +85,7 @@ func upstream(t testing.TB) (*httptest.Server, chan recorded) {
 	ch := make(chan recorded, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case ch <- recorded{r.Method, r.URL.Path, r.Header.Clone()}:
+		case ch <- recorded{r.Method, r.URL.Path, r.Host, r.Header.Clone()}:
 		default:
 		}
 		w.Write([]byte("upstream"))

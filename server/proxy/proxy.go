@@ -107,6 +107,16 @@ type Config struct {
 	// SignInURL returns where a page navigation without a session is
 	// redirected (e.g. "/_tokenhook/login?rd=/page"). Nil answers 401.
 	SignInURL func(*http.Request) string
+	// SignIn, when set, answers page navigations that have no session
+	// instead of the redirect to SignInURL (e.g. a sign-in page for iframes).
+	SignIn http.Handler
+	// PreserveHost forwards the client's Host header instead of the
+	// upstream's.
+	PreserveHost bool
+	// ModifyRequest, when set, is called last when building each upstream
+	// request, with the identity it was authenticated as (nil on public
+	// routes); the server adds its own headers here.
+	ModifyRequest func(pr *httputil.ProxyRequest, claims *verify.Claims)
 	// StripCookies names the server's own cookies, never forwarded upstream.
 	// A name ending in "*" is a prefix.
 	StripCookies []string
@@ -255,6 +265,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.forward(w, r, claims)
 			return
 		}
+		if isNavigation(r) && p.cfg.SignIn != nil {
+			p.cfg.SignIn.ServeHTTP(w, r)
+			return
+		}
 		if isNavigation(r) && p.cfg.SignInURL != nil {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Redirect(w, r, p.cfg.SignInURL(r), http.StatusFound)
@@ -316,6 +330,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, claims *verify.C
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.cfg.Upstream)
 	pr.SetXForwarded()
+	if p.cfg.PreserveHost {
+		pr.Out.Host = pr.In.Host
+	}
 	h := pr.Out.Header
 	// Remove client-sent identity headers, including spellings with
 	// underscores, which WSGI and CGI servers map to the same variable.
@@ -324,7 +341,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			delete(h, k)
 		}
 	}
-	if c, ok := verify.ClaimsFromContext(pr.In.Context()); ok {
+	c, ok := verify.ClaimsFromContext(pr.In.Context())
+	if ok {
 		setHeader(h, HeaderUser, c.Subject)
 		setHeader(h, HeaderEmail, c.Email)
 		setHeader(h, HeaderPreferredUsername, c.PreferredUsername)
@@ -341,6 +359,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		} else {
 			h.Set("Accept-Encoding", "identity")
 		}
+	}
+	if p.cfg.ModifyRequest != nil {
+		p.cfg.ModifyRequest(pr, c)
 	}
 }
 

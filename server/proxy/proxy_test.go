@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"testing"
@@ -369,5 +370,41 @@ func TestNewConfig(t *testing.T) {
 				t.Fatalf("origin %s not allowed: %v", tc.origin, p.origins)
 			}
 		})
+	}
+}
+
+func TestHooks(t *testing.T) {
+	is := newIssuer(t)
+	up, seen := upstream(t)
+	p := newProxy(t, Config{
+		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), SessionClaims: sessionFromCookie, PreserveHost: true,
+		SignIn: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte("embedded sign-in"))
+		}),
+		SignInURL: func(*http.Request) string { return "/never" },
+		ModifyRequest: func(pr *httputil.ProxyRequest, c *verify.Claims) {
+			if c != nil {
+				pr.Out.Header.Set("X-Session-Assertion", "for-"+c.Subject)
+			}
+		},
+	})
+	r := httptest.NewRequest("GET", "http://dash.example/page", nil)
+	r.Header.Set("Accept", "text/html")
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, r)
+	if w.Code != 401 || w.Body.String() != "embedded sign-in" {
+		t.Fatalf("SignIn handler not used: %d %q", w.Code, w.Body)
+	}
+	r.Header.Set("Cookie", "th_session=ok")
+	r.Header.Set("X-Session-Assertion", "forged")
+	w = httptest.NewRecorder()
+	p.ServeHTTP(w, r)
+	got := <-seen
+	if w.Code != 200 || got.Header.Get("X-Session-Assertion") != "for-sess-user" {
+		t.Fatalf("ModifyRequest: %d %q", w.Code, got.Header.Get("X-Session-Assertion"))
+	}
+	if got.Host != "dash.example" || got.Header.Get("X-Forwarded-Host") != "dash.example" {
+		t.Fatalf("PreserveHost: Host %q, X-Forwarded-Host %q", got.Host, got.Header.Get("X-Forwarded-Host"))
 	}
 }
