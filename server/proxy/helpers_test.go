@@ -77,7 +77,7 @@ func (is *issuer) token(t testing.TB, ttl time.Duration) string {
 // recorded is what the upstream saw.
 type recorded struct {
 	Method, Path, Host string
-	Header       http.Header
+	Header             http.Header
 }
 
 // upstream records requests and answers 200 "upstream".
