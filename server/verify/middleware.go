@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -131,7 +132,7 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 				}
 			}
 			token, err := TokenFromRequest(r)
-			if err == ErrNoToken && opts.Optional {
+			if errors.Is(err, ErrNoToken) && opts.Optional {
 				next.ServeHTTP(w, r)
 				return
 			}

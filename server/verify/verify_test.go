@@ -398,3 +398,15 @@ func TestGroupsClaimConfigurable(t *testing.T) {
 		t.Fatalf("groups %v", c.Groups)
 	}
 }
+
+func TestOptionalMiddleware(t *testing.T) {
+	ti := newTestIssuer(t)
+	v := ti.verifier(t, nil)
+	opts := MiddlewareOptions{Optional: true}
+	if w, c := serve(v, opts, "GET", "/"); w.Code != http.StatusTeapot || c != nil {
+		t.Fatalf("no token, optional: %d %v", w.Code, c)
+	}
+	if w, _ := serve(v, opts, "GET", "/", "Bearer "+ti.token(t, func(c map[string]any) { c["aud"] = "x" })); w.Code != 401 {
+		t.Fatalf("bad token, optional: %d", w.Code)
+	}
+}
