@@ -13,25 +13,32 @@ const (
 )
 
 // Handler serves GET and HEAD for /_tokenhook/tokenhook.js (cached five
-// minutes, revalidated by ETag) and /_tokenhook/tokenhook.<hash>.js (cached
-// a year, immutable). It answers 404 for every other path, 405 for other
+// minutes, revalidated by ETag), /_tokenhook/tokenhook.<hash>.js and the
+// sign-in chunk /_tokenhook/tokenhook-signin.<hash>.js (cached a year,
+// immutable). It answers 404 for every other path, 405 for other
 // methods, gzip when the client accepts it, and 304 when If-None-Match
 // names the current ETag.
 func (b *Bundle) Handler() http.Handler {
-	hashed := b.HashedPath()
-	etag := `"` + b.hash + `"`
-	etagGz := `"` + b.hash + `-gz"`
+	main := b.serve(cacheShort)
+	files := map[string]http.Handler{Prefix + "tokenhook.js": main, b.HashedPath(): b.serve(cacheImmutable)}
+	if b.signIn != nil {
+		files[b.signIn.HashedPath()] = b.signIn.serve(cacheImmutable)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var cache string
-		switch r.URL.Path {
-		case Prefix + "tokenhook.js":
-			cache = cacheShort
-		case hashed:
-			cache = cacheImmutable
-		default:
+		h, ok := files[r.URL.Path]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serve answers with b's code under the cache policy.
+func (b *Bundle) serve(cache string) http.Handler {
+	etag := `"` + b.hash + `"`
+	etagGz := `"` + b.hash + `-gz"`
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")

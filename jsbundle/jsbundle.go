@@ -38,16 +38,54 @@ const Prefix = "/_tokenhook/"
 
 // Bundle is a built script: immutable after Build, safe for concurrent use.
 type Bundle struct {
+	name string // file name stem: "tokenhook" or "tokenhook-signin"
 	code []byte // minified JavaScript
 	gz   []byte // code, gzip-compressed
 	hash string // first 16 hex digits of sha256(code)
 	sri  string // "sha384-…"
+	// signIn is the sign-in chunk the main script loads on demand (nil for
+	// a bundle built by BuildFS).
+	signIn *Bundle
 }
 
-// Build bundles injector.Sources (entry src/index.ts).
+// SignInName is the file name stem of the sign-in chunk.
+const SignInName = "tokenhook-signin"
+
+// Build bundles injector.Sources: first the sign-in chunk (entry
+// src/signin.ts: prompt, popup, claim), then the main script (entry
+// src/index.ts), into which the chunk's hashed file name and SRI are
+// compiled (__SIGNIN__, __SIGNIN_SRI__), so the main script loads exactly
+// this chunk, checked by integrity. The chunk is served beside the main
+// script (see Handler) and is reachable as SignIn.
 func Build() (*Bundle, error) {
-	return BuildFS(injector.Sources, "src/index.ts")
+	chunk, err := buildEntry(injector.Sources, "src/signin.ts", SignInName, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err := buildEntry(injector.Sources, "src/index.ts", "tokenhook", map[string]string{
+		"__SIGNIN__":     strconvQuote(chunk.Filename()),
+		"__SIGNIN_SRI__": strconvQuote(chunk.sri256()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.signIn = chunk
+	return b, nil
 }
+
+// strconvQuote renders s as a JavaScript string literal (s is ASCII without
+// quotes or backslashes: a file name or an SRI value).
+func strconvQuote(s string) string { return `"` + s + `"` }
+
+// sri256 is a "sha256-…" integrity value: shorter than SRI's sha384 and as
+// good for this (the main script embeds it; every byte there counts).
+func (b *Bundle) sri256() string {
+	sum := sha256.Sum256(b.code)
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// SignIn returns the sign-in chunk, or nil for a bundle built by BuildFS.
+func (b *Bundle) SignIn() *Bundle { return b.signIn }
 
 // BuildFS bundles the TypeScript entry point entry from fsys: bundled,
 // minified, one IIFE, no source map. Imports must be relative ("./match");
@@ -60,7 +98,12 @@ func Build() (*Bundle, error) {
 // level optional chaining and ?? are lowered, while async/await, fetch and
 // WeakMap (all used natively) are available everywhere.
 func BuildFS(fsys fs.FS, entry string) (*Bundle, error) {
+	return buildEntry(fsys, entry, "tokenhook", nil)
+}
+
+func buildEntry(fsys fs.FS, entry, name string, define map[string]string) (*Bundle, error) {
 	res := api.Build(api.BuildOptions{
+		Define:            define,
 		EntryPoints:       []string{entry},
 		Bundle:            true,
 		Write:             false,
@@ -84,10 +127,10 @@ func BuildFS(fsys fs.FS, entry string) (*Bundle, error) {
 	if len(res.OutputFiles) != 1 {
 		return nil, fmt.Errorf("jsbundle: building %s: %d output files, want 1", entry, len(res.OutputFiles))
 	}
-	return newBundle(res.OutputFiles[0].Contents)
+	return newBundle(name, res.OutputFiles[0].Contents)
 }
 
-func newBundle(code []byte) (*Bundle, error) {
+func newBundle(name string, code []byte) (*Bundle, error) {
 	var gz bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 	if err != nil {
@@ -102,6 +145,7 @@ func newBundle(code []byte) (*Bundle, error) {
 	sum := sha256.Sum256(code)
 	sri := sha512.Sum384(code)
 	return &Bundle{
+		name: name,
 		code: code,
 		gz:   gz.Bytes(),
 		hash: hex.EncodeToString(sum[:8]),
@@ -155,19 +199,27 @@ func (b *Bundle) Gzip() []byte { return b.gz }
 // Hash returns the content hash used in the file name (16 hex digits).
 func (b *Bundle) Hash() string { return b.hash }
 
-// Filename returns "tokenhook.<hash>.js".
-func (b *Bundle) Filename() string { return "tokenhook." + b.hash + ".js" }
+// Filename returns "tokenhook.<hash>.js" ("tokenhook-signin.<hash>.js" for
+// the sign-in chunk).
+func (b *Bundle) Filename() string { return b.name + "." + b.hash + ".js" }
 
-// HashedPath returns "/_tokenhook/tokenhook.<hash>.js".
+// HashedPath returns "/_tokenhook/" + Filename().
 func (b *Bundle) HashedPath() string { return Prefix + b.Filename() }
 
 // SRI returns the Subresource Integrity value, "sha384-<base64>".
 func (b *Bundle) SRI() string { return b.sri }
 
 // WriteFile writes the hashed file into dir (for `tokenhook bundle --out
-// DIR`) and returns the path written. The file is written under a temporary
-// name and renamed, so a reader never sees half a file.
+// DIR`) and returns the path written; the sign-in chunk, if any, is written
+// beside it (the main script loads it from its configured base). Each file
+// is written under a temporary name and renamed, so a reader never sees
+// half a file.
 func (b *Bundle) WriteFile(dir string) (string, error) {
+	if b.signIn != nil {
+		if _, err := b.signIn.WriteFile(dir); err != nil {
+			return "", err
+		}
+	}
 	f, err := os.CreateTemp(dir, ".tokenhook-*.js")
 	if err != nil {
 		return "", fmt.Errorf("jsbundle: write bundle: %w", err)

@@ -17,8 +17,13 @@ import (
 	"testing/fstest"
 )
 
-// sizeBudget is the issue's budget for the minified, gzipped script.
-const sizeBudget = 4096
+// sizeBudget is the issue's budget for the minified, gzipped main script;
+// chunkBudget is the sign-in chunk's (loaded only when a viewer must sign in
+// without leaving the page, on Dash pages, and for signOut).
+const (
+	sizeBudget  = 4096
+	chunkBudget = 3072
+)
 
 func build(t testing.TB) *Bundle {
 	t.Helper()
@@ -33,7 +38,12 @@ func TestSizeBudget(t *testing.T) {
 	b := build(t)
 	t.Logf("tokenhook.js: %d bytes minified, %d bytes gzipped (budget %d)", len(b.Code()), len(b.Gzip()), sizeBudget)
 	if len(b.Gzip()) > sizeBudget {
-		t.Fatalf("gzipped script is %d bytes, over the %d-byte budget", len(b.Gzip()), sizeBudget)
+		t.Errorf("gzipped script is %d bytes, over the %d-byte budget", len(b.Gzip()), sizeBudget)
+	}
+	c := b.SignIn()
+	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", c.Filename(), len(c.Code()), len(c.Gzip()), chunkBudget)
+	if len(c.Gzip()) > chunkBudget {
+		t.Errorf("gzipped sign-in chunk is %d bytes, over the %d-byte budget", len(c.Gzip()), chunkBudget)
 	}
 }
 
@@ -43,10 +53,23 @@ func TestBuildIdentity(t *testing.T) {
 	if !strings.HasPrefix(code, "(()=>{") || !strings.HasSuffix(strings.TrimSpace(code), "})();") {
 		t.Errorf("not an IIFE: %.40q … %.40q", code, code[max(0, len(code)-40):])
 	}
-	for _, want := range []string{"TokenHook", "ADD_HTTP_HEADERS", "X-TokenHook"} {
+	c := b.SignIn()
+	if c == nil {
+		t.Fatal("no sign-in chunk")
+	}
+	chunk := string(c.Code())
+	for _, want := range []string{"TokenHook", "X-TokenHook", c.Filename(), c.sri256()} {
 		if !strings.Contains(code, want) {
-			t.Errorf("bundle lacks %q", want)
+			t.Errorf("main script lacks %q", want)
 		}
+	}
+	for _, want := range []string{"ADD_HTTP_HEADERS", "tokenhook:signed-in", "claim", "popup=1", "Sign in to continue"} {
+		if !strings.Contains(chunk, want) {
+			t.Errorf("sign-in chunk lacks %q", want)
+		}
+	}
+	if !strings.HasPrefix(c.Filename(), SignInName+".") || c.HashedPath() != Prefix+c.Filename() {
+		t.Errorf("chunk name %q, path %q", c.Filename(), c.HashedPath())
 	}
 	if len(b.Hash()) != 16 || b.HashedPath() != "/_tokenhook/tokenhook."+b.Hash()+".js" {
 		t.Errorf("hash %q, path %q", b.Hash(), b.HashedPath())
@@ -110,6 +133,9 @@ func TestHandler(t *testing.T) {
 		{name: "304", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"` + b.Hash() + `"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "304 weak, list, gzip tag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"old", W/"` + b.Hash() + `-gz"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "stale etag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"0000000000000000"`}, status: 200, cache: cacheShort, body: b.Code()},
+		{name: "sign-in chunk", method: "GET", path: b.SignIn().HashedPath(), status: 200, cache: cacheImmutable, body: b.SignIn().Code()},
+		{name: "sign-in chunk gzip", method: "GET", path: b.SignIn().HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.SignIn().Gzip()},
+		{name: "unknown chunk hash", method: "GET", path: "/_tokenhook/tokenhook-signin.0123456789abcdef.js", status: 404},
 		{name: "unknown hash", method: "GET", path: "/_tokenhook/tokenhook.0123456789abcdef.js", status: 404},
 		{name: "unknown name", method: "GET", path: "/_tokenhook/other.js", status: 404},
 		{name: "POST", method: "POST", path: "/_tokenhook/tokenhook.js", status: 405},
@@ -147,7 +173,11 @@ func TestHandler(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, want)
 				}
 			}
-			if !strings.HasPrefix(res.Header.Get("ETag"), `"`+b.Hash()) {
+			hash := b.Hash()
+			if strings.Contains(tc.path, SignInName) {
+				hash = b.SignIn().Hash()
+			}
+			if !strings.HasPrefix(res.Header.Get("ETag"), `"`+hash) {
 				t.Errorf("ETag %q", res.Header.Get("ETag"))
 			}
 			got, _ := io.ReadAll(res.Body)
@@ -199,9 +229,13 @@ func TestWriteFile(t *testing.T) {
 	if err != nil || !bytes.Equal(got, b.Code()) {
 		t.Fatalf("file content differs (err %v)", err)
 	}
+	chunk, err := os.ReadFile(filepath.Join(dir, b.SignIn().Filename()))
+	if err != nil || !bytes.Equal(chunk, b.SignIn().Code()) {
+		t.Fatalf("sign-in chunk not written beside the script (err %v)", err)
+	}
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("%d files in dir, want 1 (no temp files left)", len(ents))
+	if len(ents) != 2 {
+		t.Errorf("%d files in dir, want 2 (no temp files left)", len(ents))
 	}
 	if _, err := b.WriteFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("writing into a missing folder succeeded")

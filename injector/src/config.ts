@@ -26,6 +26,17 @@ export interface UserConfig {
   token?: (rejected?: string) => Promise<CustomResult> | CustomResult;
   /** Replaces the default "not signed in" handling (navigate / event). */
   onLoginRequired?: () => void;
+  /** Hide the page until a token is available; hold requests while signed out. */
+  gate?: boolean | string;
+  /** Reload the page once a popup sign-in was collected. */
+  reload?: boolean | string;
+  /** Sign-in prompt: heading text, button text, extra class and CSS for the prompt's shadow root. */
+  signinText?: string;
+  signinButton?: string;
+  signinClass?: string;
+  signinStyle?: string;
+  /** window.open features of the sign-in popup (default "popup,width=520,height=680"). */
+  popupFeatures?: string;
 }
 
 /** The parsed configuration. */
@@ -40,6 +51,8 @@ export interface Config extends Rules {
   base: string;
   token?: UserConfig["token"];
   onLoginRequired?: () => void;
+  /** The merged raw options (the sign-in chunk reads its own keys). */
+  opts: UserConfig;
   /** Values refused while parsing (the script warns about them on the console). */
   errors: string[];
 }
@@ -48,6 +61,9 @@ function list(v: string | string[] | undefined): string[] | undefined {
   if (v == null) return undefined;
   return (typeof v === "string" ? v.split(/[\s,]+/) : v).filter((s) => !!s);
 }
+
+/** on reads a boolean option: a bare data attribute (""), "true", "1" or true. */
+export const on = (v: unknown) => /^(true|1|)$/.test("" + v);
 
 /**
  * parse merges data attributes (a script element's dataset) with the page's
@@ -88,7 +104,8 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     scheme: u.scheme != null ? u.scheme : "Bearer",
     source,
     key,
-    overwrite: /^(true|1|)$/.test("" + u.overwrite),
+    overwrite: on(u.overwrite),
+    opts: u,
     base: u.base || "/_tokenhook/",
     token: u.token,
     onLoginRequired: u.onLoginRequired,

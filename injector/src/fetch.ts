@@ -21,6 +21,11 @@ export function issuedBy(d: Deps): (v: string) => boolean {
   return (v) => d.tokens.recent.some((t) => headerValue(d.cfg.scheme, t) === v);
 }
 
+/** stale tells whether an answer refuses the token it carried (reading a clone; an unreadable body leaves only WWW-Authenticate to judge by). */
+async function stale(res: Response): Promise<boolean> {
+  return res.status === 401 && staleAnswer(401, res.headers.get("WWW-Authenticate"), await res.clone().text().catch(() => ""));
+}
+
 /**
  * wrapFetch returns a fetch that adds the token header to matching
  * requests, and after a 401 that rejects the token it sent, refreshes once
@@ -50,16 +55,14 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
     const res = await orig(req || url, { ...i, headers: h });
-    if (res.status !== 401) return res;
-    // An unreadable body leaves only the WWW-Authenticate header to judge by.
-    const body = await res
-      .clone()
-      .text()
-      .catch(() => "");
-    if (!staleAnswer(res.status, res.headers.get("WWW-Authenticate"), body)) return res;
+    if (!(await stale(res))) return res;
     const fresh = await d.tokens.refresh(token).catch(failed);
     if (!fresh || fresh === token || (i.body && (i.body as ReadableStream).getReader)) return res;
     h.set(c.header, headerValue(c.scheme, fresh));
-    return orig(spare || url, { ...i, headers: h });
+    const again = await orig(spare || url, { ...i, headers: h });
+    // Refused too: later callers (request_refresh_jwt, getToken) must get a
+    // token past this one, not the cached copy.
+    if (await stale(again)) d.tokens.reject(fresh);
+    return again;
   };
 }

@@ -1,10 +1,16 @@
 // tokenhook browser hook: adds "Authorization: Bearer <viewer's token>" to the
 // page's matching fetch and XMLHttpRequest calls. Entry point of the bundle.
-import { cookie, CustomResult, fromResult, parse, readStored } from "./config";
-import { hooks, DashHooks } from "./dash";
+import { cookie, CustomResult, fromResult, on, parse, readStored } from "./config";
+import type { DashHooks } from "./dash";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
+import type { Chunk, Host } from "./signin";
 import { Clock, manager, server, Source } from "./tokens";
+
+// The sign-in chunk's file name and Subresource Integrity, set by the build
+// (esbuild define).
+declare const __SIGNIN__: string;
+declare const __SIGNIN_SRI__: string;
 
 /** window.TokenHook. */
 export interface API {
@@ -32,27 +38,75 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const emit = (event: string, arg?: unknown) => {
     for (const fn of subs[event] || []) w.setTimeout(fn, 0, arg);
   };
-  const clock: Clock = { now: () => Date.now(), set: (fn, ms) => w.setTimeout(fn, ms), clear: (h) => w.clearTimeout(h) };
+  const clock: Clock = { now: Date.now, set: (fn, ms) => w.setTimeout(fn, ms), clear: (h) => w.clearTimeout(h) };
   const f: typeof fetch = w.fetch.bind(w);
   let src: Source;
   if (cfg.source === "server") src = server(f, base + "token", clock.now);
   else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.token!(r)).then((v: CustomResult) => fromResult(v));
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
   else src = () => readStored(w[cfg.source].getItem(cfg.key));
-  const tokens = manager(src, cfg.source === "server" || cfg.source === "custom", clock, (t) => emit("token", t), (e) => emit("error", e));
+  const gate = on(cfg.opts.gate);
+  // The gate hides the page before its first paint (the script runs in
+  // <head>); the prompt sets visibility back on itself. A style property,
+  // not a <style> element, so a strict style-src CSP does not block it.
+  // (Not gated: a throwaway object takes the writes.)
+  const html: { visibility: string } = gate ? doc.documentElement.style : {};
+  html.visibility = "hidden";
+  // With the gate, a token fetch that finds the viewer signed out waits
+  // until the sign-in is collected and then fetches again: the requests
+  // waiting for it (the cache fetches one token at a time) are held, not
+  // sent without the header or dropped, and go out with their bodies intact.
+  const plain = src;
+  if (gate)
+    src = (r) =>
+      Promise.resolve(plain(r)).catch((e) => (e.name === "LoginRequired" ? (signIn(), new Promise<void>((ok) => (release = ok))).then(() => src()) : Promise.reject(e)));
+  const tokens = manager(
+    src,
+    cfg.source === "server" || cfg.source === "custom",
+    clock,
+    (t) => {
+      html.visibility = "";
+      emit("token", t);
+    },
+    (e) => emit("error", e),
+  );
 
-  let leaving = false;
-  // Not signed in. The hook point for framed pages (the iframe sign-in
-  // issue): TokenHookConfig.onLoginRequired, or the loginrequired event.
+  // The sign-in chunk (prompt, popup, claim, redirect, sign-out), loaded on
+  // first need and checked by its integrity.
+  let chunk: Promise<Chunk> | undefined;
+  let release = () => undefined as void;
+  const host: Host = {
+    base,
+    f,
+    w,
+    cfg,
+    tokens,
+    emit,
+    fail: (e: unknown) => fail(e),
+    done: () => release(),
+  };
+  const load = (): Promise<Chunk> =>
+    (chunk =
+      chunk ||
+      new Promise<Chunk>((ok, no) => {
+        const s = doc.createElement("script") as HTMLScriptElement & { th?: unknown };
+        s.src = base + __SIGNIN__;
+        s.integrity = __SIGNIN_SRI__;
+        s.crossOrigin = ""; // the empty value means "anonymous"
+        s.th = ok;
+        s.onerror = no;
+        doc.head.appendChild(s);
+      }));
+  const use = (k: "signIn" | "signOut") => load().then((m) => m[k](host), (e) => emit("error", e));
+
+  // Not signed in: emit loginrequired, then the app's handler, or the chunk
+  // (a prompt in frames and on gated pages, else the login redirect).
   const signIn = () => {
     emit("loginrequired");
     if (cfg.onLoginRequired) return cfg.onLoginRequired();
-    if (w.top !== w.self || leaving) return; // a frame must not navigate itself away to the IdP
-    leaving = true;
-    loc.assign(base + "login?rd=" + encodeURIComponent(loc.pathname + loc.search + loc.hash));
+    use("signIn");
   };
   const fail = (e: unknown) => ((e as Error).name === "LoginRequired" ? signIn() : emit("error", e));
-
   let dashHooks: DashHooks | undefined;
   const d: Deps = { cfg, tokens, base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
   w.fetch = wrapFetch(f, d);
@@ -61,30 +115,35 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const api: API = {
     getToken: () => tokens.get().catch((e) => (fail(e), null)),
     signIn,
-    async signOut() {
-      tokens.clear();
-      let to = "";
-      try {
-        const r = await f(base + "logout", { method: "POST", headers: { "X-TokenHook": "1" }, credentials: "same-origin" });
-        to = (await r.json()).logout_url || "";
-      } catch (e) {
-        emit("error", e);
-      }
-      emit("signedout");
-      if (to && /^https?:$/.test(new URL(to, loc.href).protocol)) loc.assign(to);
-    },
+    // In the chunk: pages that never sign out do not carry it.
+    signOut: () => use("signOut"),
     on(event, fn) {
       (subs[event] = subs[event] || []).push(fn);
       return () => {
         subs[event] = subs[event].filter((g) => g !== fn);
       };
     },
-    dash: () => (dashHooks = dashHooks || hooks(tokens, cfg.header, cfg.scheme, w, clock, fail, (fn) => api.on("token", fn))),
+    // The hooks live in the chunk; these stand-ins are returned at once (the
+    // renderer is built synchronously) and call into it once it is loaded.
+    // The fetch wrapper decorates Dash's endpoints from this call on, so the
+    // renderer's first requests carry the token before the store is seeded.
+    dash() {
+      if (!dashHooks) {
+        const p = load().then((m) => m.dash(host));
+        dashHooks = {
+          request_pre: (x) => p.then((h) => h.request_pre(x)),
+          request_post: () => undefined,
+          request_refresh_jwt: (old) => p.then((h) => h.request_refresh_jwt(old)),
+        };
+      }
+      return dashHooks;
+    },
   };
   w.TokenHook = Object.freeze(api);
-  // Warm the cache so the first request does not wait; a failure here only
-  // matters once a request needs the token (then sign-in starts).
-  if (cfg.source === "server") tokens.get().catch(() => undefined);
+  // Warm the cache so the first request does not wait. Signed out, a
+  // top-level page starts sign-in only once a request needs the token; a
+  // frame shows its prompt at once, and a gated page its gate screen.
+  if (cfg.source === "server" || gate) tokens.get().catch((e) => w.top !== w.self && fail(e));
   return api;
 }
 

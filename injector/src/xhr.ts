@@ -62,11 +62,13 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     const s = states.get(x);
     // Synchronous requests are never replayed: their caller has already
     // read the answer by the time a new token could arrive.
-    if (!s || !s.token || s.replayed || sync(s)) return;
+    if (!s || !s.token || sync(s)) return;
     // HEADERS_RECEIVED / LOADING of a 401 that may yet be replayed: hidden.
-    if (x.readyState < 4) return void (x.readyState > 1 && x.status === 401 && e.stopImmediatePropagation());
+    if (x.readyState < 4) return void (!s.replayed && x.readyState > 1 && x.status === 401 && e.stopImmediatePropagation());
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
     if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
+    // The replay was refused too: later callers must get a token past this one.
+    if (s.replayed) return d.tokens.reject(s.token);
     s.replayed = s.mute = true;
     e.stopImmediatePropagation();
     const rejected = s.token;

@@ -1,6 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { install } from "../src/index";
+import * as chunk from "../src/signin";
+
+// The build defines these (jsbundle); the fake document below "loads" the
+// chunk module directly.
+(globalThis as any).__SIGNIN__ = "tokenhook-signin.0000.js";
+(globalThis as any).__SIGNIN_SRI__ = "sha256-test";
 import { network, Seen, tokenAnswer } from "./util";
 
 const page = "https://app.example.com/dash/?x=1#h";
@@ -9,6 +15,10 @@ const tick = () => new Promise((r) => setTimeout(r, 5));
 /** A fake window over a fake network whose token endpoint answers with token(). */
 function fakeWindow(opts: { framed?: boolean; token?: () => Response; config?: object; storage?: Record<string, string> } = {}) {
   const navigated: string[] = [];
+  // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
+  const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
+  let prompts = 0;
+  let host: chunk.Host | undefined;
   const net = network((r: Seen) => {
     const p = new URL(r.url).pathname;
     if (p === "/_tokenhook/token") return opts.token ? opts.token() : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
@@ -16,7 +26,19 @@ function fakeWindow(opts: { framed?: boolean; token?: () => Response; config?: o
     return new Response("ok");
   }, page);
   const w: any = {
-    document: { cookie: "", baseURI: page },
+    document: {
+      cookie: "",
+      baseURI: page,
+      documentElement: { style: {} as Record<string, string> },
+      createElement: () => ({}),
+      head: {
+        appendChild: (el: any) => {
+          scripts.push(el);
+          // A real DOM is tested in Chromium (server/e2e); here the prompt is counted.
+          setTimeout(() => el.th({ ...chunk, signIn: (h: chunk.Host) => ((host = h), h.w.top !== h.w ? prompts++ : chunk.signIn(h)) }), 0);
+        },
+      },
+    },
     location: {
       href: page,
       pathname: "/dash/",
@@ -33,7 +55,7 @@ function fakeWindow(opts: { framed?: boolean; token?: () => Response; config?: o
   };
   w.self = w;
   w.top = opts.framed ? {} : w;
-  return { w, navigated, seen: net.seen };
+  return { w, navigated, seen: net.seen, scripts, prompts: () => prompts, host: () => host! };
 }
 
 test("install wraps fetch once and exposes the API", async () => {
@@ -63,21 +85,57 @@ test("not signed in: a top-level page goes to the login route with its path", as
   await tick();
   assert.deepEqual(navigated, [], "the warm-up fetch does not navigate");
   assert.equal(await api.getToken(), null);
+  await tick();
   assert.deepEqual(navigated, ["https://app.example.com/_tokenhook/login?rd=%2Fdash%2F%3Fx%3D1%23h"]);
   await api.getToken();
+  await tick();
   assert.equal(navigated.length, 1, "navigates once");
 });
 
-test("not signed in inside a frame: no navigation, a loginrequired event", async () => {
-  const { w, navigated } = fakeWindow({ token: loginRequired, framed: true });
+test("not signed in inside a frame: no navigation, loginrequired, the prompt from the chunk", async () => {
+  const { w, navigated, scripts, prompts } = fakeWindow({ token: loginRequired, framed: true });
   const api = install(w, null);
   let events = 0;
   api.on("loginrequired", () => events++);
+  await tick();
+  assert.equal(events, 1, "the warm-up already found the frame signed out");
   const res = await w.fetch("/api", { method: "POST" });
-  assert.equal(res.status, 200, "the request still goes out");
+  assert.equal(res.status, 200, "without the gate the request still goes out");
   await tick();
   assert.deepEqual(navigated, []);
-  assert.equal(events, 1);
+  assert.equal(events, 2);
+  assert.equal(scripts.length, 1, "the chunk is loaded once");
+  assert.equal(scripts[0].src, "https://app.example.com/_tokenhook/tokenhook-signin.0000.js");
+  assert.equal(scripts[0].integrity, "sha256-test");
+  assert.equal(scripts[0].crossOrigin, "");
+  assert.equal(prompts(), 2);
+});
+
+test("gate: the page is hidden until a token; a request made signed out is held and sent after sign-in", async () => {
+  let signedIn = false;
+  const { w, seen, prompts, host } = fakeWindow({
+    framed: true,
+    token: () => (signedIn ? tokenAnswer("fresh", Math.floor(Date.now() / 1000) + 3600) : loginRequired()),
+  });
+  install(w, { dataset: { gate: "" } });
+  assert.equal(w.document.documentElement.style.visibility, "hidden", "hidden before the first paint");
+  let settled = false;
+  const sent = w.fetch("/api/save", { method: "POST", body: "payload" }).then((r: Response) => ((settled = true), r));
+  await tick();
+  await tick();
+  assert.equal(prompts(), 1);
+  assert.equal(settled, false, "held while signed out");
+  assert.equal(seen.filter((s) => s.url.endsWith("/api/save")).length, 0, "not sent without the header");
+  // The chunk collected the sign-in: it calls done() on the host it was given.
+  signedIn = true;
+  host().done();
+  const res = await sent;
+  assert.equal(res.status, 200);
+  const save = seen.filter((s) => s.url.endsWith("/api/save"));
+  assert.equal(save.length, 1);
+  assert.equal(save[0].headers.get("authorization"), "Bearer fresh");
+  assert.equal(save[0].body, "payload");
+  assert.equal(w.document.documentElement.style.visibility, "", "shown once a token is there");
 });
 
 test("onLoginRequired replaces navigation", async () => {

@@ -1,0 +1,275 @@
+// The sign-in chunk: a second bundle the main script loads only when a
+// viewer must sign in without leaving the page (inside an iframe, or a gated
+// page whose refresh failed). It shows the "Sign in to continue" prompt,
+// opens the popup on the click, and collects the result: by the popup's
+// postMessage (fast path) or by the server rendezvous (claim long-poll),
+// which also works when the popup has no opener (COOP, noopener, Tableau
+// Desktop's system browser).
+import { Config, on } from "./config";
+import { hooks, DashHooks } from "./dash";
+import type { Clock, Manager } from "./tokens";
+
+/** What the main script hands to the chunk. */
+export interface Host {
+  /** Absolute URL of tokenhook's routes, ending in "/". */
+  base: string;
+  /** The original (unwrapped) fetch. */
+  f: typeof fetch;
+  /** The window. */
+  w: Window;
+  /** The parsed configuration (cfg.opts: the raw merged options). */
+  cfg: Config;
+  /** The token cache (signOut clears it). */
+  tokens: Manager;
+  /** Emits a TokenHook event. */
+  emit(event: string, arg?: unknown): void;
+  /** Reports a token failure (sign-in starts when it is login_required). */
+  fail(e: unknown): void;
+  /** Set once the page started navigating to the login route. */
+  left?: boolean;
+  /** Releases the token fetch a gated page held while signed out. */
+  done(): void;
+}
+
+/** What the chunk hands back to the main script. */
+export interface Chunk {
+  dash(h: Host): DashHooks;
+  signIn(h: Host): void;
+  show(h: Host): void;
+  signOut(h: Host): Promise<void>;
+}
+
+/** A prepared popup sign-in: the secret never leaves this page's memory. */
+export interface Pending {
+  channel: string;
+  secret: string;
+  /** base64url(SHA-256(secret)), 43 characters. */
+  challenge: string;
+}
+
+/** How long one sign-in may take (the server's rendezvous TTL). */
+export const TTL = 300000;
+
+/** b64 is unpadded base64url. */
+export function b64(d: Uint8Array): string {
+  return btoa(String.fromCharCode.apply(null, d as any)).replace(/[+/=]/g, (c) => (c === "+" ? "-" : c === "/" ? "_" : ""));
+}
+
+/**
+ * newChannel makes a channel id (18 random bytes), a secret (32 random
+ * bytes) and the secret's S256 challenge. It is computed before the click:
+ * crypto.subtle.digest is asynchronous, and window.open must run
+ * synchronously inside the click handler to count as a user gesture.
+ */
+export async function newChannel(c: Crypto): Promise<Pending> {
+  const secret = b64(c.getRandomValues(new Uint8Array(32)));
+  const channel = b64(c.getRandomValues(new Uint8Array(18)));
+  const challenge = b64(new Uint8Array(await c.subtle.digest("SHA-256", new TextEncoder().encode(secret))));
+  return { channel, secret, challenge };
+}
+
+/** popupURL is the login route for a popup sign-in on channel p. */
+export function popupURL(base: string, p: Pending): string {
+  return base + "login?popup=1&channel=" + p.channel + "&challenge=" + p.challenge;
+}
+
+/**
+ * accept decides whether a message event is the popup's "signed in" note:
+ * only from our own origin, only from the window we opened, only for our
+ * channel. Anything else (another origin, another window, another channel,
+ * a forged shape) is ignored. The message carries no token; it only says
+ * "claim now".
+ */
+export function accept(ev: { origin: string; source: unknown; data: any }, origin: string, popup: unknown, channel: string): boolean {
+  const d = ev.data;
+  return !!popup && ev.origin === origin && ev.source === popup && !!d && d.type === "tokenhook:signed-in" && d.channel === channel;
+}
+
+const CSS =
+  ":host{all:initial;position:fixed;z-index:2147483647;visibility:visible;font:15px/1.5 system-ui,sans-serif;color:#1d2330}" +
+  ":host(.g){inset:0;display:grid;place-items:center;background:#f6f7f9}" +
+  ":host(.p){top:.75rem;left:0;right:0;display:flex;justify-content:center;pointer-events:none}" +
+  ".c{pointer-events:auto;max-width:24rem;margin:0 1rem;padding:1.25rem 1.5rem;background:#fff;border-radius:10px;box-shadow:0 2px 10px rgba(0,0,0,.18);text-align:center}" +
+  "h2{font-size:1.15rem;margin:0 0 .4rem}p{margin:0 0 .9rem}" +
+  "button{font:inherit;padding:.45rem 1.1rem;border-radius:6px;border:1px solid #2456d3;background:#2456d3;color:#fff;cursor:pointer}" +
+  "button:focus-visible{outline:3px solid #9bb6ff;outline-offset:2px}";
+
+/** A prompt on screen. */
+interface UI {
+  host: HTMLElement;
+  say(s: string): void;
+  /** The element focused before the prompt took focus. */
+  prev: Element | null;
+}
+
+/** The prompt on screen, if any. */
+let ui: UI | null = null;
+
+/**
+ * show puts the prompt on screen (once; a second call while it is up does
+ * nothing). With gate it covers the page; otherwise it is a small dialog at
+ * the top. Text, button label, class and extra CSS come from the options
+ * signinText, signinButton, signinClass and signinStyle.
+ */
+export function show(h: Host): void {
+  if (ui) return;
+  const w = h.w;
+  const doc = w.document;
+  const o = h.cfg.opts;
+  const host = doc.createElement("div");
+  host.className = "tokenhook-signin " + (on(h.cfg.opts.gate) ? "g " : "p ") + (o.signinClass || "");
+  host.setAttribute("data-tokenhook", "signin");
+  const root = host.attachShadow({ mode: "open" });
+  const el = <K extends keyof HTMLElementTagNameMap>(tag: K, parent: Node, text?: string): HTMLElementTagNameMap[K] => {
+    const e = doc.createElement(tag);
+    if (text) e.textContent = text;
+    parent.appendChild(e);
+    return e;
+  };
+  el("style", root, CSS + (o.signinStyle || ""));
+  const card = el("div", root);
+  card.className = "c";
+  card.setAttribute("role", "dialog");
+  if (on(h.cfg.opts.gate)) card.setAttribute("aria-modal", "true");
+  card.setAttribute("aria-labelledby", "th-h");
+  card.setAttribute("aria-describedby", "th-p");
+  el("h2", card, o.signinText || "Sign in to continue").id = "th-h";
+  const msg = el("p", card, "Sign-in opens in a new window.");
+  msg.id = "th-p";
+  msg.setAttribute("aria-live", "polite");
+  const btn = el("button", card, o.signinButton || "Sign in");
+  btn.type = "button";
+  const cur: UI = { host, say: (s: string) => void (msg.textContent = s), prev: doc.activeElement };
+  ui = cur;
+
+  let next: Pending | null = null;
+  const prepare = () => {
+    next = null;
+    if (!w.crypto || !w.crypto.subtle) return cur.say("Sign-in needs a secure (https) page.");
+    newChannel(w.crypto).then((p) => (next = p));
+  };
+  prepare();
+  btn.addEventListener("click", () => {
+    const p = next;
+    if (!p) return;
+    // Synchronously, inside the click: popup blockers allow only this.
+    const popup = w.open(popupURL(h.base, p), "tokenhook-signin", o.popupFeatures || "popup,width=520,height=680");
+    cur.say(popup ? "Finish signing in in the new window." : "Finish signing in in the new window. If none opened, allow pop-ups and try again.");
+    prepare(); // a fresh channel for another click
+    claim(h, cur, p, popup);
+  });
+  const put = () => {
+    (doc.body || doc.documentElement).appendChild(host);
+    btn.focus();
+  };
+  if (doc.body) put();
+  else doc.addEventListener("DOMContentLoaded", put);
+}
+
+/**
+ * claim collects the sign-in for p: POST <base>claim, again after each
+ * "pending" (202), every second after 410 (the popup has not opened the
+ * channel yet) or a network error, until TTL. An accepted postMessage from
+ * the popup claims at once when no claim is in flight (one in flight is
+ * answered as soon as the server sees the sign-in finish). 400, 403 and 409
+ * end this attempt.
+ */
+async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promise<void> {
+  const w = h.w;
+  const end = Date.now() + TTL;
+  let busy = false;
+  let kick = () => undefined as void;
+  const onMsg = (ev: MessageEvent) => {
+    if (accept(ev, w.location.origin, popup, p.channel) && !busy) kick();
+  };
+  w.addEventListener("message", onMsg);
+  try {
+    while (ui === cur && Date.now() < end) {
+      busy = true;
+      const r = await h
+        .f(h.base + "claim", {
+          method: "POST",
+          headers: { "X-TokenHook": "1", "Content-Type": "application/json" },
+          credentials: "same-origin",
+          cache: "no-store",
+          body: JSON.stringify({ channel: p.channel, secret: p.secret }),
+        })
+        .catch(() => null);
+      busy = false;
+      if (ui !== cur) return;
+      const s = r ? r.status : 0;
+      if (s === 200) {
+        ui = null;
+        cur.host.remove();
+        const prev = cur.prev as HTMLElement | null;
+        if (prev && prev.focus && prev.isConnected) prev.focus();
+        return finish(h);
+      }
+      if (s === 202) continue;
+      if (s === 400 || s === 403 || s === 409) return cur.say("That sign-in could not be used. Sign in again.");
+      await new Promise<void>((r) => {
+        kick = r;
+        w.setTimeout(r, 1000);
+      });
+    }
+    if (ui === cur) cur.say("Sign-in timed out. Sign in again.");
+  } finally {
+    w.removeEventListener("message", onMsg);
+  }
+}
+
+/** dash builds the Dash renderer hooks (see dash.ts) for TokenHook.dash(). */
+export function dash(h: Host): DashHooks {
+  const c = h.cfg;
+  return hooks(h.tokens, c.header, c.scheme, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn));
+}
+
+/** finish: the sign-in was collected; the frame now has its session cookie. */
+function finish(h: Host): void {
+  h.tokens.clear();
+  h.emit("signedin");
+  if (on(h.cfg.opts.reload)) return h.w.location.reload();
+  h.done();
+}
+
+/**
+ * signIn handles "not signed in" (after the loginrequired event): inside a
+ * frame (sign-in pages refuse framing), and on a gated page that already had
+ * a token (its state must not be lost), it shows the prompt; a top-level
+ * page navigates to the login route, once, with its path to come back to.
+ */
+export function signIn(h: Host): void {
+  const w = h.w;
+  const loc = w.location;
+  if (w.top !== w.self || (on(h.cfg.opts.gate) && h.tokens.recent.length)) return show(h);
+  if (h.left) return;
+  h.left = true;
+  loc.assign(h.base + "login?rd=" + encodeURIComponent(loc.pathname + loc.search + loc.hash));
+}
+
+/**
+ * signOut (TokenHook.signOut): forgets the token, ends the server session
+ * (POST <base>logout), emits "signedout", then a top-level page follows the
+ * provider's logout URL if the server gave one (http or https only). A frame
+ * stays where it is: the provider's pages refuse framing.
+ */
+export async function signOut(h: Host): Promise<void> {
+  h.tokens.clear();
+  const loc = h.w.location;
+  let to = "";
+  try {
+    const r = await h.f(h.base + "logout", { method: "POST", headers: { "X-TokenHook": "1" }, credentials: "same-origin" });
+    to = (await r.json()).logout_url || "";
+  } catch (e) {
+    h.emit("error", e);
+  }
+  h.emit("signedout");
+  if (to && h.w.top === h.w.self && /^https?:$/.test(new URL(to, loc.href).protocol)) loc.assign(to);
+}
+
+// Loaded by the main script, which set .th on this script element: hand it
+// the entry points.
+if (typeof document !== "undefined") {
+  const s = document.currentScript as (HTMLScriptElement & { th?: (c: Chunk) => void }) | null;
+  if (s && s.th) s.th({ dash, signIn, show, signOut });
+}
