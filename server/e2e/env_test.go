@@ -84,6 +84,23 @@ type tokenLog struct {
 	seq      int
 	reqs     []tokenRequest
 	inflight int
+	paths    map[string]int    // requests per path, for any path
+	queries  map[string]string // the last query string per path
+}
+
+// query returns the query of the last request for path.
+func (l *tokenLog) query(path string) url.Values {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, _ := url.ParseQuery(l.queries[path])
+	return v
+}
+
+// count returns how many requests for path the server received.
+func (l *tokenLog) count(path string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paths[path]
 }
 
 func (l *tokenLog) snapshot() (reqs []tokenRequest, inflight int) {
@@ -97,6 +114,11 @@ func (l *tokenLog) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
 		l.seq++
+		if l.paths == nil {
+			l.paths, l.queries = map[string]int{}, map[string]string{}
+		}
+		l.paths[r.URL.Path]++
+		l.queries[r.URL.Path] = r.URL.RawQuery
 		isToken := r.URL.Path == server.Prefix+"token"
 		if isToken {
 			l.reqs = append(l.reqs, tokenRequest{Stale: r.Header.Get("X-TokenHook-Stale"), Seq: l.seq})

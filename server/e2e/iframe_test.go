@@ -1,0 +1,275 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+)
+
+// The iframe tests put a parent page on one site (http://localhost:P1) and
+// frame the dashboard from another site (tokenhook and the test backend on
+// http://127.0.0.1:P2), the way a portal or Tableau embeds a dashboard. The
+// frame runs in its own renderer process (site isolation), so the tests
+// attach to it as a target of its own.
+
+// promptJS finds the sign-in prompt's host element in a document.
+const promptJS = `document.querySelector('[data-tokenhook="signin"]')`
+
+// portal serves a page on another site framing src, and returns its URL.
+func portal(t *testing.T, src string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html><head><meta charset="utf-8"><title>portal</title></head>
+<body style="margin:0"><h1 style="margin:0;height:40px">Portal</h1>
+<iframe id="f" src="`+src+`" style="border:0;width:760px;height:520px;display:block"></iframe></body></html>`)
+	})
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return strings.Replace(s.URL, "127.0.0.1", "localhost", 1) + "/"
+}
+
+// frame is a cross-site iframe the test attached to.
+type frame struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// attachFrame waits for the iframe whose URL starts with prefix and attaches
+// to it.
+func attachFrame(t *testing.T, tab *browsertest.Tab, prefix string) *frame {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		infos, err := chromedp.Targets(tab.Context())
+		if err != nil {
+			t.Fatalf("list targets: %v", err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, prefix) {
+				ctx, cancel := chromedp.NewContext(tab.Context(), chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				return &frame{t: t, ctx: ctx}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no cross-site iframe at %s appeared (site isolation off?)", prefix)
+	return nil
+}
+
+// eval evaluates expr in the frame (awaiting a promise).
+func frameEval[T any](f *frame, expr string) T {
+	f.t.Helper()
+	v, err := chromedp.Run(f.ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		f.t.Fatalf("eval in the frame %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor polls expr in the frame until it is truthy.
+func (f *frame) waitFor(expr string) {
+	f.t.Helper()
+	if _, err := chromedp.Run(f.ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		f.t.Fatalf("wait in the frame for %s: %v", expr, err)
+	}
+}
+
+// prompt is what the sign-in prompt shows and how it is wired.
+type prompt struct {
+	Role, Heading, Text, Button, LabelledBy string
+	Focused, Visible                        bool
+}
+
+// readPrompt waits for the prompt in the frame and reads it.
+func (f *frame) readPrompt() prompt {
+	f.t.Helper()
+	f.waitFor(promptJS + ` && ` + promptJS + `.shadowRoot.querySelector("button")`)
+	return frameEval[prompt](f, `(function () {
+		var host = `+promptJS+`, root = host.shadowRoot, d = root.querySelector("[role]"), b = root.querySelector("button");
+		return {Role: d.getAttribute("role"), Heading: root.querySelector("h2").textContent,
+			Text: root.querySelector("p").textContent, Button: b.textContent,
+			LabelledBy: root.getElementById(d.getAttribute("aria-labelledby")).textContent,
+			Focused: document.activeElement === host && root.activeElement === b,
+			Visible: getComputedStyle(host).visibility === "visible" && b.getBoundingClientRect().width > 0};
+	})()`)
+}
+
+// clickPrompt clicks the prompt's button with a real mouse click at its place
+// on the screen (a user gesture, so the popup is allowed) and returns the
+// popup. The frame sits in the portal's #f.
+func clickPrompt(t *testing.T, tab *browsertest.Tab, f *frame) *browsertest.Tab {
+	t.Helper()
+	in := frameEval[[]float64](f, `(function () {
+		var r = `+promptJS+`.shadowRoot.querySelector("button").getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2];
+	})()`)
+	at := browsertest.Eval[[]float64](tab, `(function () { var r = document.getElementById("f").getBoundingClientRect(); return [r.left, r.top]; })()`)
+	return tab.Popup(func() { tab.Do(chromedp.MouseClickXY(at[0]+in[0], at[1]+in[1])) })
+}
+
+// loginInPopup fills Dex's real login form in the popup and submits it.
+func (e *env) loginInPopup(popup *browsertest.Tab) {
+	e.t.Helper()
+	popup.WaitFor(`document.querySelector('input[name="login"]')`)
+	if err := chromedp.Do(popup.Context(),
+		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
+		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
+	); err != nil {
+		e.t.Fatalf("submit the login form in the popup: %v", err)
+	}
+}
+
+// popupOpen reports whether a window of tokenhook's sign-in is still open.
+func popupOpen(t *testing.T, tab *browsertest.Tab, e *env) bool {
+	infos, err := chromedp.Targets(tab.Context())
+	if err != nil {
+		t.Fatalf("list targets: %v", err)
+	}
+	for _, info := range infos {
+		if info.Type == "page" && (strings.HasPrefix(info.URL, e.Origin+server.Prefix) || strings.HasPrefix(info.URL, e.Issuer)) {
+			return true
+		}
+	}
+	return false
+}
+
+// tableauPage serves the Tableau extension example at /tableau/.
+func (e *env) tableauPage() {
+	page, err := os.ReadFile("../../examples/tableau/index.html")
+	if err != nil {
+		e.t.Fatalf("read the Tableau example: %v", err)
+	}
+	e.Mux.HandleFunc("GET /tableau/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(page)
+	})
+}
+
+// TestIframePopupSignIn: a dashboard framed by another site shows the
+// sign-in prompt; its button opens the popup; after the sign-in at the
+// provider's real login form the frame has a session and its next POST
+// carries the viewer's token. With an opener the popup's postMessage says
+// "claim now" and the popup closes itself; opened with noopener (no opener,
+// as with COOP or Tableau Desktop's system browser) the claim long-poll
+// (rendezvous) delivers it all the same.
+func TestIframePopupSignIn(t *testing.T) {
+	tests := []struct {
+		name, path string
+		// gated pages are hidden until a token; marker is an element of the page.
+		gated         bool
+		marker        string
+		click         string // JS in the frame that makes the page POST
+		post, body    string // what the backend must receive
+		wantPopupGone bool
+	}{
+		{
+			name: "Tableau extension, postMessage", path: "/tableau/", gated: true, marker: "#load",
+			click: `document.getElementById("load").click()`,
+			post:  "/api/query", body: `{"q":"sales by region"}`, wantPopupGone: true,
+		},
+		{
+			name: "noopener popup, rendezvous only", path: "/dash", marker: "#marker",
+			click: `fetch("/api/framed", {method: "POST", body: "framed-body"}).then(function (r) { window.done = r.status; })`,
+			post:  "/api/framed", body: "framed-body",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			e.tableauPage()
+			e.page("/dash", attr("data-popup-features", "popup,noopener")+` data-signin-text="Sign in to see your data"`,
+				`<p id="marker">dashboard</p>`)
+			tab := browser.Tab(t)
+			tab.Navigate(portal(t, e.Origin+tc.path))
+			f := attachFrame(t, tab, e.Origin+tc.path)
+
+			p := f.readPrompt()
+			wantHeading := "Sign in to continue"
+			if !tc.gated {
+				wantHeading = "Sign in to see your data" // data-signin-text
+			}
+			if p.Role != "dialog" || p.Heading != wantHeading || p.LabelledBy != wantHeading || p.Button != "Sign in" || !p.Visible || !p.Focused {
+				t.Errorf("prompt = %+v, want a visible, focused dialog labelled %q with a Sign in button", p, wantHeading)
+			}
+			vis := frameEval[string](f, `getComputedStyle(document.querySelector(`+escapeJS(tc.marker)+`)).visibility`)
+			if want := map[bool]string{true: "hidden", false: "visible"}[tc.gated]; vis != want {
+				t.Errorf("before sign-in the page's %s is %s, want %s", tc.marker, vis, want)
+			}
+			if reqs, _ := e.Tokens.snapshot(); len(reqs) == 0 {
+				t.Error("the frame never asked for a token")
+			}
+
+			claimsBefore := e.Tokens.count(server.Prefix + "claim")
+			popup := clickPrompt(t, tab, f)
+			popup.WaitFor(`document.querySelector('input[name="login"]')`)
+			q := e.Tokens.query(server.Prefix + "login")
+			channel := q.Get("channel")
+			if q.Get("popup") != "1" || len(channel) < 16 || len(q.Get("challenge")) != 43 {
+				t.Fatalf("the popup opened login with %v, want popup=1, a channel and an S256 challenge", q)
+			}
+			if hasOpener := browsertest.Eval[bool](popup, `!!window.opener`); hasOpener != tc.gated {
+				t.Errorf("popup has opener = %v, want %v", hasOpener, tc.gated)
+			}
+
+			// Forged "signed in" notes: from the portal (another origin) and
+			// from the frame itself (not the popup window). Neither ends the
+			// prompt, and no sign-in can be claimed: none happened.
+			msg := fmt.Sprintf(`{type: "tokenhook:signed-in", channel: %s}`, escapeJS(channel))
+			browsertest.Eval[bool](tab, `document.getElementById("f").contentWindow.postMessage(`+msg+`, "*"), true`)
+			frameEval[bool](f, `window.postMessage(`+msg+`, location.origin), true`)
+			time.Sleep(300 * time.Millisecond)
+			if frameEval[bool](f, `!`+promptJS) {
+				t.Fatal("a forged message ended the prompt")
+			}
+			if n := len(e.Backend.at(tc.post)); n != 0 {
+				t.Fatalf("%d requests reached %s before sign-in", n, tc.post)
+			}
+
+			e.loginInPopup(popup)
+			f.waitFor(`!` + promptJS)
+			if e.Tokens.count(server.Prefix+"claim") == claimsBefore {
+				t.Error("the frame never claimed the sign-in")
+			}
+			f.waitFor(`getComputedStyle(document.querySelector(` + escapeJS(tc.marker) + `)).visibility === "visible"`)
+			frameEval[bool](f, tc.click+`, true`)
+			deadline := time.Now().Add(10 * time.Second)
+			for len(e.Backend.at(tc.post)) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			hits := e.Backend.at(tc.post)
+			if len(hits) != 1 {
+				t.Fatalf("%d requests reached %s, want 1", len(hits), tc.post)
+			}
+			e.checkToken(hits[0].Auth)
+			if hits[0].Body != tc.body {
+				t.Errorf("body %q, want %q", hits[0].Body, tc.body)
+			}
+			if tc.wantPopupGone {
+				for popupOpen(t, tab, e) && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				if popupOpen(t, tab, e) {
+					t.Error("the popup did not close itself")
+				}
+			}
+		})
+	}
+}
