@@ -59,6 +59,9 @@ type Config struct {
 	SkipAuth []verify.Route
 	// GroupsClaim names the token claim holding groups (default "groups").
 	GroupsClaim string
+	// InjectScript inserts tokenhook's script tag into proxied HTML pages, for
+	// apps whose pages cannot be edited.
+	InjectScript bool
 	// CookieSecret (at least 32 bytes) signs and encrypts cookies and, through
 	// a derived key, the session files.
 	CookieSecret []byte
@@ -110,6 +113,7 @@ var settings = []setting{
 	{name: "upstream-timeout", def: "60s", usage: "how long to wait for the upstream's response headers"},
 	{name: "audience", usage: "aud that forwarded bearer tokens must carry (default: the client id)"},
 	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
+	{name: "inject-script", def: "false", usage: "insert the tokenhook script tag into proxied HTML pages"},
 	{name: "strip-authorization", def: "false", usage: "remove the Authorization header before forwarding (default: pass it through)"},
 	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
 	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
@@ -309,12 +313,11 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		}
 		c.SkipAuth = append(c.SkipAuth, rt)
 	}
-	switch raw["strip-authorization"] {
-	case "", "false", "0", "no":
-	case "true", "1", "yes":
-		c.StripAuthorization = true
-	default:
-		return c, &ConfigError{"strip-authorization", fmt.Sprintf("%q is not true or false", raw["strip-authorization"])}
+	if c.StripAuthorization, err = boolValue(raw, "strip-authorization"); err != nil {
+		return c, err
+	}
+	if c.InjectScript, err = boolValue(raw, "inject-script"); err != nil {
+		return c, err
 	}
 	if c.UpstreamTimeout, err = durationValue(raw, "upstream-timeout"); err != nil {
 		return c, err
@@ -326,6 +329,16 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		return c, err
 	}
 	return c, nil
+}
+
+func boolValue(raw map[string]string, name string) (bool, error) {
+	switch raw[name] {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	}
+	return false, &ConfigError{name, fmt.Sprintf("%q is not true or false", raw[name])}
 }
 
 // list splits a comma-separated setting.

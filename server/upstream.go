@@ -1,171 +1,111 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// identityHeaders are set from validated claims and always removed from what
-// the client sent.
-var identityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Preferred-Username"}
-
-// newUpstream builds the reverse proxy to cfg.Upstream: a transport that
-// keeps many idle connections (Go's default of two per host makes a new TCP
-// connection per request under load), bounded dial and response-header
-// times, and readable 502/504 answers.
+// newUpstream builds the reverse proxy to cfg.Upstream (package proxy) with
+// the server's parts plugged in: sessions, the sign-in redirect, the
+// embedded sign-in page for iframes, and the session assertion.
 func (s *Server) newUpstream() (http.Handler, error) {
 	target, err := url.Parse(s.cfg.Upstream)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: %w", err)
+		return nil, err
 	}
-	tr := &http.Transport{
-		Proxy:                 nil, // never send dashboard traffic through an environment proxy
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
+	cfg := proxy.Config{
+		Upstream:              target,
+		Verifier:              s.verifier,
+		Realm:                 "tokenhook",
+		Rules:                 s.cfg.Rules,
+		Public:                s.cfg.SkipAuth,
+		APIPaths:              s.cfg.APIPaths,
+		SessionClaims:         s.proxySession,
+		SignInURL:             s.signInURL,
+		SignIn:                http.HandlerFunc(s.signInNavigation),
+		PreserveHost:          true,
+		ModifyRequest:         s.addAssertion,
+		StripCookies:          []string{s.sessionCookie, s.embedCookie, s.txCookie, "tokenhook*", "__Host-tokenhook*"},
+		StripAuthorization:    s.cfg.StripAuthorization,
+		PublicOrigin:          s.cfg.PublicURL,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
-		ExpectContinueTimeout: time.Second,
+		Logger:                s.log,
 	}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.SetXForwarded()
-			pr.Out.Host = pr.In.Host // the app sees the public host
-		},
-		Transport: tr,
-		ErrorLog:  nil,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, title := http.StatusBadGateway, "The dashboard is not answering"
-			var ne net.Error
-			if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-				status, title = http.StatusGatewayTimeout, "The dashboard took too long to answer"
-			}
-			if errors.Is(err, context.Canceled) {
-				return // the client went away
-			}
-			s.log.Warn("upstream request failed", "path", r.URL.Path, "status", status, "err", err)
-			if wantsHTML(r) {
-				s.renderPage(w, status, title, "tokenhook could not reach the dashboard app. Try again in a moment.", "")
-				return
-			}
-			writeJSONError(w, status, "upstream_unavailable", strings.ToLower(title))
-		},
+	if s.cfg.InjectScript {
+		cfg.InjectScript = s.bundle.ScriptTag()
 	}
-	return rp, nil
+	return proxy.New(cfg)
 }
 
-// wantsHTML reports whether r is a page navigation (as opposed to an API,
-// XHR or asset request, which must never be redirected).
-func wantsHTML(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
+// proxySession reports the request's session and its identity; the claims'
+// Expiry is when the session ends (open WebSockets are closed then).
+func (s *Server) proxySession(r *http.Request) (*verify.Claims, bool) {
+	sess, _, err := s.loadSession(r)
+	if err != nil {
+		return nil, false
 	}
-	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" {
-		return m == "navigate"
-	}
-	return strings.Contains(r.Header.Get("Accept"), "text/html")
+	c := s.sessionClaims(sess)
+	c.Expiry = sess.ExpiresAt
+	return c, true
 }
 
-func isUpgrade(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+func (s *Server) signInURL(r *http.Request) string {
+	return Prefix + "login?" + url.Values{"rd": {SafeRedirect(r.URL.RequestURI())}}.Encode()
 }
 
-// requiresBearer reports whether r must carry a bearer token: every request
-// that can change something (not GET, HEAD or OPTIONS) and everything under
-// the configured API paths.
-func (s *Server) requiresBearer(r *http.Request) bool {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	default:
-		return true
+// signInNavigation answers a page navigation without a session: iframes get
+// the embedded sign-in page (identity providers refuse to be framed), other
+// pages the redirect to sign-in.
+func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
+	if isFrameNavigation(r) {
+		s.renderEmbeddedSignIn(w)
+		return
 	}
-	for _, p := range s.cfg.APIPaths {
-		if r.URL.Path == strings.TrimSuffix(p, "/") || strings.HasPrefix(r.URL.Path, strings.TrimSuffix(p, "/")+"/") {
-			return true
-		}
+	http.Redirect(w, r, s.signInURL(r), http.StatusFound)
+}
+
+// addAssertion puts the session assertion on requests of viewers with a
+// session, for the app's backend to exchange (see handleExchange).
+func (s *Server) addAssertion(pr *httputil.ProxyRequest, _ *verify.Claims) {
+	pr.Out.Header.Del(SessionHeader)
+	sess, key, err := s.loadSession(pr.In)
+	if err != nil {
+		return
 	}
-	return false
-}
-
-// writeBearerError answers per RFC 6750 (see verify.WriteError): expired
-// tokens say "JWT Expired", which Dash's renderer looks for to refresh.
-func (s *Server) writeBearerError(w http.ResponseWriter, err error) {
-	verify.WriteError(w, "tokenhook", err)
-}
-
-// identity is who the forwarded request is for.
-type identity struct {
-	user, email, username string
-	groups                []string
-}
-
-func (id identity) set(h http.Header) {
-	for k, v := range map[string]string{"X-Forwarded-User": id.user, "X-Forwarded-Email": id.email,
-		"X-Forwarded-Preferred-Username": id.username, "X-Forwarded-Groups": strings.Join(id.groups, ",")} {
-		if v != "" {
-			h.Set(k, v)
-		}
+	a, err := s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), sess, key, s.now())
+	if err != nil {
+		s.log.Error("sign session assertion", "err", err)
+		return
 	}
+	pr.Out.Header.Set(SessionHeader, a)
 }
 
-// sessionIdentity reads the identity of a session from its ID token claims.
-func sessionIdentity(subject, email string, claims []byte) identity {
-	id := identity{user: subject, email: email}
-	var c struct {
-		PreferredUsername string   `json:"preferred_username"`
-		Groups            []string `json:"groups"`
-	}
-	if json.Unmarshal(claims, &c) == nil {
-		id.username, id.groups = c.PreferredUsername, c.Groups
-	}
-	return id
-}
-
-// sessionClaims presents a session's ID token claims for authorization rules.
+// sessionClaims presents a session's ID token claims as verify.Claims (for
+// authorization rules and identity headers).
 func (s *Server) sessionClaims(sess *session.Session) *verify.Claims {
 	c := &verify.Claims{Subject: sess.Subject, Email: sess.Email, Raw: map[string]any{}}
-	if json.Unmarshal(sess.Claims, &c.Raw) == nil {
-		switch g := c.Raw[s.cfg.GroupsClaim].(type) {
-		case []any:
-			for _, v := range g {
-				if str, ok := v.(string); ok {
-					c.Groups = append(c.Groups, str)
-				}
+	if json.Unmarshal(sess.Claims, &c.Raw) != nil {
+		return c
+	}
+	c.PreferredUsername, _ = c.Raw["preferred_username"].(string)
+	c.Name, _ = c.Raw["name"].(string)
+	c.EmailVerified, _ = c.Raw["email_verified"].(bool)
+	switch g := c.Raw[s.cfg.GroupsClaim].(type) {
+	case []any:
+		for _, v := range g {
+			if str, ok := v.(string); ok {
+				c.Groups = append(c.Groups, str)
 			}
-		case string:
-			c.Groups = strings.Fields(g)
 		}
+	case string:
+		c.Groups = strings.Fields(g)
 	}
 	return c
-}
-
-// stripOwnCookies removes tokenhook's cookies from the request: the app never
-// sees them (and upstream header limits are not spent on them).
-func (s *Server) stripOwnCookies(r *http.Request) {
-	if r.Header.Get("Cookie") == "" {
-		return
-	}
-	var kept []string
-	for _, c := range r.Cookies() {
-		if !s.ownCookie(c.Name) {
-			kept = append(kept, c.String())
-		}
-	}
-	if len(kept) == 0 {
-		r.Header.Del("Cookie")
-		return
-	}
-	r.Header.Set("Cookie", strings.Join(kept, "; "))
 }
