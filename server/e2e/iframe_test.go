@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,7 +127,11 @@ func clickPrompt(t *testing.T, tab *browsertest.Tab, f *frame) *browsertest.Tab 
 // loginInPopup fills Dex's real login form in the popup and submits it.
 func (e *env) loginInPopup(popup *browsertest.Tab) {
 	e.t.Helper()
-	popup.WaitFor(`document.querySelector('input[name="login"]')`)
+	// A provider that remembers the viewer skips its form.
+	popup.WaitFor(`document.querySelector('input[name="login"]') || /^Signed in/.test(document.title)`)
+	if !browsertest.Eval[bool](popup, `!!document.querySelector('input[name="login"]')`) {
+		return
+	}
 	if err := chromedp.Do(popup.Context(),
 		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
 		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
@@ -272,4 +277,104 @@ func TestIframePopupSignIn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGateReauth: a gated, framed dashboard is hidden until the viewer signs
+// in. When the session later ends (here: POST /_tokenhook/logout, the server
+// forgets the session and its refresh token) and the backend refuses the old
+// token, the re-auth prompt appears; the POSTs made meanwhile are held, not
+// failed, and after the second popup sign-in they reach the backend with a
+// fresh token and their bodies intact.
+func TestGateReauth(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var (
+		revokedMu sync.Mutex
+		revoked   = map[string]bool{}
+	)
+	e.Mux.Handle("/api/save", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
+		revokedMu.Lock()
+		bad := revoked[h.Auth]
+		revokedMu.Unlock()
+		if bad {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
+	}))
+	e.page("/gate", "data-gate", `<p id="marker">dashboard</p>`)
+	tab := browser.Tab(t)
+	tab.Navigate(portal(t, e.Origin+"/gate"))
+	f := attachFrame(t, tab, e.Origin+"/gate")
+
+	if p := f.readPrompt(); p.Heading != "Sign in to continue" || !p.Visible {
+		t.Fatalf("gate screen = %+v", p)
+	}
+	if vis := frameEval[string](f, `getComputedStyle(document.getElementById("marker")).visibility`); vis != "hidden" {
+		t.Fatalf("before sign-in the gated content is %s, want hidden", vis)
+	}
+	// The gate screen covers the frame.
+	if cover := frameEval[bool](f, `(function () { var r = `+promptJS+`.getBoundingClientRect(); return r.width >= innerWidth && r.height >= innerHeight; })()`); !cover {
+		t.Error("the gate screen does not cover the page")
+	}
+	e.loginInPopup(clickPrompt(t, tab, f))
+	f.waitFor(`!` + promptJS + ` && getComputedStyle(document.getElementById("marker")).visibility === "visible"`)
+
+	// Signed in: a POST carries the token.
+	if got := frameEval[string](f, `fetch("/api/save", {method: "POST", body: "first"}).then(function (r) { return r.text(); })`); !strings.Contains(got, `"first"`) {
+		t.Fatalf("first save answered %s", got)
+	}
+	first := e.Backend.at("/api/save")
+	old := e.checkToken(first[0].Auth)
+
+	// The session ends on the server; the backend refuses the old token.
+	if st := frameEval[int](f, `fetch("/_tokenhook/logout", {method: "POST", headers: {"X-TokenHook": "1"}}).then(function (r) { return r.status; })`); st != http.StatusOK {
+		t.Fatalf("logout answered %d", st)
+	}
+	revokedMu.Lock()
+	revoked["Bearer "+old] = true
+	revokedMu.Unlock()
+
+	// Two saves while signed out: both held.
+	frameEval[bool](f, `window.saves = [
+		fetch("/api/save", {method: "POST", body: "second"}).then(function (r) { return r.status; }),
+		fetch("/api/save", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({n: 3})}).then(function (r) { return r.status; })
+	], window.settled = 0, window.saves.forEach(function (p) { p.then(function () { window.settled++; }); }), true`)
+	p := f.readPrompt()
+	if !p.Visible || p.Heading != "Sign in to continue" {
+		t.Fatalf("re-auth prompt = %+v", p)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := frameEval[int](f, `window.settled`); n != 0 {
+		t.Fatalf("%d saves settled while signed out, want them held", n)
+	}
+	for _, h := range e.Backend.at("/api/save")[1:] {
+		if h.Auth != "Bearer "+old {
+			t.Errorf("while signed out a save went out with Authorization %q", h.Auth)
+		}
+	}
+	if vis := frameEval[string](f, `getComputedStyle(document.getElementById("marker")).visibility`); vis != "visible" {
+		t.Errorf("the page's state is %s under the re-auth prompt, want it kept (visible behind the prompt)", vis)
+	}
+
+	e.loginInPopup(clickPrompt(t, tab, f))
+	statuses := frameEval[[]int](f, `Promise.all(window.saves)`)
+	if statuses[0] != 200 || statuses[1] != 200 {
+		t.Fatalf("held saves answered %v, want 200 200", statuses)
+	}
+	bodies := map[string]string{}
+	for _, h := range e.Backend.at("/api/save") {
+		if h.Auth != "Bearer "+old {
+			bodies[h.Body] = e.checkToken(h.Auth)
+		}
+	}
+	for _, want := range []string{"second", `{"n":3}`} {
+		tok, ok := bodies[want]
+		if !ok {
+			t.Errorf("the held save %s never reached the backend with a fresh token (got %v)", want, bodies)
+		} else if tok == old {
+			t.Errorf("the held save %s carried the old token", want)
+		}
+	}
+	f.waitFor(`!` + promptJS)
 }
