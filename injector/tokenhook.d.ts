@@ -23,8 +23,22 @@ interface TokenHookConfig {
   base?: string;
   /** Custom token source (wins over source). rejected: the token a backend just refused. expires_at is in unix seconds. */
   token?: (rejected?: string) => Promise<TokenHookTokenResult> | TokenHookTokenResult;
-  /** Called instead of navigating to the sign-in page when the viewer must sign in. */
+  /** Called instead of the sign-in handling (login redirect, or the prompt in frames and gated pages) when the viewer must sign in. */
   onLoginRequired?: () => void;
+  /** Hide the page until a token is available; while signed out, requests wait for the sign-in (held, then sent). Default false. */
+  gate?: boolean | string;
+  /** Reload the page once a popup sign-in was collected. Default false. */
+  reload?: boolean | string;
+  /** Heading of the sign-in prompt. Default "Sign in to continue". */
+  signinText?: string;
+  /** Label of the prompt's button. Default "Sign in". */
+  signinButton?: string;
+  /** Extra class on the prompt's host element (class "tokenhook-signin"). */
+  signinClass?: string;
+  /** CSS appended inside the prompt's shadow root. */
+  signinStyle?: string;
+  /** window.open features of the sign-in popup. Default "popup,width=520,height=680". */
+  popupFeatures?: string;
 }
 
 /** What a custom token function returns. */
@@ -42,14 +56,15 @@ interface TokenHookDashHooks {
 interface TokenHookAPI {
   /** The current token (fetched or refreshed if needed), or null; when the viewer must sign in, sign-in starts as it would for a request. */
   getToken(): Promise<string | null>;
-  /** Starts sign-in: navigates a top-level page to the login route; inside a frame emits "loginrequired". */
+  /** Starts sign-in: emits "loginrequired", then navigates a top-level page to the login route, or shows the sign-in prompt (popup) inside a frame or on a gated page that had a token. */
   signIn(): void;
-  /** Ends the server session, emits "signedout", then follows the provider's logout URL if any. */
+  /** Ends the server session, emits "signedout", then a top-level page follows the provider's logout URL if any. */
   signOut(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
   on(event: "token", fn: (token: string) => void): () => void;
   on(event: "error", fn: (err: unknown) => void): () => void;
-  on(event: "signedout" | "loginrequired", fn: () => void): () => void;
+  /** "signedin": a popup sign-in was collected (the frame now has its session). */
+  on(event: "signedout" | "loginrequired" | "signedin", fn: () => void): () => void;
   /** Dash renderer hooks; also decorates Dash's own endpoints for every method. */
   dash(): TokenHookDashHooks;
 }
