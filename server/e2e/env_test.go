@@ -177,6 +177,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 type envOptions struct {
 	// TokenTTL is the lifetime of Dex's access tokens (default one hour).
 	TokenTTL time.Duration
+	// Upstream puts the test backend (Mux) behind tokenhook's forwarding
+	// layer (--upstream) on a port of its own, instead of beside tokenhook.
+	Upstream bool
 }
 
 // env is one complete setup: Dex, a tokenhook server and the test's backend on
@@ -270,9 +273,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 			t.Logf("tokenhook log:\n%s", logs.String())
 		}
 	})
+	upstream := ""
+	if o.Upstream {
+		up := httptest.NewServer(e.Mux)
+		t.Cleanup(up.Close)
+		upstream = up.URL
+	}
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
-		CookieSecret: []byte(randHex(32)),
+		CookieSecret: []byte(randHex(32)), Upstream: upstream,
 	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +293,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.Mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	top := http.NewServeMux()
 	top.Handle(server.Prefix, srv.Handler())
-	top.Handle("/", e.Mux)
+	if o.Upstream {
+		top.Handle("/", srv.Handler())
+	} else {
+		top.Handle("/", e.Mux)
+	}
 	hs := httptest.NewUnstartedServer(e.Tokens.wrap(top))
 	hs.Listener.Close()
 	hs.Listener = ln

@@ -378,3 +378,51 @@ func TestGateReauth(t *testing.T) {
 	}
 	f.waitFor(`!` + promptJS)
 }
+
+// waitForAcrossLoads polls expr in the frame until it is truthy, riding over
+// the frame's own reloads (an evaluation cut short by one is tried again).
+func (f *frame) waitForAcrossLoads(expr string) {
+	f.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(f.ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.t.Fatalf("wait in the frame for %s: last error %v", expr, last)
+}
+
+// TestEmbeddedSignInPage: behind tokenhook's forwarding layer, a frame
+// navigation without a session gets tokenhook's own "Sign in to continue"
+// page (the script with data-reload and data-gate); after the popup sign-in
+// the frame reloads itself and now loads the real dashboard through the
+// proxy with its embed session, whose POSTs carry the token.
+func TestEmbeddedSignInPage(t *testing.T) {
+	e := newEnv(t, envOptions{Upstream: true})
+	e.page("/dash", "", `<p id="marker">the real dashboard</p>`)
+	tab := browser.Tab(t)
+	tab.Navigate(portal(t, e.Origin+"/dash"))
+	f := attachFrame(t, tab, e.Origin+"/dash")
+
+	p := f.readPrompt()
+	if !p.Visible || p.Heading != "Sign in to continue" {
+		t.Fatalf("prompt on tokenhook's framed sign-in page = %+v", p)
+	}
+	if frameEval[bool](f, `!!document.getElementById("marker")`) {
+		t.Fatal("the dashboard was served to a frame without a session")
+	}
+	e.loginInPopup(clickPrompt(t, tab, f))
+	f.waitForAcrossLoads(`document.getElementById("marker") && window.TokenHook`)
+	if got := frameEval[string](f, `fetch("/api/embedded", {method: "POST", body: "from-frame"}).then(function (r) { return r.text(); })`); !strings.Contains(got, "from-frame") {
+		t.Fatalf("POST through the proxy answered %s", got)
+	}
+	hits := e.Backend.at("/api/embedded")
+	if len(hits) != 1 {
+		t.Fatalf("%d POSTs reached the upstream, want 1", len(hits))
+	}
+	e.checkToken(hits[0].Auth)
+}
