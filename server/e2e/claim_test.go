@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/server"
 	"github.com/tokenhook/tokenhook/server/browsertest"
@@ -55,17 +54,7 @@ func TestClaimInBrowser(t *testing.T) {
 	other := browser.Tab(t) // another browser: its own cookies, no opener
 	other.Navigate(popupURL)
 	e.loginInPopup(other)
-	// Poll across the navigations of the sign-in.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if done, err := browsertest.EvalErr[bool](other, `/^Signed in/.test(document.title)`); err == nil && done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sign-in in the other browser did not finish: at %s", browsertest.Eval[string](other, `location.href`))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitAcrossLoads(t, other, `/^Signed in/.test(document.title)`)
 	if txt := browsertest.Eval[string](other, `document.body.innerText`); !strings.Contains(txt, "Return to the dashboard") {
 		t.Errorf("the popup page says %q, want it to send the viewer back to the dashboard", txt)
 	}

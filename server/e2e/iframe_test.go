@@ -426,3 +426,87 @@ func TestEmbeddedSignInPage(t *testing.T) {
 	}
 	e.checkToken(hits[0].Auth)
 }
+
+// TestGateTopLevel: a gated top-level page without a session goes to the
+// login route (plain redirect; hidden meanwhile) and is shown once back with
+// a token. When its session later ends, it does not navigate away (its state
+// would be lost): the re-auth prompt opens the popup, and the POST made
+// meanwhile is delivered after the sign-in with its body.
+func TestGateTopLevel(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var (
+		mu      sync.Mutex
+		revoked = map[string]bool{}
+	)
+	e.Mux.Handle("/api/save", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
+		mu.Lock()
+		bad := revoked[h.Auth]
+		mu.Unlock()
+		if bad {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
+	}))
+	e.page("/top", "data-gate", `<p id="marker">dashboard</p>`)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/top") // the login route brings the viewer back
+	tab.WaitFor(`getComputedStyle(document.getElementById("marker")).visibility === "visible"`)
+	tok := browsertest.Eval[string](tab, `TokenHook.getToken()`)
+	e.checkToken("Bearer " + tok)
+
+	// Straight to the page with no session: it is hidden and navigates to the provider.
+	fresh := browser.Tab(t)
+	fresh.Navigate(e.Origin + "/top")
+	waitAcrossLoads(t, fresh, `location.href.indexOf(`+escapeJS(e.Issuer)+`) === 0`)
+
+	if st := browsertest.Eval[int](tab, `fetch("/_tokenhook/logout", {method: "POST", headers: {"X-TokenHook": "1"}}).then(function (r) { return r.status; })`); st != http.StatusOK {
+		t.Fatalf("logout answered %d", st)
+	}
+	mu.Lock()
+	revoked["Bearer "+tok] = true
+	mu.Unlock()
+	browsertest.Eval[bool](tab, `window.saved = fetch("/api/save", {method: "POST", body: "kept"}).then(function (r) { return r.status; }), true`)
+	tab.WaitFor(promptJS + ` && ` + promptJS + `.shadowRoot.querySelector("button")`)
+	if loc := browsertest.Eval[string](tab, `location.pathname`); loc != "/top" {
+		t.Fatalf("the gated page navigated to %s", loc)
+	}
+	at := browsertest.Eval[[]float64](tab, `(function () {
+		var r = `+promptJS+`.shadowRoot.querySelector("button").getBoundingClientRect();
+		return [r.left + r.width / 2, r.top + r.height / 2];
+	})()`)
+	popup := tab.Popup(func() { tab.Do(chromedp.MouseClickXY(at[0], at[1])) })
+	e.loginInPopup(popup)
+	if st := browsertest.Eval[int](tab, `window.saved`); st != http.StatusOK {
+		t.Fatalf("the held save answered %d", st)
+	}
+	var kept []hit
+	for _, h := range e.Backend.at("/api/save") {
+		if h.Body == "kept" && h.Auth != "Bearer "+tok {
+			kept = append(kept, h)
+		}
+	}
+	if len(kept) != 1 {
+		t.Fatalf("%d saves with a fresh token, want 1", len(kept))
+	}
+	if e.checkToken(kept[0].Auth) == tok {
+		t.Error("the held save carried the refused token")
+	}
+}
+
+// waitAcrossLoads polls expr in the tab until it is truthy, riding over the
+// navigations it makes meanwhile.
+func waitAcrossLoads(t *testing.T, tab *browsertest.Tab, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if ok, err := browsertest.EvalErr[bool](tab, "!!("+expr+")"); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wait for %s: the tab is at %s", expr, browsertest.Eval[string](tab, `location.href`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
