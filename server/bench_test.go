@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/connection"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -72,6 +74,43 @@ func BenchmarkSessionLookup(b *testing.B) {
 	for b.Loop() {
 		if _, _, err := s.loadSession(req); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkExchange measures POST /_tokenhook/exchange with a warm connection
+// token: assertion check, session lookup, answer; no call to any provider
+// (the connection's token endpoint is unreachable on purpose).
+func BenchmarkExchange(b *testing.B) {
+	s, err := New(context.Background(), Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32)), Upstream: "http://127.0.0.1:1", UserinfoURL: "http://127.0.0.1:1/u",
+		ExchangeSecret: "xs",
+		Connections:    []connection.Spec{{Name: "data", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t", ClientID: "d", ClientSecret: "ds"}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess := sessionFor("at", time.Hour)
+	sess.Connections = map[string]*session.Token{"data": {AccessToken: strings.Repeat("d", 900), Expiry: time.Now().Add(time.Hour), IssuedAt: time.Now()}}
+	rec := httptest.NewRecorder()
+	id, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sess)
+	if err != nil {
+		b.Fatal(err)
+	}
+	assertion, err := s.assertions.sign(s.cfg.PublicURL, s.assertionAudience(), "sub", "", session.Key(id), time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {assertion}, "subject_token_type": {SessionTokenType}, "audience": {"data"}}.Encode()
+	h := s.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/_tokenhook/exchange", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("upstream", "xs")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body.String())
 		}
 	}
 }
