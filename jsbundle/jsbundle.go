@@ -1,8 +1,10 @@
 // Package jsbundle builds tokenhook's browser script from the embedded
 // TypeScript sources (package injector) with esbuild's Go API, in memory, at
 // start-up, and serves it: a short-cached /_tokenhook/tokenhook.js and an
-// immutable, content-hashed /_tokenhook/tokenhook.<hash>.js, both with an
-// ETag and a gzip variant compressed once at build time. It also renders the
+// immutable, content-hashed /_tokenhook/tokenhook.<hash>.js, plus the
+// sign-in chunk /_tokenhook/tokenhook-signin.<hash>.js that the main script
+// loads on demand (by its SRI), each with an ETag and a gzip variant
+// compressed once at build time. It also renders the
 // matching <script> tag with Subresource Integrity and minifies the HTML
 // pages the server renders.
 package jsbundle
