@@ -335,10 +335,11 @@ func TestGateReauth(t *testing.T) {
 	revoked["Bearer "+old] = true
 	revokedMu.Unlock()
 
-	// Two saves while signed out: both held.
+	// Three saves while signed out (fetch, fetch with JSON, XHR): all held.
 	frameEval[bool](f, `window.saves = [
 		fetch("/api/save", {method: "POST", body: "second"}).then(function (r) { return r.status; }),
-		fetch("/api/save", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({n: 3})}).then(function (r) { return r.status; })
+		fetch("/api/save", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({n: 3})}).then(function (r) { return r.status; }),
+		xhr("POST", "/api/save", "via-xhr").then(function (r) { return r.status; })
 	], window.settled = 0, window.saves.forEach(function (p) { p.then(function () { window.settled++; }); }), true`)
 	p := f.readPrompt()
 	if !p.Visible || p.Heading != "Sign in to continue" {
@@ -359,8 +360,8 @@ func TestGateReauth(t *testing.T) {
 
 	e.loginInPopup(clickPrompt(t, tab, f))
 	statuses := frameEval[[]int](f, `Promise.all(window.saves)`)
-	if statuses[0] != 200 || statuses[1] != 200 {
-		t.Fatalf("held saves answered %v, want 200 200", statuses)
+	if len(statuses) != 3 || statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 200 {
+		t.Fatalf("held saves answered %v, want 200 200 200", statuses)
 	}
 	bodies := map[string]string{}
 	for _, h := range e.Backend.at("/api/save") {
@@ -368,7 +369,7 @@ func TestGateReauth(t *testing.T) {
 			bodies[h.Body] = e.checkToken(h.Auth)
 		}
 	}
-	for _, want := range []string{"second", `{"n":3}`} {
+	for _, want := range []string{"second", `{"n":3}`, "via-xhr"} {
 		tok, ok := bodies[want]
 		if !ok {
 			t.Errorf("the held save %s never reached the backend with a fresh token (got %v)", want, bodies)
