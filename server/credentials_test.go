@@ -3,9 +3,12 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -29,11 +32,32 @@ func python3(t *testing.T) string {
 // the viewer's token of the linked connection.
 func TestPythonCredentialsHelper(t *testing.T) {
 	py := python3(t)
-	d := newDataEnv(t)
+	// The upstream app records the assertion tokenhook forwards with a page
+	// request; the helper then exchanges exactly that.
+	received := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case received <- r.Header.Get(SessionHeader):
+		default:
+		}
+		w.Write([]byte("report"))
+	}))
+	defer app.Close()
+	d := newDataEnvWith(t, func(c *Config) { c.Upstream = app.URL })
 	c := newBrowser()
 	d.signIn(c, users[2], "/")
 	d.connect(t, c)
-	assertion := d.assertion(t, c)
+	req, _ := http.NewRequest("GET", d.url+"/report", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("page through the proxy: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	assertion := <-received
+	if assertion == "" {
+		t.Fatal("the upstream received no session assertion")
+	}
 	script := filepath.Join("..", "examples", "credentials", "tokenhook_credentials.py")
 
 	run := func(connection, secret string) (map[string]string, int) {
@@ -65,5 +89,22 @@ func TestPythonCredentialsHelper(t *testing.T) {
 	}
 	if m, code := run("data", "wrong"); code != 2 || m["error"] != "invalid_client" {
 		t.Fatalf("wrong secret: exit %d %v", code, m)
+	}
+}
+
+// TestRCredentialsHelperParses checks the R helper is valid R (running it
+// needs the curl R package, which the Shiny example does not).
+func TestRCredentialsHelperParses(t *testing.T) {
+	rscript, err := exec.LookPath("Rscript")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Rscript is required in CI (Debian r-cran-shiny brings it)")
+		}
+		t.Skip("R not installed")
+	}
+	script := filepath.Join("..", "examples", "credentials", "tokenhook_credentials.R")
+	out, err := exec.Command(rscript, "-e", `e <- new.env(); sys.source("`+script+`", envir = e); stopifnot(is.function(e$get_user_token)); cat("ok")`).CombinedOutput()
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {
+		t.Fatalf("R helper: %v\n%s", err, out)
 	}
 }

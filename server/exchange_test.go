@@ -26,7 +26,10 @@ type dataEnv struct {
 	dataTokens atomic.Int32
 }
 
-func newDataEnv(t *testing.T) *dataEnv {
+func newDataEnv(t *testing.T) *dataEnv { return newDataEnvWith(t, nil) }
+
+// newDataEnvWith is newDataEnv with a hook that adjusts the configuration.
+func newDataEnvWith(t *testing.T, mod func(*Config)) *dataEnv {
 	d := &dataEnv{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,6 +55,9 @@ func newDataEnv(t *testing.T) *dataEnv {
 		}
 		c.ExchangeSecret = exchangeSecret
 		c.Upstream = "http://127.0.0.1:9/app"
+		if mod != nil {
+			mod(c)
+		}
 	})
 	return d
 }
