@@ -39,6 +39,14 @@ interface TokenHookConfig {
   signinStyle?: string;
   /** window.open features of the sign-in popup. Default "popup,width=520,height=680". */
   popupFeatures?: string;
+  /**
+   * Connection rules: exact origin -> connection name, e.g. {"https://api.data.example": "data"}
+   * (data attribute: "https://api.data.example=data https://sql.example:8443=warehouse").
+   * Requests to such an origin (matched exactly, after new URL(o).origin) get that
+   * connection's token from GET <base>token?connection=NAME, never the sign-in token;
+   * methods/include/exclude apply as for every request.
+   */
+  connections?: string | { [origin: string]: string };
 }
 
 /** What a custom token function returns. */
@@ -65,8 +73,18 @@ interface TokenHookAPI {
   on(event: "error", fn: (err: unknown) => void): () => void;
   /** "signedin": a popup sign-in was collected (the frame now has its session). */
   on(event: "signedout" | "loginrequired" | "signedin", fn: () => void): () => void;
+  /** A request to a connection origin found the connection not linked (the request went without the header). */
+  on(event: "connectionrequired", fn: (arg: { name: string; connectUrl: string }) => void): () => void;
+  /** TokenHook.connect(name) linked the connection. */
+  on(event: "connected", fn: (arg: { name: string }) => void): () => void;
   /** Dash renderer hooks; also decorates Dash's own endpoints for every method. */
   dash(): TokenHookDashHooks;
+  /**
+   * Links a connection in a popup (call it from a click handler): opens <base>connect/NAME?popup=1&rd=…,
+   * and once the viewer closed the popup fetches the connection's token; resolves true (and emits
+   * "connected") when the connection is linked. With the popup blocked, the page goes to the connect route.
+   */
+  connect(name: string): Promise<boolean>;
 }
 
 interface Window {

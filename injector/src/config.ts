@@ -37,6 +37,12 @@ export interface UserConfig {
   signinStyle?: string;
   /** window.open features of the sign-in popup (default "popup,width=520,height=680"). */
   popupFeatures?: string;
+  /**
+   * Connection rules: exact origin -> connection name. Requests to such an
+   * origin get that connection's token (never the sign-in token). Data
+   * attribute form: "https://api.example=data https://sql.example:8443=warehouse".
+   */
+  connections?: string | { [origin: string]: string };
 }
 
 /** The parsed configuration. */
@@ -49,9 +55,7 @@ export interface Config extends Rules {
   key: string;
   overwrite: boolean;
   base: string;
-  token?: UserConfig["token"];
-  onLoginRequired?: () => void;
-  /** The merged raw options (the sign-in chunk reads its own keys). */
+  /** The merged raw options (token, onLoginRequired; the sign-in chunk reads its own keys). */
   opts: UserConfig;
   /** Values refused while parsing (the script warns about them on the console). */
   errors: string[];
@@ -73,12 +77,16 @@ export const on = (v: unknown) => /^(true|1|)$/.test("" + v);
 export function parse(data: { [k: string]: string | undefined }, user?: UserConfig | null): Config {
   const u: UserConfig = Object.assign({}, data, user);
   const errors: string[] = [];
-  const origins: string[] = [];
-  for (const o of list(u.origins) || []) {
-    const n = normalizeOrigin(o);
-    if (n) origins.push(n);
-    else errors.push(o);
-  }
+  // Exact origin -> "" (the sign-in token) or a connection's name. A
+  // connection rule wins over a plain origin; one without a name is refused.
+  const origins: { [origin: string]: string } = {};
+  const add = (o: string, n: unknown) => {
+    const k = normalizeOrigin(o);
+    k && typeof n === "string" ? (origins[k] = n) : errors.push(o);
+  };
+  for (const o of list(u.origins) || []) add(o, "");
+  const cs = u.connections;
+  for (const p of typeof cs === "string" ? (list(cs) || []).map((s) => s.split("=")) : Object.entries(cs || {})) add(p[0], (p[2] == null && p[1]) || 0);
   let header = u.header || "Authorization";
   if (!/^[\w!#$%&'*+.^`|~-]+$/.test(header)) {
     errors.push(header);
@@ -107,8 +115,6 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     overwrite: on(u.overwrite),
     opts: u,
     base: u.base || "/_tokenhook/",
-    token: u.token,
-    onLoginRequired: u.onLoginRequired,
     errors,
   };
 }
@@ -133,7 +139,7 @@ export function fromResult(r: CustomResult): Token {
   if (!r) return { token: null };
   if (typeof r === "string") return { token: r };
   return {
-    token: typeof r.access_token === "string" && r.access_token ? r.access_token : null,
+    token: (typeof r.access_token === "string" && r.access_token) || null,
     exp: typeof r.expires_at === "number" ? r.expires_at * 1000 : undefined,
   };
 }

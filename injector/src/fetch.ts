@@ -7,18 +7,21 @@ import { Manager } from "./tokens";
 /** What the fetch and XHR wrappers need from the rest of the script. */
 export interface Deps {
   cfg: Config;
-  tokens: Manager;
+  /** The token cache for a decorated request's URL: a connection's for its origin, else the sign-in token's. */
+  tok(url: string): Manager;
   /** The URL requests are resolved against (document.baseURI). */
   base(): string;
   /** True once dash() was called: Dash endpoints are decorated for every method. */
   dash(): boolean;
+  /** Loads the sign-in chunk, which holds again (the refresh and replay after a 401). */
+  load(): Promise<{ again: typeof again }>;
   /** Reports a token failure (and starts sign-in when it is login_required). */
   fail(e: unknown): void;
 }
 
-/** issuedBy tells whether a header value carries one of our recent tokens. */
-export function issuedBy(d: Deps): (v: string) => boolean {
-  return (v) => d.tokens.recent.some((t) => headerValue(d.cfg.scheme, t) === v);
+/** issuedBy tells whether a header value carries one of m's recent tokens. */
+export function issuedBy(d: Deps, m: Manager): (v: string) => boolean {
+  return (v) => m.recent.some((t) => headerValue(d.cfg.scheme, t) === v);
 }
 
 /** stale tells whether an answer refuses the token it carried (reading a clone; an unreadable body leaves only WWW-Authenticate to judge by). */
@@ -33,7 +36,6 @@ async function stale(res: Response): Promise<boolean> {
  * caller only sees the second answer. Requests it does not decorate go to orig untouched.
  */
 export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
-  const issued = issuedBy(d);
   return async function (input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
     const c = d.cfg;
     const req = input instanceof Request ? input : null;
@@ -46,23 +48,35 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
       return orig(input, init);
     }
     const h = merge(req && req.headers, i.headers);
-    if (!c.overwrite && appOwned(h.get(c.header), issued)) return orig(input, init);
+    const m = d.tok(url);
+    if (!c.overwrite && appOwned(h.get(c.header), issuedBy(d, m))) return orig(input, init);
     const failed = (e: unknown) => (d.fail(e), null);
-    const token = await d.tokens.get().catch(failed);
+    const token = await m.get().catch(failed);
     if (!token) return orig(input, init);
     h.set(c.header, headerValue(c.scheme, token));
     // A Request's body can be read once: keep a copy for the replay. A body
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
     const res = await orig(req || url, { ...i, headers: h });
-    if (!(await stale(res))) return res;
-    const fresh = await d.tokens.refresh(token).catch(failed);
-    if (!fresh || fresh === token || (i.body && (i.body as ReadableStream).getReader)) return res;
-    h.set(c.header, headerValue(c.scheme, fresh));
-    const again = await orig(spare || url, { ...i, headers: h });
-    // Refused too: later callers (request_refresh_jwt, getToken) must get a
-    // token past this one, not the cached copy.
-    if (await stale(again)) d.tokens.reject(fresh);
-    return again;
+    // A 401: the refresh and the replay are in the sign-in chunk.
+    return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
   };
+}
+
+/**
+ * again handles a decorated request's 401 (in the sign-in chunk): when it
+ * rejects the token sent, it refreshes once and replays once (from the
+ * clone or init), so the caller only sees the second answer.
+ */
+export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Response, url: RequestInfo, i: RequestInit, h: Headers, token: string): Promise<Response> {
+  const c = d.cfg;
+  if (!(await stale(res))) return res;
+  const fresh = await m.refresh(token).catch((e) => (d.fail(e), null));
+  if (!fresh || fresh === token || (i.body && (i.body as ReadableStream).getReader)) return res;
+  h.set(c.header, headerValue(c.scheme, fresh));
+  const a = await orig(url, { ...i, headers: h });
+  // Refused too: later callers (request_refresh_jwt, getToken) must get a
+  // token past this one, not the cached copy.
+  if (await stale(a)) m.reject(fresh);
+  return a;
 }

@@ -1,11 +1,11 @@
 // tokenhook browser hook: adds "Authorization: Bearer <viewer's token>" to the
 // page's matching fetch and XMLHttpRequest calls. Entry point of the bundle.
-import { cookie, CustomResult, fromResult, on, parse, readStored } from "./config";
+import { cookie, fromResult, on, parse, readStored } from "./config";
 import type { DashHooks } from "./dash";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
 import type { Chunk, Host } from "./signin";
-import { Clock, manager, server, Source } from "./tokens";
+import { Clock, manager, Manager, server, Source } from "./tokens";
 
 // The sign-in chunk's file name and Subresource Integrity, set by the build
 // (esbuild define).
@@ -19,6 +19,7 @@ export interface API {
   signOut(): Promise<void>;
   on(event: string, fn: (arg?: any) => void): () => void;
   dash(): DashHooks;
+  connect(name: string): Promise<boolean>;
 }
 
 /**
@@ -31,7 +32,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const doc = w.document;
   const loc = w.location;
   const cfg = parse(script ? script.dataset : {}, w.TokenHookConfig);
-  for (const e of cfg.errors) console.warn("tokenhook: ignored " + e);
+  if (cfg.errors.length) console.warn("tokenhook: ignored", cfg.errors);
   const base = new URL(cfg.base, loc.href).href;
   const subs: { [event: string]: ((arg?: any) => void)[] } = {};
   // Listeners run in their own tasks: a throwing listener cannot break us.
@@ -41,8 +42,10 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const clock: Clock = { now: Date.now, set: (fn, ms) => w.setTimeout(fn, ms), clear: (h) => w.clearTimeout(h) };
   const f: typeof fetch = w.fetch.bind(w);
   let src: Source;
-  if (cfg.source === "server") src = server(f, base + "token", clock.now);
-  else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.token!(r)).then((v: CustomResult) => fromResult(v));
+  // X-TokenHook-Stale's hash is in the chunk: only a refused token needs it.
+  const hash = (t: string) => load().then((m) => m.stale(t), () => "");
+  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash);
+  else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.opts.token!(r)).then(fromResult);
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
   else src = () => readStored(w[cfg.source].getItem(cfg.key));
   const gate = on(cfg.opts.gate);
@@ -59,7 +62,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const plain = src;
   if (gate)
     src = (r) =>
-      Promise.resolve(plain(r)).catch((e) => (e.name === "LoginRequired" ? (signIn(), new Promise<void>((ok) => (release = ok))).then(() => src()) : Promise.reject(e)));
+      Promise.resolve(plain(r)).catch((e) => load().then((m) => m.hold(host, e, src)));
   const tokens = manager(
     src,
     cfg.source === "server" || cfg.source === "custom",
@@ -71,19 +74,23 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     (e) => emit("error", e),
   );
 
+  // One token cache per connection, made on its first request.
+  const conns: { [name: string]: Manager } = {};
+  const conn = (n: string) =>
+    (conns[n] = conns[n] || manager(server(f, base + "token?connection=" + encodeURIComponent(n), clock.now, hash, n), true, clock, () => 0, fail));
+
   // The sign-in chunk (prompt, popup, claim, redirect, sign-out), loaded on
   // first need and checked by its integrity.
   let chunk: Promise<Chunk> | undefined;
-  let release = () => undefined as void;
   const host: Host = {
     base,
     f,
     w,
     cfg,
     tokens,
+    conn,
     emit,
     fail: (e: unknown) => fail(e),
-    done: () => release(),
   };
   const load = (): Promise<Chunk> =>
     (chunk =
@@ -97,18 +104,27 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
         s.onerror = no;
         doc.head.appendChild(s);
       }));
-  const use = (k: "signIn" | "signOut") => load().then((m) => m[k](host), (e) => emit("error", e));
+  const use = (k: "signIn" | "signOut" | "connect", n?: string): Promise<any> => load().then((m: any) => m[k](host, n), (e) => emit("error", e));
 
   // Not signed in: emit loginrequired, then the app's handler, or the chunk
   // (a prompt in frames and on gated pages, else the login redirect).
   const signIn = () => {
     emit("loginrequired");
-    if (cfg.onLoginRequired) return cfg.onLoginRequired();
+    if (cfg.opts.onLoginRequired) return cfg.opts.onLoginRequired();
     use("signIn");
   };
-  const fail = (e: unknown) => ((e as Error).name === "LoginRequired" ? signIn() : emit("error", e));
+  // A connection the viewer has not linked: connectionrequired {name,
+  // connectUrl}, and the chunk loads for TokenHook.connect.
+  const fail = (e: any) => (e.name === "login_required" ? signIn() : e.c ? (load(), emit("connectionrequired", e.c)) : emit("error", e));
   let dashHooks: DashHooks | undefined;
-  const d: Deps = { cfg, tokens, base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
+  const d: Deps = {
+    cfg,
+    tok: (u) => {
+      const n = cfg.origins[new URL(u, d.base()).origin];
+      return n ? conn(n) : tokens;
+    },
+    load,
+    base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
   w.fetch = wrapFetch(f, d);
   if (w.XMLHttpRequest) w.XMLHttpRequest = wrapXHR(w.XMLHttpRequest, d);
 
@@ -138,6 +154,9 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       }
       return dashHooks;
     },
+    // In the chunk, which connectionrequired already loaded: the popup
+    // opens within the app's click.
+    connect: (n) => use("connect", n),
   };
   w.TokenHook = Object.freeze(api);
   // Warm the cache so the first request does not wait. Signed out, a

@@ -9,8 +9,12 @@ export interface Rules {
   include: RegExp[];
   /** Path globs that are never decorated. */
   exclude: RegExp[];
-  /** Exact origins besides the page's own ("https://host[:port]"). */
-  origins: string[];
+  /**
+   * Exact origins besides the page's own ("https://host[:port]"), each
+   * mapped to "" (the sign-in token) or the name of the connection whose
+   * token it gets.
+   */
+  origins: { [origin: string]: string };
 }
 
 /**
@@ -35,10 +39,10 @@ export function normalizeOrigin(s: string): string {
  * does not match "https://api.example.com". URLs with userinfo are refused
  * (browsers reject them in fetch anyway; XHR would send them).
  */
-export function originAllowed(url: URL, self: string, extra: string[]): boolean {
+export function originAllowed(url: URL, self: string, extra: { [origin: string]: string }): boolean {
   if (!/^https?:$/.test(url.protocol) || url.username || url.password) return false;
   const o = url.origin;
-  return o === self || extra.indexOf(o) >= 0;
+  return o === self || extra[o] != null;
 }
 
 /**

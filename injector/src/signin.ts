@@ -5,9 +5,10 @@
 // postMessage (fast path) or by the server rendezvous (claim long-poll),
 // which also works when the popup has no opener (COOP, noopener, Tableau
 // Desktop's system browser).
-import { Config, on } from "./config";
+import { Config, on, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
-import type { Clock, Manager } from "./tokens";
+import { Clock, Manager, Source, staleHash } from "./tokens";
+import { again } from "./fetch";
 
 /** What the main script hands to the chunk. */
 export interface Host {
@@ -21,14 +22,16 @@ export interface Host {
   cfg: Config;
   /** The token cache (signOut clears it). */
   tokens: Manager;
+  /** A connection's token cache. */
+  conn(name: string): Manager;
   /** Emits a TokenHook event. */
   emit(event: string, arg?: unknown): void;
   /** Reports a token failure (sign-in starts when it is login_required). */
   fail(e: unknown): void;
   /** Set once the page started navigating to the login route. */
   left?: boolean;
-  /** Releases the token fetch a gated page held while signed out. */
-  done(): void;
+  /** Releases the token fetch a gated page holds while signed out (set by hold). */
+  done?(): void;
 }
 
 /** What the chunk hands back to the main script. */
@@ -37,6 +40,10 @@ export interface Chunk {
   signIn(h: Host): void;
   show(h: Host): void;
   signOut(h: Host): Promise<void>;
+  connect(h: Host, name: string): Promise<boolean>;
+  stale(token: string): Promise<string>;
+  hold(h: Host, e: Error, src: Source): Promise<Token>;
+  again: typeof again;
 }
 
 /** A prepared popup sign-in: the secret never leaves this page's memory. */
@@ -229,7 +236,7 @@ function finish(h: Host): void {
   h.tokens.clear();
   h.emit("signedin");
   if (on(h.cfg.opts.reload)) return h.w.location.reload();
-  h.done();
+  if (h.done) h.done();
 }
 
 /**
@@ -267,9 +274,55 @@ export async function signOut(h: Host): Promise<void> {
   if (to && h.w.top === h.w.self && /^https?:$/.test(new URL(to, loc.href).protocol)) loc.assign(to);
 }
 
+/** connectURL is the route that links connection name, coming back to rd. */
+export function connectURL(base: string, name: string, rd: string): string {
+  return base + "connect/" + encodeURIComponent(name) + "?rd=" + encodeURIComponent(rd);
+}
+
+/**
+ * connect (TokenHook.connect, called from the app's click handler): opens
+ * the connect route for name in a popup, then, once the viewer closed it,
+ * fetches the connection's token afresh; resolves true and emits "connected"
+ * {name} when there is one. With the popup blocked, the page goes to the
+ * connect route and comes back.
+ */
+export function connect(h: Host, name: string): Promise<boolean> {
+  const w = h.w;
+  const loc = w.location;
+  const u = connectURL(h.base, name, loc.pathname + loc.search + loc.hash);
+  const popup = w.open(u + "&popup=1", "tokenhook-connect", h.cfg.opts.popupFeatures || "popup,width=520,height=680");
+  if (!popup) return loc.assign(u), Promise.resolve(false);
+  return new Promise((ok) => {
+    const t = w.setInterval(() => {
+      if (!popup.closed) return;
+      w.clearInterval(t);
+      const m = h.conn(name);
+      m.clear();
+      m.get()
+        .catch(() => null)
+        .then((tok) => {
+          if (tok) h.emit("connected", { name });
+          ok(!!tok);
+        });
+    }, 500);
+  });
+}
+
+/**
+ * hold (gated pages): a token fetch that finds the viewer signed out starts
+ * sign-in and waits until it is collected, then fetches again: the requests
+ * waiting for it are held, not sent without the header or dropped, and go
+ * out with their bodies intact. Other errors pass through.
+ */
+export function hold(h: Host, e: Error, src: Source): Promise<Token> {
+  if (e.name !== "login_required") throw e;
+  h.fail(e);
+  return new Promise<void>((ok) => (h.done = ok)).then(() => src());
+}
+
 // Loaded by the main script, which set .th on this script element: hand it
 // the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: Chunk) => void }) | null;
-  if (s && s.th) s.th({ dash, signIn, show, signOut });
+  if (s && s.th) s.th({ dash, signIn, show, signOut, connect, stale: staleHash, again, hold });
 }

@@ -122,13 +122,6 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
   };
 }
 
-/** loginRequired marks an error as "the viewer must sign in". */
-export function loginRequired(): Error {
-  const e = new Error("login_required");
-  e.name = "LoginRequired";
-  return e;
-}
-
 /**
  * staleHash is base64url(sha256(token)) without padding, the value of the
  * X-TokenHook-Stale header. It needs crypto.subtle (secure contexts: https,
@@ -143,19 +136,26 @@ export async function staleHash(token: string): Promise<string> {
 
 /**
  * server is the default source: GET <base>token with X-TokenHook: 1 (the
- * server's CSRF guard) and, after a rejection, X-TokenHook-Stale. The
+ * server's CSRF guard) and, after a rejection, X-TokenHook-Stale (hash:
+ * staleHash, which the main script borrows from the sign-in chunk). The
  * answer's expires_at is moved onto the local clock using the response's
- * Date header, so a skewed viewer clock neither spins nor overstays.
+ * Date header, so a skewed viewer clock neither spins nor overstays. For a
+ * connection's source (conn: its name), a 401 connection_required rejects
+ * with an error whose c is {name, connectUrl}. A 401 login_required rejects
+ * with an error named "login_required".
  */
-export function server(f: typeof fetch, url: string, now: () => number): Source {
+export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string): Source {
   return async (rejected?: string) => {
     const h: Record<string, string> = { "X-TokenHook": "1" };
-    const stale = rejected ? await staleHash(rejected) : "";
+    const stale = rejected ? await hash(rejected) : "";
     if (stale) h["X-TokenHook-Stale"] = stale;
     const res = await f(url, { headers: h, credentials: "same-origin", cache: "no-store" });
     // Not JSON: judged by the status below.
     const body = await res.json().catch(() => ({}));
-    if (res.status === 401 && body.error === "login_required") throw loginRequired();
+    // login_required, connection_required: an error by that name; for a
+    // connection not linked, its c is the connectionrequired event's
+    // argument (connectUrl: the server's connect route).
+    if (res.status === 401 && body.error) throw Object.assign(new Error(body.error), { name: body.error, c: body.connect_url && { name: conn, connectUrl: body.connect_url } });
     if (!res.ok || typeof body.access_token !== "string") throw new Error("token: HTTP " + res.status);
     const date = Date.parse(res.headers.get("Date") || "");
     const skew = date ? now() - date : 0;

@@ -4,6 +4,7 @@
 import { Deps, issuedBy } from "./fetch";
 import { appOwned, headerValue, staleAnswer } from "./headers";
 import { shouldDecorate } from "./match";
+import type { Manager } from "./tokens";
 
 interface State {
   /** The open() arguments (method, url, async, …), also for the replay. */
@@ -13,6 +14,8 @@ interface State {
   /** The app's own value for our header, if it set one. */
   own: string | null;
   body?: Document | XMLHttpRequestBodyInit | null;
+  /** The token cache for this request's URL. */
+  m?: Manager;
   /** The token sent, when we decorated this request. */
   token?: string;
   replayed?: boolean;
@@ -49,7 +52,6 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
   const send = P.send;
   const abort = P.abort;
   const states = new WeakMap<XMLHttpRequest, State>();
-  const issued = issuedBy(d);
   const ours = (n: string) => n.toLowerCase() === d.cfg.header.toLowerCase();
 
   function mute(this: XMLHttpRequest, e: Event) {
@@ -68,11 +70,11 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
     if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
     // The replay was refused too: later callers must get a token past this one.
-    if (s.replayed) return d.tokens.reject(s.token);
+    if (s.replayed) return s.m!.reject(s.token);
     s.replayed = s.mute = true;
     e.stopImmediatePropagation();
     const rejected = s.token;
-    d.tokens
+    s.m!
       .refresh(rejected)
       .catch((err) => (d.fail(err), null))
       .then((t) => {
@@ -134,12 +136,14 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
       send.call(x, body);
     };
     const a = s.args;
-    if (!shouldDecorate(a[0], String(a[1]), d.base(), c, d.dash()) || (!c.overwrite && appOwned(s.own, issued))) return go(null);
+    if (!shouldDecorate(a[0], String(a[1]), d.base(), c, d.dash())) return go(null);
+    const m = (s.m = d.tok(String(a[1])));
+    if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return go(null);
     s.body = body;
-    const t = d.tokens.peek();
+    const t = m.peek();
     // Synchronous XHR cannot wait for a token: it goes with what we have.
     if (t || sync(s)) return go(t);
-    d.tokens
+    m
       .get()
       .catch((e) => (d.fail(e), null))
       .then((t) => {

@@ -5,7 +5,7 @@ import { cookie, fromResult, parse, readStored } from "../src/config";
 test("defaults", () => {
   const c = parse({});
   assert.deepEqual(c.methods, ["POST"]);
-  assert.deepEqual(c.origins, []);
+  assert.deepEqual(c.origins, {});
   assert.equal(c.header, "Authorization");
   assert.equal(c.scheme, "Bearer");
   assert.equal(c.source, "server");
@@ -30,7 +30,7 @@ test("data attributes", () => {
   assert.equal(c.include.length, 2);
   assert.ok(c.include[0].test("/api/x/y"));
   assert.ok(c.exclude[0].test("/api/public/z"));
-  assert.deepEqual(c.origins, ["https://a.example", "https://b.example:8443"]);
+  assert.deepEqual(c.origins, { "https://a.example": "", "https://b.example:8443": "" });
   assert.equal(c.header, "X-Token");
   assert.equal(c.scheme, "");
   assert.equal(c.source, "localStorage");
@@ -44,12 +44,12 @@ test("TokenHookConfig wins over attributes", () => {
   assert.deepEqual(c.methods, ["*"]);
   assert.equal(c.overwrite, false);
   assert.equal(c.source, "custom");
-  assert.equal(c.token, fn);
+  assert.equal(c.opts.token, fn);
 });
 
 test("bad values fall back to safe defaults", () => {
   const c = parse({ origins: "* https://ok.example https://evil.example/path", header: "Bad Header:", source: "remote:x" });
-  assert.deepEqual(c.origins, ["https://ok.example"]);
+  assert.deepEqual(c.origins, { "https://ok.example": "" });
   assert.equal(c.header, "Authorization");
   assert.equal(c.source, "server");
   assert.equal(c.errors.length, 4, c.errors.join("; "));

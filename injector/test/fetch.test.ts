@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse, UserConfig } from "../src/config";
-import { Deps, wrapFetch } from "../src/fetch";
+import { again, Deps, wrapFetch } from "../src/fetch";
 import { manager, Source } from "../src/tokens";
 import { FakeClock, flush, network, Seen } from "./util";
 
@@ -18,7 +18,7 @@ function setup(user: UserConfig = {}, answer: (r: Seen, n: number) => Response =
     return { token: "tok" + issued, exp: clock.now() + 3600_000 };
   };
   const tokens = manager(src, true, clock, () => {}, () => {});
-  const d: Deps = { cfg: parse({}, user), tokens, base: () => page, dash: () => dash, fail: (e) => fails.push(e) };
+  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, dash: () => dash, fail: (e) => fails.push(e) };
   const net = network(answer);
   return { f: wrapFetch(net.f, d), seen: net.seen, issuedCount: () => issued, tokens, fails, clock };
 }
@@ -165,7 +165,7 @@ test("token failures: the request goes out without the header and the failure is
   );
   const fails: unknown[] = [];
   const net = network(() => new Response("ok"));
-  const f = wrapFetch(net.f, { cfg: parse({}), tokens, base: () => page, dash: () => false, fail: (e) => fails.push(e) });
+  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => page, dash: () => false, fail: (e) => fails.push(e) });
   assert.equal((await f("/api", { method: "POST" })).status, 200);
   assert.equal(auth(net.seen[0]), null);
   assert.equal(fails.length, 1);

@@ -128,7 +128,7 @@ test("gate: the page is hidden until a token; a request made signed out is held 
   assert.equal(seen.filter((s) => s.url.endsWith("/api/save")).length, 0, "not sent without the header");
   // The chunk collected the sign-in: it calls done() on the host it was given.
   signedIn = true;
-  host().done();
+  host().done!();
   const res = await sent;
   assert.equal(res.status, 200);
   const save = seen.filter((s) => s.url.endsWith("/api/save"));

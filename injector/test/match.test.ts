@@ -5,11 +5,11 @@ import { glob, methodAllowed, normalizeOrigin, originAllowed, pathAllowed, Rules
 const page = "https://app.example.com/dash/index.html?x=1";
 
 function rules(r: Partial<Rules> = {}): Rules {
-  return { methods: ["POST"], include: [], exclude: [], origins: [], ...r };
+  return { methods: ["POST"], include: [], exclude: [], origins: {}, ...r };
 }
 
 test("originAllowed compares exact origins", () => {
-  const extra = ["https://api.example.com"];
+  const extra = { "https://api.example.com": "" };
   const cases: [string, boolean][] = [
     ["https://app.example.com/x", true],
     ["https://APP.example.COM:443/x", true],
@@ -89,8 +89,8 @@ test("shouldDecorate", () => {
     { name: "GET by default", method: "GET", url: "/api/x", want: false },
     { name: "GET with *", method: "GET", url: "/api/x", r: { methods: ["*"] }, want: true },
     { name: "other origin", method: "POST", url: "https://other.example.com/x", want: false },
-    { name: "allowed extra origin", method: "POST", url: "https://api.example.com/x", r: { origins: ["https://api.example.com"] }, want: true },
-    { name: "lookalike origin", method: "POST", url: "https://api.example.com.evil.net/x", r: { origins: ["https://api.example.com"] }, want: false },
+    { name: "allowed extra origin", method: "POST", url: "https://api.example.com/x", r: { origins: { "https://api.example.com": "" } }, want: true },
+    { name: "lookalike origin", method: "POST", url: "https://api.example.com.evil.net/x", r: { origins: { "https://api.example.com": "" } }, want: false },
     { name: "other port", method: "POST", url: "https://app.example.com:444/x", want: false },
     { name: "own endpoints", method: "POST", url: "/_tokenhook/logout", r: { methods: ["*"] }, want: false },
     { name: "dash GET", method: "GET", url: "/_dash-layout", dash: true, want: true },

@@ -157,7 +157,7 @@ test("server source: request, stale header, expiry on the local clock", async ()
   const clock = new FakeClock();
   const serverNow = clock.now() - 120_000; // viewer clock two minutes fast
   const net = network(() => tokenAnswer("tok", Math.floor(serverNow / 1000) + 300, serverNow));
-  const src = server(net.f, "https://app.example/_tokenhook/token", clock.now);
+  const src = server(net.f, "https://app.example/_tokenhook/token", clock.now, staleHash);
   const t = await src();
   assert.equal(t.token, "tok");
   const expWant = Math.floor(serverNow / 1000) * 1000 + 300_000 + 120_000;
@@ -173,15 +173,26 @@ test("server source: request, stale header, expiry on the local clock", async ()
 
 test("server source: login_required and other failures", async () => {
   const cases: [Response, string][] = [
-    [new Response('{"error":"login_required"}', { status: 401 }), "LoginRequired"],
+    [new Response('{"error":"login_required"}', { status: 401 }), "login_required"],
     [new Response("oops", { status: 500 }), "Error"],
-    [new Response('{"error":"x"}', { status: 401 }), "Error"],
+    [new Response('{"error":"x"}', { status: 401 }), "x"],
     [new Response("{}", { status: 200 }), "Error"],
   ];
   for (const [res, name] of cases) {
-    const src = server((async () => res) as typeof fetch, "/t", Date.now);
+    const src = server((async () => res) as typeof fetch, "/t", Date.now, staleHash);
     await assert.rejects(src() as Promise<Token>, (e: Error) => e.name === name);
   }
+});
+
+test("connection source: connection_required rejects with the event's argument; the sign-in token is never asked for", async () => {
+  const urls: string[] = [];
+  const f = (async (u: string) => {
+    urls.push(u);
+    return new Response('{"error":"connection_required","connect_url":"/_tokenhook/connect/data"}', { status: 401 });
+  }) as typeof fetch;
+  const src = server(f, "https://app.example/_tokenhook/token?connection=data", Date.now, staleHash, "data");
+  await assert.rejects(src() as Promise<Token>, (e: any) => e.name === "connection_required" && e.c.name === "data" && e.c.connectUrl === "/_tokenhook/connect/data");
+  assert.deepEqual(urls, ["https://app.example/_tokenhook/token?connection=data"]);
 });
 
 test("reject: a refreshed token refused too is refreshed past, whatever stale copy the caller holds", async () => {
