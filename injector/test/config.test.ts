@@ -86,3 +86,14 @@ test("cookie", () => {
   assert.equal(cookie("x=%E0%A4%A", "x"), "%E0%A4%A");
   assert.equal(cookie("", "x"), null);
 });
+
+test("connection rules: exact origins, normalised; bad rules refused", () => {
+  const c = parse(
+    { connections: "https://API.data.example/=data https://sql.example:8443=warehouse https://x.example= https://a.example/path=p nohost=q https://y.example=a=b" },
+    null,
+  );
+  assert.deepEqual(c.origins, { "https://api.data.example": "data", "https://sql.example:8443": "warehouse" });
+  assert.equal(c.errors.length, 4, c.errors.join("; "));
+  const o = parse({ origins: "https://api.data.example https://b.example" }, { connections: { "https://api.data.example:443": "data" } });
+  assert.deepEqual(o.origins, { "https://api.data.example": "data", "https://b.example": "" }, "a connection rule wins over a plain origin");
+});

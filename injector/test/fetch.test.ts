@@ -199,3 +199,32 @@ test("a stream body in init cannot be replayed: the 401 reaches the caller", asy
   assert.equal(seen.length, 1);
   assert.equal(seen[0].body, "streamed");
 });
+
+test("connection origins get their connection's token only; other origins get nothing", async () => {
+  const clock = new FakeClock();
+  const net = network(() => new Response("ok"), page);
+  const mk = (t: string) => manager(() => ({ token: t }), true, clock, () => {}, () => {});
+  const signin = mk("signin-tok");
+  const data = mk("data-tok");
+  const cfg = parse({ connections: "https://api.data.example=data" });
+  const f = wrapFetch(net.f, {
+    cfg,
+    tok: (u) => (cfg.origins[new URL(u, page).origin] === "data" ? data : signin),
+    load: async () => ({ again }),
+    base: () => page,
+    dash: () => false,
+    fail: () => {},
+  });
+  const cases: [string, string | null][] = [
+    ["https://api.data.example/q", "Bearer data-tok"],
+    ["https://api.data.example:443/q", "Bearer data-tok"],
+    ["https://api.data.example.evil.net/q", null],
+    ["https://api.data.example:8443/q", null],
+    ["http://api.data.example/q", null],
+    ["/api/save", "Bearer signin-tok"],
+  ];
+  for (const [u, want] of cases) {
+    await f(u, { method: "POST" });
+    assert.equal(net.seen[net.seen.length - 1].headers.get("authorization"), want, u);
+  }
+});

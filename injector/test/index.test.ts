@@ -13,7 +13,7 @@ const page = "https://app.example.com/dash/?x=1#h";
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 /** A fake window over a fake network whose token endpoint answers with token(). */
-function fakeWindow(opts: { framed?: boolean; token?: () => Response; config?: object; storage?: Record<string, string> } = {}) {
+function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string> } = {}) {
   const navigated: string[] = [];
   // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
   const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
@@ -21,7 +21,7 @@ function fakeWindow(opts: { framed?: boolean; token?: () => Response; config?: o
   let host: chunk.Host | undefined;
   const net = network((r: Seen) => {
     const p = new URL(r.url).pathname;
-    if (p === "/_tokenhook/token") return opts.token ? opts.token() : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
+    if (p === "/_tokenhook/token") return opts.token ? opts.token(r) : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
     if (p === "/_tokenhook/logout") return new Response(JSON.stringify({ logout_url: "https://idp.example/logout?x=1" }));
     return new Response("ok");
   }, page);
@@ -179,4 +179,26 @@ test("custom token function", async () => {
   await w.fetch("/api", { method: "POST" });
   assert.equal(seen[0].headers.get("authorization"), "Bearer custom");
   assert.deepEqual(rejected, [undefined]);
+});
+
+test("connection origin: connectionrequired, the request goes without a header; never the sign-in token", async () => {
+  const { w, seen, navigated } = fakeWindow({
+    token: (r) =>
+      new URL(r.url).search === "?connection=data"
+        ? new Response('{"error":"connection_required","connect_url":"/_tokenhook/connect/data"}', { status: 401 })
+        : tokenAnswer("signin", Math.floor(Date.now() / 1000) + 3600),
+  });
+  const api = install(w, { dataset: { connections: "https://api.data.example=data" } });
+  const events: unknown[] = [];
+  api.on("connectionrequired", (a) => events.push(a));
+  const res = await w.fetch("https://api.data.example/q", { method: "POST" });
+  assert.equal(res.status, 200);
+  await tick();
+  const last = seen.filter((s) => s.url === "https://api.data.example/q");
+  assert.equal(last.length, 1);
+  assert.equal(last[0].headers.get("authorization"), null, "no sign-in token to a connection origin");
+  assert.deepEqual(events, [{ name: "data", connectUrl: "/_tokenhook/connect/data" }]);
+  assert.deepEqual(navigated, [], "the page stays");
+  await w.fetch("/api", { method: "POST" });
+  assert.equal(seen[seen.length - 1].headers.get("authorization"), "Bearer signin");
 });
