@@ -146,13 +146,3 @@ func (s *Server) assertionAudience() string {
 	}
 	return s.cfg.Upstream
 }
-
-// sessionAssertion returns a signed assertion of the request's session for
-// the upstream, or "" when the request has no live session.
-func (s *Server) sessionAssertion(r *http.Request) (string, error) {
-	sess, key, err := s.loadSession(r)
-	if err != nil {
-		return "", nil
-	}
-	return s.assertions.sign(s.cfg.PublicURL, s.assertionAudience(), sess.Subject, sess.Email, key, s.now())
-}

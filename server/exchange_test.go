@@ -265,3 +265,13 @@ func (e *testEnv) expireConnection(t *testing.T, c *http.Client, name string) {
 		t.Fatal(err)
 	}
 }
+
+// sessionAssertion signs an assertion of the request's session, as the proxy
+// does for forwarded requests ("" without a live session).
+func (s *Server) sessionAssertion(r *http.Request) (string, error) {
+	sess, key, err := s.loadSession(r)
+	if err != nil {
+		return "", nil
+	}
+	return s.assertions.sign(s.cfg.PublicURL, s.assertionAudience(), sess.Subject, sess.Email, key, s.now())
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -136,33 +137,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "X-TokenHook-Stale is too long")
 		return
 	}
-	if name := r.URL.Query().Get("connection"); name != "" {
-		s.connectionToken(w, r, name, stale)
-		return
-	}
-	sess, err := s.currentToken(r.Context(), r, stale)
-	if errors.Is(err, errLoginRequired) {
-		s.clearSessionCookie(w)
-		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
-		return
-	}
-	if err != nil {
-		s.log.Warn("token refresh failed", "err", err)
-		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the identity provider could not refresh the token; try again")
-		return
-	}
-	tt := sess.TokenType
-	if tt == "" || equalFoldASCII(tt, "bearer") {
-		tt = "Bearer"
-	}
-	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: sess.AccessToken, TokenType: tt, ExpiresAt: sess.Expiry.Unix(), Scope: sess.Scope})
-}
-
-// connectionToken answers GET /_tokenhook/token?connection=NAME: the
-// viewer's token for a linked connection (the browser hook uses it for
-// requests to that connection's API origin).
-func (s *Server) connectionToken(w http.ResponseWriter, r *http.Request, name, stale string) {
-	if _, ok := s.conns[name]; !ok {
+	// ?connection=NAME: the viewer's token for a linked connection (the
+	// browser hook uses it for requests to that connection's API origin).
+	name := r.URL.Query().Get("connection")
+	if _, ok := s.conns[name]; name != "" && !ok {
 		writeJSONError(w, http.StatusNotFound, "invalid_target", "no connection named "+clip(name, 40))
 		return
 	}
@@ -173,29 +151,23 @@ func (s *Server) connectionToken(w http.ResponseWriter, r *http.Request, name, s
 	}
 	switch {
 	case errors.Is(err, errLoginRequired):
+		if name == "" {
+			s.clearSessionCookie(w)
+		}
 		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
 	case errors.Is(err, errConnectionRequired):
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "connection_required",
 			"error_description": "link " + name + " first", "connect_url": Prefix + "connect/" + url.PathEscape(name)})
 	case err != nil:
-		s.log.Warn("connection token refresh failed", "connection", name, "err", err)
+		s.log.Warn("token refresh failed", "connection", name, "err", err)
 		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
 	default:
-		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: "Bearer", ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
-	}
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
+		tt := t.TokenType
+		if tt == "" || strings.EqualFold(tt, "bearer") {
+			tt = "Bearer"
 		}
+		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
 	}
-	return true
 }
 
 // TokenHash is the value the browser hook sends in X-TokenHook-Stale: the
@@ -227,17 +199,6 @@ func tokenOf(sess *session.Session, name string) *session.Token {
 		return &sess.Token
 	}
 	return sess.Connections[name]
-}
-
-// currentToken returns the request's session with a usable access token,
-// refreshing it first when needed. See freshToken.
-func (s *Server) currentToken(ctx context.Context, r *http.Request, stale string) (*session.Session, error) {
-	sess, key, err := s.loadSession(r)
-	if err != nil {
-		return nil, err
-	}
-	sess, _, err = s.freshToken(ctx, key, sess, "", stale)
-	return sess, err
 }
 
 // freshToken returns sess (stored under key) and its token set name ("" for

@@ -32,7 +32,7 @@ func (s *Server) newUpstream() (http.Handler, error) {
 		SignIn:                http.HandlerFunc(s.signInNavigation),
 		PreserveHost:          true,
 		ModifyRequest:         s.addAssertion,
-		StripCookies:          []string{s.sessionCookie, s.embedCookie, s.txCookie, "tokenhook*", "__Host-tokenhook*"},
+		StripCookies:          []string{"tokenhook*", "__Host-tokenhook*"}, // the session, embed and sign-in cookies
 		StripAuthorization:    s.cfg.StripAuthorization,
 		PublicOrigin:          s.cfg.PublicURL,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
@@ -47,7 +47,7 @@ func (s *Server) newUpstream() (http.Handler, error) {
 // proxySession reports the request's session and its identity; the claims'
 // Expiry is when the session ends (open WebSockets are closed then).
 func (s *Server) proxySession(r *http.Request) (*verify.Claims, bool) {
-	sess, _, err := s.loadSession(r)
+	sess, _, err := s.requestSession(r)
 	if err != nil {
 		return nil, false
 	}
@@ -75,7 +75,7 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 // session, for the app's backend to exchange (see handleExchange).
 func (s *Server) addAssertion(pr *httputil.ProxyRequest, _ *verify.Claims) {
 	pr.Out.Header.Del(SessionHeader)
-	sess, key, err := s.loadSession(pr.In)
+	sess, key, err := s.requestSession(pr.In)
 	if err != nil {
 		return
 	}

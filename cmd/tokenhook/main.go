@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,9 +87,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := server.Listen(cfg.Addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tokenhook: cannot listen on %s: %v\n", cfg.Addr, unwrapNetErr(err))
+		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
 	}
 	srv, err := server.New(ctx, cfg, logger)
@@ -106,20 +105,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("tokenhook stopped")
 	return 0
-}
-
-// unwrapNetErr turns "listen tcp 127.0.0.1:4180: bind: address already in use"
-// into its last, readable part.
-func unwrapNetErr(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		var sys *os.SyscallError
-		if errors.As(op.Err, &sys) {
-			return sys.Err
-		}
-		return op.Err
-	}
-	return err
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {

@@ -51,9 +51,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ln, err := net.Listen("tcp", o.Addr)
+	ln, err := server.Listen(o.Addr)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", o.Addr, unwrapListenErr(err))
+		return err
 	}
 	defer ln.Close()
 	publicURL := "http://" + ln.Addr().String()
@@ -160,15 +160,4 @@ func random() string {
 	b := make([]byte, 24)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func unwrapListenErr(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err
-	}
-	if s := err.Error(); strings.Contains(s, ": ") {
-		return errors.New(s[strings.LastIndex(s, ": ")+2:])
-	}
-	return err
 }

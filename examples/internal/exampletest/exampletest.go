@@ -179,18 +179,6 @@ func (e *Env) Token(c *http.Client) string {
 	return body.AccessToken
 }
 
-// SignInBrowser signs the viewer in in a real browser tab: it opens
-// tokenhook's login route with rd, fills in the provider's login page and
-// checks that the tab ends on rd.
-func (e *Env) SignInBrowser(tab *browsertest.Tab, rd string) {
-	e.t.Helper()
-	tab.Navigate(e.URL + server.Prefix + "login?rd=" + url.QueryEscape(rd))
-	e.SubmitLoginForm(tab)
-	if got := browsertest.Eval[string](tab, `location.href`); got != e.URL+rd {
-		e.t.Fatalf("after sign-in the browser is at %s, want %s", got, e.URL+rd)
-	}
-}
-
 // SubmitLoginForm fills in and submits the provider's login form shown in
 // tab and waits for the page the submission leads to.
 func (e *Env) SubmitLoginForm(tab *browsertest.Tab) {
