@@ -65,6 +65,17 @@ func (s *File) Load(ctx context.Context, key string) (*Session, error) {
 	if v, err := s.cache.Load(ctx, key); err == nil {
 		return v, nil
 	}
+	v, err := s.read(key)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.cache.Save(ctx, key, v)
+	return v, nil
+}
+
+// read decrypts the session file of key, bypassing the memory cache. An
+// ended session's file is removed.
+func (s *File) read(key string) (*Session, error) {
 	p, err := s.path(key)
 	if err != nil {
 		return nil, ErrNotFound
@@ -98,7 +109,6 @@ func (s *File) Load(ctx context.Context, key string) (*Session, error) {
 		_ = os.Remove(p)
 		return nil, ErrNotFound
 	}
-	_ = s.cache.Save(ctx, key, &v)
 	return &v, nil
 }
 
@@ -149,7 +159,8 @@ func (s *File) Delete(ctx context.Context, key string) error {
 }
 
 // Sweep removes ended sessions (and files it cannot read) from disk and
-// memory, and returns how many files it removed.
+// memory, and returns how many files it removed. It reads files without
+// filling the memory cache.
 func (s *File) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.cache.Sweep(ctx); err != nil {
 		return 0, err
@@ -168,7 +179,7 @@ func (s *File) Sweep(ctx context.Context) (int, error) {
 		if _, err := hex.DecodeString(key); err != nil {
 			continue
 		}
-		if _, err := s.Load(ctx, key); errors.Is(err, ErrNotFound) {
+		if _, err := s.read(key); errors.Is(err, ErrNotFound) {
 			if os.Remove(filepath.Join(s.dir, name)) == nil {
 				n++
 			}
