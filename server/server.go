@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.txStore.MaxAge(int(loginTimeout.Seconds()))
 
 	if cfg.DataDir != "" {
-		fs, err := session.NewFile(cfg.DataDir, storeKey)
+		fs, err := session.NewFile(cfg.DataDir, storeKey, 0)
 		if err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}

@@ -1,0 +1,179 @@
+// Package testenv starts the real parts tests need (today: redis-server) and
+// decides whether a missing part skips a test or, when the environment
+// variable CI is "true", fails it.
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Redis is one redis-server process shared by a test package. It starts on
+// the first call to Addr and stops when Stop is called, usually from TestMain:
+//
+//	var redisServer testenv.Redis
+//
+//	func TestMain(m *testing.M) { os.Exit(redisServer.Main(m)) }
+//
+//	func TestX(t *testing.T) {
+//		addr := redisServer.Addr(t) // skips (fails under CI=true) without redis-server
+//		...
+//	}
+//
+// The server keeps nothing on disk (--save ” --appendonly no) and listens on
+// 127.0.0.1 only, on a free port.
+type Redis struct {
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	port int
+	dir  string
+	err  error // the start error, remembered so every test reports it
+}
+
+// Main runs the package's tests and stops the server afterwards. It returns
+// the exit code for os.Exit.
+func (r *Redis) Main(m *testing.M) int {
+	code := m.Run()
+	r.Stop()
+	return code
+}
+
+// Addr returns host:port of the running server, starting it if needed. When
+// redis-server is missing or does not start, the test is skipped, or failed
+// when CI is "true".
+func (r *Redis) Addr(t testing.TB) string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil && r.err == nil {
+		r.err = r.start()
+	}
+	if r.err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is required when CI=true: %v", r.err)
+		}
+		t.Skipf("%v; skipping (install the Debian package redis-server; CI=true makes this a failure)", r.err)
+	}
+	return r.addr()
+}
+
+func (r *Redis) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// Stop ends the server (SIGKILL: a test's Redis holds nothing worth saving).
+// Addr afterwards starts a new, empty one on a new port; use Restart to come
+// back on the same port.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kill()
+	r.port, r.err = 0, nil
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+		r.dir = ""
+	}
+}
+
+// Kill ends the server abruptly and keeps its port for Restart: clients see
+// connection errors until then.
+func (r *Redis) Kill(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		t.Fatal("testenv: Kill before Addr")
+	}
+	r.kill()
+}
+
+// Restart starts an empty server on the port of the one Kill ended, the way
+// a Redis without persistence comes back after a crash.
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.port == 0 {
+		t.Fatal("testenv: Restart before Addr")
+	}
+	r.kill()
+	if err := r.run(); err != nil {
+		t.Fatalf("testenv: restart redis-server: %v", err)
+	}
+}
+
+func (r *Redis) kill() {
+	if r.cmd != nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *Redis) start() error {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return errors.New("redis-server is not installed")
+	}
+	dir, err := os.MkdirTemp("", "testenv-redis-")
+	if err != nil {
+		return err
+	}
+	r.dir = dir
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	r.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return r.run()
+}
+
+// run starts redis-server on r.port and waits until it answers PING.
+func (r *Redis) run() error {
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no", "--loglevel", "warning")
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := ping(r.addr()); err == nil {
+			r.cmd = cmd
+			return nil
+		} else if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fmt.Errorf("redis-server on port %d did not answer: %w", r.port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ping sends an inline PING and expects +PONG.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
