@@ -200,6 +200,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		var claims map[string]any
 		if err := idt.Claims(&claims); err == nil {
+			sess.SID, _ = claims["sid"].(string) // what back-channel logout tokens name
 			for _, k := range []string{"nonce", "at_hash", "c_hash", "sid"} {
 				delete(claims, k)
 			}

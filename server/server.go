@@ -111,14 +111,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 	s.txStore.MaxAge(int(loginTimeout.Seconds()))
 
-	if cfg.DataDir != "" {
-		fs, err := session.NewFile(cfg.DataDir, storeKey, 0)
-		if err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		s.store = fs
-	} else {
-		s.store = session.NewMemory()
+	if s.store, err = openStore(ctx, cfg, storeKey); err != nil {
+		return nil, err
 	}
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
@@ -176,6 +170,17 @@ func (s *Server) routes() {
 		if s.provider.Load() == nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("provider not discovered yet\n"))
+			return
+		}
+		// A shared store that is down stays a 200: bearer requests are still
+		// served, and taking every replica out of the balancer would stop
+		// them too. The answer names the store's state for operators.
+		if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
+			if err := p.Ping(r.Context()); err != nil {
+				w.Write([]byte("ok; session store unavailable (sign-ins and session requests answer 503)\n"))
+				return
+			}
+			w.Write([]byte("ok; session store ok\n"))
 			return
 		}
 		w.Write([]byte("ok\n"))

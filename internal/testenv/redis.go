@@ -29,7 +29,7 @@ import (
 //		...
 //	}
 //
-// The server keeps nothing on disk (--save ” --appendonly no) and listens on
+// A test of its own gets one with StartRedis. The server keeps nothing on disk (--save ” --appendonly no) and listens on
 // 127.0.0.1 only, on a free port.
 type Redis struct {
 	mu   sync.Mutex
@@ -37,6 +37,17 @@ type Redis struct {
 	port int
 	dir  string
 	err  error // the start error, remembered so every test reports it
+}
+
+// StartRedis starts a redis-server for one test, stopped when the test ends;
+// for packages without a TestMain, and for tests that kill their Redis. A
+// missing redis-server skips the test, or fails it when CI is "true".
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := &Redis{}
+	r.Addr(t)
+	t.Cleanup(r.Stop)
+	return r
 }
 
 // Main runs the package's tests and stops the server afterwards. It returns
