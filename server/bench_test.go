@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/connection"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -25,12 +26,15 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		dir  bool
-	}{{"memory", false}, {"file", true}} {
+	}{{"memory", false}, {"file", true}, {"redis", false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
 				ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}
 			if tc.dir {
 				cfg.DataDir = b.TempDir()
+			}
+			if tc.name == "redis" {
+				cfg.SessionStore = "redis://" + testenv.StartRedis(b).Addr(b)
 			}
 			s, err := New(context.Background(), cfg, nil)
 			if err != nil {
