@@ -58,14 +58,15 @@ func (r *Redis) Main(m *testing.M) int {
 	return code
 }
 
-// Addr returns host:port of the running server, starting it if needed. When
+// Addr returns host:port of the server, starting it on first use (after
+// Kill it stays the killed server's address, for Restart). When
 // redis-server is missing or does not start, the test is skipped, or failed
 // when CI is "true".
 func (r *Redis) Addr(t testing.TB) string {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cmd == nil && r.err == nil {
+	if r.port == 0 && r.err == nil {
 		r.err = r.start()
 	}
 	if r.err != nil {

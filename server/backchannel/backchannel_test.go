@@ -21,6 +21,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -48,7 +49,7 @@ func (is *testIssuer) keySet() oidc.KeySet {
 	return &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{is.key.Public()}}
 }
 
-// sign returns a compact JWS of claims with header typ.
+// sign returns a signed JWT of claims with header typ.
 func (is *testIssuer) sign(t testing.TB, claims map[string]any, typ string) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{}).WithHeader("kid", "k1")
@@ -59,12 +60,7 @@ func (is *testIssuer) sign(t testing.TB, claims map[string]any, typ string) stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(claims)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
+	out, err := jwt.Signed(s).Claims(claims).Serialize()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,7 @@ type Bus struct {
 // NewBus returns a Bus on c. prefix starts the channel name (empty means
 // DefaultPrefix).
 func NewBus(c redis.UniversalClient, prefix string) *Bus {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Bus{c: c, channel: prefix + "ended"}
+	return &Bus{c: c, channel: keyPrefix(prefix) + "ended"}
 }
 
 // Publish implements session.Bus.

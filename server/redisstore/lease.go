@@ -36,10 +36,7 @@ type Lease struct {
 // NewLease returns a Lease on c with a 5 s TTL and a 15 s wait bound. prefix
 // starts every key (empty means DefaultPrefix).
 func NewLease(c redis.UniversalClient, prefix string) *Lease {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Lease{c: c, prefix: prefix, TTL: 5 * time.Second, MaxWait: 15 * time.Second}
+	return &Lease{c: c, prefix: keyPrefix(prefix), TTL: 5 * time.Second, MaxWait: 15 * time.Second}
 }
 
 // releaseScript deletes KEYS[1] only while it still holds the caller's token.

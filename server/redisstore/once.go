@@ -20,10 +20,7 @@ type Once struct {
 // NewOnce returns a Once on c. prefix starts every key (empty means
 // DefaultPrefix).
 func NewOnce(c redis.UniversalClient, prefix string) *Once {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Once{c: c, prefix: prefix}
+	return &Once{c: c, prefix: keyPrefix(prefix)}
 }
 
 // UseOnce records key for ttl (SET NX PX) and reports whether this was its

@@ -16,6 +16,14 @@ import (
 // database with other applications.
 const DefaultPrefix = "tokenhook:"
 
+// keyPrefix is prefix, or DefaultPrefix when empty.
+func keyPrefix(prefix string) string {
+	if prefix == "" {
+		return DefaultPrefix
+	}
+	return prefix
+}
+
 // storeName names Redis in session.UnavailableError.
 const storeName = "redis"
 
@@ -44,10 +52,7 @@ func NewSessions(c redis.UniversalClient, key []byte, prefix string) (*Sessions,
 	if err != nil {
 		return nil, err
 	}
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return &Sessions{c: c, env: env, prefix: prefix, now: time.Now}, nil
+	return &Sessions{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}, nil
 }
 
 func (s *Sessions) sessionKey(key string) string { return s.prefix + "s:" + key }
