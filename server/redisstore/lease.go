@@ -68,6 +68,9 @@ func (l *Lease) Lock(ctx context.Context, key string) (unlock func(), err error)
 	defer wait.Stop()
 	backoff := 5 * time.Millisecond
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		ok, err := l.c.SetNX(ctx, rk, token, l.TTL).Result()
 		if err != nil {
 			return nil, unavailable("lock", err)

@@ -50,8 +50,9 @@ func ParseURL(raw, password string) (*redis.UniversalOptions, error) {
 	}
 	// One retry and short dial retries: with Redis down a request fails in
 	// well under a second (503) instead of holding the viewer for seconds.
+	// Request contexts bound calls too (a viewer who left stops waiting).
 	o := &redis.UniversalOptions{DialTimeout: dialTimeout, ReadTimeout: ioTimeout, WriteTimeout: ioTimeout,
-		MaxRetries: 1, DialerRetries: 2, DialerRetryTimeout: 20 * time.Millisecond}
+		MaxRetries: 1, DialerRetries: 2, DialerRetryTimeout: 20 * time.Millisecond, ContextTimeoutEnabled: true}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		userinfo := rest[:at]
 		rest = rest[at+1:]
