@@ -110,10 +110,10 @@ func ParseURL(raw, password string) (*redis.UniversalOptions, error) {
 		o.DB = db
 	}
 	if base == "rediss" {
+		// No ServerName: each connection checks the certificate against
+		// the name it dialled, so every Sentinel or Cluster node is
+		// verified under its own name.
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		if host, _, err := net.SplitHostPort(o.Addrs[0]); err == nil {
-			o.TLSConfig.ServerName = host
-		}
 	}
 	return o, nil
 }
