@@ -19,9 +19,10 @@ const entryOverhead = 256
 // their JSON size), dropping the least recently used first. It is safe for
 // concurrent use.
 type lru struct {
-	mu    sync.Mutex
-	max   int64
-	bytes int64
+	mu     sync.Mutex
+	max    int64
+	bytes  int64
+	writes uint64 // puts and deletes so far, see stamp and fill
 	order *list.List // front = most recently used; values are *lruEntry
 	items map[string]*list.Element
 }
@@ -53,12 +54,38 @@ func (c *lru) get(key string, now time.Time) (*Session, bool) {
 	return e.v.Clone(), true
 }
 
+// stamp returns a value for fill, taken before reading a session from
+// elsewhere.
+func (c *lru) stamp() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// fill caches a session read from disk unless the cache saw any put or
+// delete since stamp: that write may have been of this very key (a newer
+// token, a logout), and the copy read before it must not overwrite or
+// resurrect it. Skipping is harmless: the next Load reads the disk again.
+func (c *lru) fill(key string, v *Session, plainSize int, stamp uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writes == stamp {
+		c.insert(key, v, plainSize)
+	}
+}
+
 // put stores a copy of v; plainSize is the size of its JSON encoding. A
 // session larger than the whole cache is not kept.
 func (c *lru) put(key string, v *Session, plainSize int) {
-	size := int64(plainSize + len(key) + entryOverhead)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.writes++
+	c.insert(key, v, plainSize)
+}
+
+// insert is put with c.mu held.
+func (c *lru) insert(key string, v *Session, plainSize int) {
+	size := int64(plainSize + len(key) + entryOverhead)
 	if el, ok := c.items[key]; ok {
 		c.remove(el)
 	}
@@ -75,6 +102,7 @@ func (c *lru) put(key string, v *Session, plainSize int) {
 func (c *lru) delete(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.writes++
 	if el, ok := c.items[key]; ok {
 		c.remove(el)
 	}

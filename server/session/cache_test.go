@@ -62,6 +62,45 @@ func TestFileCacheIsBounded(t *testing.T) {
 	}
 }
 
+// TestCacheFillRacesWrites replays a Load that read a session from disk
+// while a Delete (logout) or a Save (a refreshed token) ran: the copy it read
+// must not come back from the cache afterwards.
+func TestCacheFillRacesWrites(t *testing.T) {
+	ctx := context.Background()
+	fs, err := NewFile(t.TempDir(), newKey(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := Key("viewer")
+	inFlight := func() func() {
+		fs.cache.delete(k) // not cached: the Load goes to disk
+		stamp := fs.cache.stamp()
+		v, size, err := fs.read(k, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return func() { fs.cache.fill(k, v, size, stamp) }
+	}
+	old := dexLike(1)
+	fs.Save(ctx, k, old)
+	finish := inFlight()
+	fs.Delete(ctx, k)
+	finish()
+	if v, err := fs.Load(ctx, k); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a deleted session came back from the cache: %v, %v", v.Subject, err)
+	}
+
+	fs.Save(ctx, k, old)
+	finish = inFlight()
+	newer := dexLike(1)
+	newer.RefreshToken = "rotated"
+	fs.Save(ctx, k, newer)
+	finish()
+	if v, err := fs.Load(ctx, k); err != nil || v.RefreshToken != "rotated" {
+		t.Fatalf("the cache went back to an older token: %v, %v", v.RefreshToken, err)
+	}
+}
+
 func TestCacheCannotOutliveSession(t *testing.T) {
 	c := newLRU(1 << 20)
 	v := dexLike(1)

@@ -62,11 +62,12 @@ func (s *File) Load(_ context.Context, key string) (*Session, error) {
 	if v, ok := s.cache.get(key, now); ok {
 		return v, nil
 	}
+	stamp := s.cache.stamp()
 	v, size, err := s.read(key, now)
 	if err != nil {
 		return nil, err
 	}
-	s.cache.put(key, v, size)
+	s.cache.fill(key, v, size, stamp)
 	return v, nil
 }
 
@@ -139,9 +140,9 @@ func (s *File) Save(_ context.Context, key string, v *Session) error {
 	return nil
 }
 
-// Delete implements Store.
+// Delete implements Store. The file goes before the cache entry, so a Load
+// running meanwhile cannot cache the session again (see lru.fill).
 func (s *File) Delete(_ context.Context, key string) error {
-	s.cache.delete(key)
 	p, err := s.path(key)
 	if err != nil {
 		return nil
@@ -149,6 +150,7 @@ func (s *File) Delete(_ context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("session: delete: %w", err)
 	}
+	s.cache.delete(key)
 	return nil
 }
 
