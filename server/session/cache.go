@@ -22,9 +22,9 @@ type lru struct {
 	mu     sync.Mutex
 	max    int64
 	bytes  int64
-	writes uint64 // puts and deletes so far, see stamp and fill
-	order *list.List // front = most recently used; values are *lruEntry
-	items map[string]*list.Element
+	writes uint64     // puts and deletes so far, see stamp and fill
+	order  *list.List // front = most recently used; values are *lruEntry
+	items  map[string]*list.Element
 }
 
 type lruEntry struct {
