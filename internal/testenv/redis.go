@@ -32,6 +32,8 @@ import (
 // A test of its own gets one with StartRedis. The server keeps nothing on disk (--save ” --appendonly no) and listens on
 // 127.0.0.1 only, on a free port.
 type Redis struct {
+	conf string   // config file, first on the command line ("" = none)
+	args []string // extra arguments
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	port int
@@ -42,12 +44,34 @@ type Redis struct {
 // StartRedis starts a redis-server for one test, stopped when the test ends;
 // for packages without a TestMain, and for tests that kill their Redis. A
 // missing redis-server skips the test, or fails it when CI is "true".
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis { t.Helper(); return StartRedisWith(t, "") }
+
+// StartRedisWith is StartRedis with a config file (conf, "" for none; a
+// Sentinel's, say) and extra arguments (--requirepass, --tls-port, …).
+func StartRedisWith(t testing.TB, conf string, args ...string) *Redis {
 	t.Helper()
-	r := &Redis{}
+	r := &Redis{conf: conf, args: args}
 	r.Addr(t)
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// Dir is the server's working directory (cluster node files go there).
+func (r *Redis) Dir() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dir
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Main runs the package's tests and stops the server afterwards. It returns
@@ -149,8 +173,13 @@ func (r *Redis) start() error {
 
 // run starts redis-server on r.port and waits until it answers PING.
 func (r *Redis) run() error {
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	args = append(args, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", r.dir, "--daemonize", "no", "--loglevel", "warning")
+	cmd := exec.Command("redis-server", append(args, r.args...)...)
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -169,7 +198,7 @@ func (r *Redis) run() error {
 	}
 }
 
-// ping sends an inline PING and expects +PONG.
+// ping sends an inline PING and expects an answer from Redis.
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -184,7 +213,8 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	// A server with a password answers, just not PONG.
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
