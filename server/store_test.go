@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,4 +175,45 @@ func getBody(t *testing.T, u string) string {
 		t.Fatalf("GET %s: %d %s", u, r.StatusCode, b)
 	}
 	return string(b)
+}
+
+// BenchmarkTokenEndpointConcurrent is BenchmarkTokenEndpoint with many
+// requests in flight, as behind a load balancer: with Redis, a request's
+// wait for its GET overlaps other requests' work. Run it with -cpu 1 for
+// the throughput of one core.
+func BenchmarkTokenEndpointConcurrent(b *testing.B) {
+	for _, store := range []string{"file", "redis"} {
+		b.Run(store, func(b *testing.B) {
+			cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+				ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32)), DataDir: b.TempDir()}
+			if store == "redis" {
+				cfg.SessionStore = "redis://" + testenv.StartRedis(b).Addr(b)
+			}
+			s, err := New(context.Background(), cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+			cookie := rec.Result().Cookies()[0]
+			h := s.Handler()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
+				req.Header.Set("X-TokenHook", "1")
+				req.AddCookie(cookie)
+				for pb.Next() {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Error(w.Code, w.Body.String())
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }
