@@ -184,26 +184,10 @@ func getBody(t *testing.T, u string) string {
 func BenchmarkTokenEndpointConcurrent(b *testing.B) {
 	for _, store := range []string{"file", "redis"} {
 		b.Run(store, func(b *testing.B) {
-			cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
-				ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32)), DataDir: b.TempDir()}
-			if store == "redis" {
-				cfg.SessionStore = "redis://" + testenv.StartRedis(b).Addr(b)
-			}
-			s, err := New(context.Background(), cfg, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rec := httptest.NewRecorder()
-			if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-			cookie := rec.Result().Cookies()[0]
-			h := s.Handler()
+			h, req := warmTokenServer(b, store)
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
-				req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
-				req.Header.Set("X-TokenHook", "1")
-				req.AddCookie(cookie)
+				req := req.Clone(req.Context())
 				for pb.Next() {
 					w := httptest.NewRecorder()
 					h.ServeHTTP(w, req)
