@@ -390,4 +390,3 @@ func replayKey(jkt, jti string) string {
 	sum := sha256.Sum256([]byte(jkt + "\x00" + jti))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
-

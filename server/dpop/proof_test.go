@@ -48,7 +48,9 @@ func TestVerifyProof(t *testing.T) {
 		{"valid", func(t testing.TB) string { return c.proof(t, "POST", pageURL, t0, token) }, req, nil},
 		{"valid EdDSA", func(t testing.TB) string { return newEdClient(t).proof(t, "POST", pageURL, t0, token) }, req, nil},
 		{"valid without token", func(t testing.TB) string { return c.proof(t, "POST", pageURL, t0, "") }, dpop.Request{Method: "POST", URL: pageURL}, nil},
-		{"htu normalised", func(t testing.TB) string { return c.proof(t, "POST", "HTTPS://App.Example.COM:443/api/data", t0, token) }, req, nil},
+		{"htu normalised", func(t testing.TB) string {
+			return c.proof(t, "POST", "HTTPS://App.Example.COM:443/api/data", t0, token)
+		}, req, nil},
 		{"request URL normalised", func(t testing.TB) string { return c.proof(t, "GET", "http://h.example/", t0, "") }, dpop.Request{Method: "GET", URL: "HTTP://H.example:80"}, nil},
 		{"fractional iat", with(func(m map[string]any) { m["iat"] = float64(t0.Unix()) + 0.5 }), req, nil},
 		{"no proof", func(testing.TB) string { return "" }, req, dpop.ErrInvalidProof},
@@ -56,7 +58,9 @@ func TestVerifyProof(t *testing.T) {
 		{"method case", func(t testing.TB) string { return c.proof(t, "post", pageURL, t0, token) }, req, dpop.ErrInvalidProof},
 		{"other path", func(t testing.TB) string { return c.proof(t, "POST", "https://app.example.com/api/other", t0, token) }, req, dpop.ErrInvalidProof},
 		{"other host", func(t testing.TB) string { return c.proof(t, "POST", "https://evil.example/api/data", t0, token) }, req, dpop.ErrInvalidProof},
-		{"other port", func(t testing.TB) string { return c.proof(t, "POST", "https://app.example.com:8443/api/data", t0, token) }, req, dpop.ErrInvalidProof},
+		{"other port", func(t testing.TB) string {
+			return c.proof(t, "POST", "https://app.example.com:8443/api/data", t0, token)
+		}, req, dpop.ErrInvalidProof},
 		{"other scheme", func(t testing.TB) string { return c.proof(t, "POST", "http://app.example.com/api/data", t0, token) }, req, dpop.ErrInvalidProof},
 		{"query in htu", func(t testing.TB) string { return c.proof(t, "POST", pageURL+"?q=1", t0, token) }, req, dpop.ErrInvalidProof},
 		{"fragment in htu", func(t testing.TB) string { return c.proof(t, "POST", pageURL+"#f", t0, token) }, req, dpop.ErrInvalidProof},
@@ -93,7 +97,9 @@ func TestVerifyProof(t *testing.T) {
 		{"jwk of another key", func(t testing.TB) string {
 			return c.sign(t, claims("POST", pageURL, t0, token), map[jose.HeaderKey]any{"jwk": jose.JSONWebKey{Key: other.key.Public()}})
 		}, req, dpop.ErrInvalidProof},
-		{"no jwk", func(t testing.TB) string { return c.sign(t, claims("POST", pageURL, t0, token), map[jose.HeaderKey]any{"jwk": nil}) }, req, dpop.ErrInvalidProof},
+		{"no jwk", func(t testing.TB) string {
+			return c.sign(t, claims("POST", pageURL, t0, token), map[jose.HeaderKey]any{"jwk": nil})
+		}, req, dpop.ErrInvalidProof},
 		{"no typ", func(t testing.TB) string {
 			return c.sign(t, claims("POST", pageURL, t0, token), map[jose.HeaderKey]any{jose.HeaderType: nil})
 		}, req, dpop.ErrInvalidProof},
