@@ -25,7 +25,8 @@ func ExampleTokens_Mint() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	http.HandleFunc("POST /_tokenhook/token", func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_tokenhook/token", func(w http.ResponseWriter, r *http.Request) {
 		raw, err := dpop.ProofFromRequest(r)
 		if err != nil {
 			v.WriteTokenError(w, err)
@@ -44,6 +45,7 @@ func ExampleTokens_Mint() {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintf(w, `{"access_token":%q,"token_type":"DPoP","expires_at":%d}`, token, exp.Unix())
 	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
 }
 
 // A resource server lets through only requests with a token of ours and a
@@ -63,9 +65,11 @@ func ExampleMiddleware() {
 		Audience: "https://app.example.com",
 		Verified: func(r *http.Request, res *dpop.Result) { r.Header.Set("X-Forwarded-User", res.Claims.Subject) },
 	})
-	http.Handle("/api/", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.Handle("/api/", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "hello", r.Header.Get("X-Forwarded-User"))
 	})))
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
 }
 
 func ExampleStatus() {
