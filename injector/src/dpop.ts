@@ -113,9 +113,10 @@ async function stored(idb: IDBFactory, fresh: () => Promise<CryptoKeyPair>): Pro
  * reload keeps it), or a new one stored there. The private key is created
  * with extractable false: page script can sign with it but never read it.
  * Without IndexedDB (or when it fails or takes over 3 s) the key lives in
- * memory only. idb defaults to the global indexedDB.
+ * memory only. idb defaults to the global indexedDB; null keeps the key in
+ * memory.
  */
-export async function loadKey(idb: IDBFactory | undefined = typeof indexedDB === "undefined" ? undefined : indexedDB): Promise<DpopKey> {
+export async function loadKey(idb: IDBFactory | null = typeof indexedDB === "undefined" ? null : indexedDB): Promise<DpopKey> {
   const fresh = () => crypto.subtle.generateKey(ALG, false, ["sign", "verify"]) as Promise<CryptoKeyPair>;
   let pair: CryptoKeyPair | undefined;
   if (idb) {

@@ -18,7 +18,7 @@ async function verified(jwt: string): Promise<{ header: any; claims: any }> {
 }
 
 let shared: Promise<DpopKey> | undefined;
-const key = () => (shared = shared || loadKey(undefined));
+const key = () => (shared = shared || loadKey(null));
 
 test("loadKey without IndexedDB makes a non-extractable P-256 key in memory", async () => {
   const k = await key();
@@ -27,7 +27,7 @@ test("loadKey without IndexedDB makes a non-extractable P-256 key in memory", as
   await assert.rejects(crypto.subtle.exportKey("jwk", k.pair.privateKey));
   await assert.rejects(crypto.subtle.exportKey("pkcs8", k.pair.privateKey));
   assert.deepEqual(Object.keys(k.jwk).sort(), ["crv", "kty", "x", "y"]);
-  const other = await loadKey(undefined);
+  const other = await loadKey(null);
   assert.notEqual(other.jkt, k.jkt, "each memory key is new");
 });
 
