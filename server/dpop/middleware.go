@@ -60,7 +60,8 @@ func Middleware(v *Verifier, tokens *Tokens, o MiddlewareOptions) func(http.Hand
 	}
 }
 
-// verifyRequest checks r's DPoP token and proof.
+// verifyRequest checks r's DPoP token and proof. The token comes first, so
+// only holders of a valid token get their proofs into the replay cache.
 func verifyRequest(v *Verifier, tokens *Tokens, r *http.Request, origin, audience string) (*Result, error) {
 	token, err := TokenFromRequest(r)
 	if err != nil {
@@ -70,12 +71,15 @@ func verifyRequest(v *Verifier, tokens *Tokens, r *http.Request, origin, audienc
 	if err != nil {
 		return nil, err
 	}
+	claims, err := tokens.verifyUnbound(token, audience)
+	if err != nil {
+		return nil, err
+	}
 	proof, err := v.Verify(r.Context(), raw, Request{Method: r.Method, URL: origin + r.URL.EscapedPath(), AccessToken: token})
 	if err != nil {
 		return nil, err
 	}
-	claims, err := tokens.Verify(token, audience, proof.JKT)
-	if err != nil {
+	if err := claims.checkBinding(proof.JKT); err != nil {
 		return nil, err
 	}
 	return &Result{Token: token, Claims: claims, Proof: proof}, nil

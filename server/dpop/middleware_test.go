@@ -1,6 +1,7 @@
 package dpop_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -192,5 +193,46 @@ func TestWriteTokenError(t *testing.T) {
 	json.Unmarshal(w.Body.Bytes(), &body)
 	if w.Code != 400 || body["error"] != dpop.CodeUseNonce || w.Header().Get(dpop.NonceHeader) != n.Current() {
 		t.Fatalf("%d %v %q", w.Code, body, w.Header().Get(dpop.NonceHeader))
+	}
+}
+
+// countingCache counts the keys written to a memory cache.
+type countingCache struct {
+	*dpop.MemoryReplayCache
+	uses int
+}
+
+func (c *countingCache) UseOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	c.uses++
+	return c.MemoryReplayCache.UseOnce(ctx, key, ttl)
+}
+
+// TestMiddlewareReplayCacheNeedsToken: proofs sent without a valid token never
+// reach the replay cache, so strangers cannot crowd out others' entries.
+func TestMiddlewareReplayCacheNeedsToken(t *testing.T) {
+	const u = "https://app.example.com/api/data"
+	clk := &clock{t0}
+	cache := &countingCache{MemoryReplayCache: dpop.NewMemoryReplayCache(10)}
+	v := newVerifier(t, clk, dpop.Config{Replay: cache})
+	tokens := newTokens(t, clk, issuer)
+	h := dpop.Middleware(v, tokens, dpop.MiddlewareOptions{Origin: "https://app.example.com", Audience: audience})(&upstream{})
+	stranger := newClient(t)
+	forged := newTokens(t, clk, issuer) // another key: not ours
+	bad, _, err := forged.Mint(dpop.Grant{Subject: "x", Audience: []string{audience}, JKT: stranger.jkt(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{bad, "abc.def.ghi"} {
+		r := httptest.NewRequest("GET", u, nil)
+		r.Header.Set("Authorization", "DPoP "+tok)
+		r.Header.Set(dpop.ProofHeader, stranger.proof(t, "GET", u, t0, tok))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 401 || !strings.Contains(w.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("%d %q", w.Code, w.Header().Get("WWW-Authenticate"))
+		}
+	}
+	if cache.uses != 0 {
+		t.Fatalf("%d proofs without a valid token entered the replay cache", cache.uses)
 	}
 }

@@ -166,6 +166,28 @@ type TokenClaims struct {
 // audience, is alive, and is bound to the key whose thumbprint is jkt (the
 // Proof.JKT of the request's verified proof). Errors wrap ErrInvalidToken.
 func (t *Tokens) Verify(token, audience, jkt string) (*TokenClaims, error) {
+	c, err := t.verifyUnbound(token, audience)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkBinding(jkt); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkBinding reports whether the token is bound to the key whose
+// thumbprint is jkt.
+func (c *TokenClaims) checkBinding(jkt string) error {
+	if jkt == "" || c.JKT != jkt {
+		return fmt.Errorf("%w: token not bound to the proof's key", ErrInvalidToken)
+	}
+	return nil
+}
+
+// verifyUnbound is Verify without the key binding check: the caller must
+// compare the claims' JKT with a verified proof's.
+func (t *Tokens) verifyUnbound(token, audience string) (*TokenClaims, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token too large", ErrInvalidToken)
 	}
@@ -195,8 +217,8 @@ func (t *Tokens) Verify(token, audience, jkt string) (*TokenClaims, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w: token not valid now", ErrInvalidToken)
 	}
-	if c.Cnf == nil || c.Cnf.JKT == "" || jkt == "" || c.Cnf.JKT != jkt {
-		return nil, fmt.Errorf("%w: token not bound to the proof's key", ErrInvalidToken)
+	if c.Cnf == nil || c.Cnf.JKT == "" {
+		return nil, fmt.Errorf("%w: token not bound to a key", ErrInvalidToken)
 	}
 	return &TokenClaims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, ID: c.ID, JKT: c.Cnf.JKT,
