@@ -13,31 +13,29 @@ import (
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
-// A token endpoint checks the proof of the client's key, then mints a token
-// bound to that key.
-func ExampleTokens_Mint() {
+// A token endpoint checks the proof of the client's key and mints a token
+// bound to that key; the API behind Middleware lets through only requests
+// with such a token and a fresh proof of the same key.
+func Example() {
+	const origin = "https://app.example.com"
 	v, err := dpop.NewVerifier(dpop.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: "https://app.example.com", Key: jose.JSONWebKey{Key: key, KeyID: "k1"}})
+	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: origin, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}})
 	if err != nil {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /_tokenhook/token", func(w http.ResponseWriter, r *http.Request) {
-		raw, err := dpop.ProofFromRequest(r)
+		// (Check the viewer's session first.)
+		proof, err := v.VerifyRequest(r, origin+r.URL.Path, "")
 		if err != nil {
 			v.WriteTokenError(w, err)
 			return
 		}
-		proof, err := v.Verify(r.Context(), raw, dpop.Request{Method: r.Method, URL: "https://app.example.com" + r.URL.Path})
-		if err != nil {
-			v.WriteTokenError(w, err)
-			return
-		}
-		token, exp, err := tokens.Mint(dpop.Grant{Subject: "alice", Audience: []string{"https://app.example.com"}, JKT: proof.JKT})
+		token, exp, err := tokens.Mint(dpop.Grant{Subject: "alice", Audience: []string{origin}, JKT: proof.JKT})
 		if err != nil {
 			http.Error(w, "cannot mint", http.StatusInternalServerError)
 			return
@@ -45,27 +43,11 @@ func ExampleTokens_Mint() {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintf(w, `{"access_token":%q,"token_type":"DPoP","expires_at":%d}`, token, exp.Unix())
 	})
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
-}
-
-// A resource server lets through only requests with a token of ours and a
-// proof of the key it is bound to.
-func ExampleMiddleware() {
-	v, err := dpop.NewVerifier(dpop.Config{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: "https://app.example.com", Key: jose.JSONWebKey{Key: key, KeyID: "k1"}})
-	if err != nil {
-		log.Fatal(err)
-	}
 	guard := dpop.Middleware(v, tokens, dpop.MiddlewareOptions{
-		Origin:   "https://app.example.com",
-		Audience: "https://app.example.com",
+		Origin:   origin,
+		Audience: origin,
 		Verified: func(r *http.Request, res *dpop.Result) { r.Header.Set("X-Forwarded-User", res.Claims.Subject) },
 	})
-	mux := http.NewServeMux()
 	mux.Handle("/api/", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "hello", r.Header.Get("X-Forwarded-User"))
 	})))

@@ -204,12 +204,7 @@ func newDPoPSite(t *testing.T) *dpopSite {
 		w.Write([]byte(script))
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		raw, err := dpop.ProofFromRequest(r)
-		if err != nil {
-			v.WriteTokenError(w, err)
-			return
-		}
-		p, err := v.Verify(r.Context(), raw, dpop.Request{Method: r.Method, URL: origin + r.URL.Path})
+		p, err := v.VerifyRequest(r, origin+r.URL.Path, "")
 		if err != nil {
 			v.WriteTokenError(w, err)
 			return

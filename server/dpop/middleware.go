@@ -67,15 +67,14 @@ func verifyRequest(v *Verifier, tokens *Tokens, r *http.Request, origin, audienc
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ProofFromRequest(r)
-	if err != nil {
-		return nil, err
+	if _, err := ProofFromRequest(r); err != nil {
+		return nil, err // a missing proof is named before a bad token
 	}
 	claims, err := tokens.verifyUnbound(token, audience)
 	if err != nil {
 		return nil, err
 	}
-	proof, err := v.Verify(r.Context(), raw, Request{Method: r.Method, URL: origin + r.URL.EscapedPath(), AccessToken: token})
+	proof, err := v.VerifyRequest(r, origin+r.URL.EscapedPath(), token)
 	if err != nil {
 		return nil, err
 	}

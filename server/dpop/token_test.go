@@ -74,26 +74,21 @@ func TestVerifyTokenRefuses(t *testing.T) {
 		return raw
 	}
 	good := mint(tk, audience)
-	// A session assertion: same key, same issuer, other typ, no cnf.
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, (&jose.SignerOptions{}).WithType("tokenhook-session+jwt"))
-	if err != nil {
-		t.Fatal(err)
+	// Tokens with our key and issuer but without cnf.
+	unboundWithType := func(typ jose.ContentType) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, (&jose.SignerOptions{}).WithType(typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: issuer, Subject: "alice", Audience: jwt.Audience{audience},
+			IssuedAt: jwt.NewNumericDate(t0), Expiry: jwt.NewNumericDate(t0.Add(time.Minute))}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
 	}
-	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: issuer, Subject: "alice", Audience: jwt.Audience{audience},
-		IssuedAt: jwt.NewNumericDate(t0), Expiry: jwt.NewNumericDate(t0.Add(time.Minute))}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The same claims as ours with typ at+jwt but no cnf.
-	atSigner, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, (&jose.SignerOptions{}).WithType(dpop.TokenType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	unbound, err := jwt.Signed(atSigner).Claims(jwt.Claims{Issuer: issuer, Subject: "alice", Audience: jwt.Audience{audience},
-		IssuedAt: jwt.NewNumericDate(t0), Expiry: jwt.NewNumericDate(t0.Add(time.Minute))}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
+	assertion := unboundWithType("tokenhook-session+jwt") // as server/assertion.go signs
+	unbound := unboundWithType(dpop.TokenType)
 	tests := []struct {
 		name, token, aud, jkt string
 	}{
