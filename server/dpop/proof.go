@@ -203,14 +203,15 @@ func ProofFromRequest(r *http.Request) (string, error) {
 }
 
 // VerifyRequest verifies the one DPoP header of r (see ProofFromRequest and
-// Verify) for r's method and url, the request URL as the client addressed
-// it; accessToken is the token presented with it, "" at a token endpoint.
-func (v *Verifier) VerifyRequest(r *http.Request, url, accessToken string) (*Proof, error) {
+// Verify) for r's method and publicURL, the request URL as the client
+// addressed it; accessToken is the token presented with it, "" at a token
+// endpoint.
+func (v *Verifier) VerifyRequest(r *http.Request, publicURL, accessToken string) (*Proof, error) {
 	raw, err := ProofFromRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	return v.Verify(r.Context(), raw, Request{Method: r.Method, URL: url, AccessToken: accessToken})
+	return v.Verify(r.Context(), raw, Request{Method: r.Method, URL: publicURL, AccessToken: accessToken})
 }
 
 // Verify checks proof against req per RFC 9449 §4.3 and records its jti, so a
