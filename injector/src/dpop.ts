@@ -1,7 +1,8 @@
-// DPoP (RFC 9449) for the page: a non-extractable ECDSA P-256 key kept in
-// IndexedDB, its RFC 7638 thumbprint, and proofs signed with it. No DOM
-// access besides indexedDB and crypto, so it runs under node's test runner
-// (where IndexedDB is absent and the key lives in memory).
+// DPoP (RFC 9449) for the page, loaded as a lazy chunk in dpop mode: a
+// non-extractable ECDSA P-256 key kept in IndexedDB, its RFC 7638
+// thumbprint, and proofs signed with it. No DOM access besides indexedDB,
+// crypto and the chunk hand-over, so it runs under node's test runner (where
+// IndexedDB is absent and the key lives in memory).
 
 /** The public half of a P-256 key as a JWK, with only the members RFC 7638 hashes. */
 export interface PublicJwk {
@@ -159,4 +160,17 @@ export async function proof(
   const input = enc({ typ: "dpop+jwt", alg: "ES256", jwk: key.jwk }) + "." + enc(claims);
   const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, key.pair.privateKey, new TextEncoder().encode(input));
   return input + "." + b64u(sig);
+}
+
+/** What this file hands the main script when loaded as a lazy chunk. */
+export interface DpopChunk {
+  loadKey: typeof loadKey;
+  proof: typeof proof;
+}
+
+// Loaded by the main script as a chunk (as the sign-in chunk is), which set
+// .th on this script element: hand it the entry points.
+if (typeof document !== "undefined") {
+  const s = document.currentScript as (HTMLScriptElement & { th?: (c: DpopChunk) => void }) | null;
+  if (s && s.th) s.th({ loadKey, proof });
 }

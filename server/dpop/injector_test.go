@@ -9,7 +9,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -32,27 +30,16 @@ var browser browsertest.Shared
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
-// overlay is injector.Sources plus an entry point that exposes dpop.ts as
-// globalThis.DPOP.
-type overlay struct{ extra fstest.MapFS }
-
-func (o overlay) Open(name string) (fs.File, error) {
-	if _, ok := o.extra[name]; ok {
-		return o.extra.Open(name)
-	}
-	return injector.Sources.Open(name)
-}
-
-// dpopScript bundles src/dpop.ts the way jsbundle bundles the injector
-// (ES2019, minified IIFE) and reports its size.
-func dpopScript(t *testing.T) string {
+// dpopChunk bundles src/dpop.ts as jsbundle bundles the injector's chunks
+// (ES2019, minified IIFE) and reports its size. Loaded by a script element
+// with a .th callback, the chunk hands that callback its entry points.
+func dpopChunk(t *testing.T) string {
 	t.Helper()
-	entry := `import * as d from "./dpop"; (globalThis as any).DPOP = d;`
-	b, err := jsbundle.BuildFS(overlay{fstest.MapFS{"src/dpop_entry.ts": {Data: []byte(entry)}}}, "src/dpop_entry.ts")
+	b, err := jsbundle.BuildFS(injector.Sources, "src/dpop.ts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("dpop.ts bundled: %d bytes, %d gzip", len(b.Code()), len(b.Gzip()))
+	t.Logf("dpop chunk: %d bytes, %d gzip", len(b.Code()), len(b.Gzip()))
 	return string(b.Code())
 }
 
@@ -80,7 +67,9 @@ func TestInjectorProofsInNode(t *testing.T) {
 	v := newVerifier(t, clk, dpop.Config{})
 	// The script prints the key's thumbprint, then waits for a token on
 	// stdin and prints proofs for it.
-	driver := dpopScript(t) + `
+	driver := `globalThis.document = {currentScript: {th: (m) => { globalThis.DPOP = m; }}};
+` + dpopChunk(t) + `
+delete globalThis.document;
 (async () => {
   const k = await DPOP.loadKey();
   console.log(JSON.stringify({jkt: k.jkt, extractable: k.pair.privateKey.extractable}));
@@ -174,7 +163,7 @@ type dpopSite struct {
 
 func newDPoPSite(t *testing.T) *dpopSite {
 	s := &dpopSite{}
-	script := dpopScript(t)
+	chunk := dpopChunk(t)
 	mux := http.NewServeMux()
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
@@ -197,11 +186,17 @@ func newDPoPSite(t *testing.T) *dpopSite {
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
-		w.Write([]byte(`<!doctype html><title>dpop</title><script src="/dpop.js"></script>`))
+		// The chunk loaded the way the main script loads its chunks.
+		w.Write([]byte(`<!doctype html><title>dpop</title><script>
+const s = document.createElement("script");
+s.src = "/dpop.js";
+s.th = (m) => { window.DPOP = m; };
+document.head.appendChild(s);
+</script>`))
 	})
 	mux.HandleFunc("GET /dpop.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
-		w.Write([]byte(script))
+		w.Write([]byte(chunk))
 	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		p, err := v.VerifyRequest(r, origin+r.URL.Path, "")
@@ -268,6 +263,7 @@ func TestInjectorProofsInChromium(t *testing.T) {
 	site := newDPoPSite(t)
 	tab := browser.Tab(t)
 	tab.Navigate(site.srv.URL + "/")
+	tab.WaitFor("window.DPOP")
 	got := browsertest.Eval[pageResult](tab, pageFlow)
 	if got.First != 400 || !got.Nonce || got.Token != 200 || got.API != 200 || got.Exported != "no" || len(got.JKT) != 43 {
 		t.Fatalf("first visit: %+v; console %v", got, tab.Errors())
@@ -276,6 +272,7 @@ func TestInjectorProofsInChromium(t *testing.T) {
 		t.Fatalf("API reached %d times", site.apiHits())
 	}
 	tab.Navigate(site.srv.URL + "/")
+	tab.WaitFor("window.DPOP")
 	again := browsertest.Eval[pageResult](tab, pageFlow)
 	if again.JKT != got.JKT || again.API != 200 {
 		t.Fatalf("after reload: %+v (key before: %s)", again, got.JKT)
