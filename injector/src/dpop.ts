@@ -81,9 +81,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** isPair: a stored value is a usable key pair (ECDSA, private half not extractable). */
 function isPair(v: unknown): v is CryptoKeyPair {
   const p = v as CryptoKeyPair | undefined;
-  return !!p && !!p.privateKey && !!p.publicKey && p.privateKey.algorithm.name === "ECDSA";
+  return !!p && !!p.privateKey && !!p.publicKey && p.privateKey.algorithm.name === "ECDSA" && !p.privateKey.extractable;
 }
 
 /** stored returns the pair kept in idb, storing fresh when there is none (the first tab to store wins). */
