@@ -87,7 +87,7 @@ function isPair(v: unknown): v is CryptoKeyPair {
   return !!p && !!p.privateKey && !!p.publicKey && p.privateKey.algorithm.name === "ECDSA" && !p.privateKey.extractable;
 }
 
-/** stored returns the pair kept in idb, storing fresh when there is none (the first tab to store wins). */
+/** stored returns the pair kept in idb, storing a fresh one when there is none (the first tab to store wins). */
 async function stored(idb: IDBFactory, fresh: () => Promise<CryptoKeyPair>): Promise<CryptoKeyPair> {
   const open = idb.open(DB, 1);
   open.onupgradeneeded = () => open.result.createObjectStore(STORE);
@@ -97,8 +97,11 @@ async function stored(idb: IDBFactory, fresh: () => Promise<CryptoKeyPair>): Pro
     const old = await request(tx("readonly").get(NAME));
     if (isPair(old)) return old;
     const pair = await fresh();
+    const value = { privateKey: pair.privateKey, publicKey: pair.publicKey };
     try {
-      await request(tx("readwrite").add({ privateKey: pair.privateKey, publicKey: pair.publicKey }, NAME));
+      // add fails when another tab stored its key meanwhile; put replaces
+      // a stored value that is not a usable key.
+      await request(old === undefined ? tx("readwrite").add(value, NAME) : tx("readwrite").put(value, NAME));
       return pair;
     } catch (e) {
       const other = await request(tx("readonly").get(NAME));
