@@ -277,4 +277,22 @@ func TestInjectorProofsInChromium(t *testing.T) {
 	if again.JKT != got.JKT || again.API != 200 {
 		t.Fatalf("after reload: %+v (key before: %s)", again, got.JKT)
 	}
+	// An extractable key planted in IndexedDB (by an earlier script) is
+	// replaced, not used.
+	replaced := browsertest.Eval[bool](tab, plantKey)
+	if !replaced {
+		t.Fatal("a planted extractable key was used")
+	}
 }
+
+// plantKey stores an extractable pair where dpop.ts keeps its key, then
+// reports whether loadKey makes and keeps a non-extractable one instead.
+const plantKey = `(async () => {
+  const pair = await crypto.subtle.generateKey({name: "ECDSA", namedCurve: "P-256"}, true, ["sign", "verify"]);
+  const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+  const db = await req(indexedDB.open("tokenhook", 1));
+  await req(db.transaction("keys", "readwrite").objectStore("keys").put({privateKey: pair.privateKey, publicKey: pair.publicKey}, "dpop"));
+  db.close();
+  const k = await DPOP.loadKey(), k2 = await DPOP.loadKey();
+  return k.pair.privateKey.extractable === false && k.jkt === k2.jkt;
+})()`
