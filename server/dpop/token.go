@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -45,8 +47,9 @@ type TokenConfig struct {
 	Now func() time.Time
 }
 
-// Tokens mints access tokens bound to a client's key and verifies them. It
-// is safe for concurrent use.
+// Tokens mints access tokens bound to a client's key and verifies them,
+// checking a token's signature once and its times and audience on every
+// use. It is safe for concurrent use.
 type Tokens struct {
 	issuer string
 	alg    jose.SignatureAlgorithm
@@ -54,6 +57,7 @@ type Tokens struct {
 	signer jose.Signer
 	ttl    time.Duration
 	now    func() time.Time
+	cache  tokenCache
 }
 
 // NewTokens returns Tokens for cfg, or an error naming what in cfg is wrong.
@@ -159,6 +163,7 @@ type TokenClaims struct {
 	// JKT is cnf.jkt, the thumbprint of the key the token is bound to.
 	JKT string
 	// Raw holds every claim, registered ones included, as decoded from JSON.
+	// It is shared between the verifications of one token: do not modify it.
 	Raw map[string]any
 }
 
@@ -191,6 +196,36 @@ func (t *Tokens) verifyUnbound(token, audience string) (*TokenClaims, error) {
 	if len(token) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: token too large", ErrInvalidToken)
 	}
+	key := sha256.Sum256([]byte(token))
+	now := t.now()
+	e, ok := t.cache.get(key)
+	if !ok {
+		var err error
+		if e, err = t.parse(token); err != nil {
+			return nil, err
+		}
+	}
+	err := e.jwt.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, AnyAudience: jwt.Audience{audience}, Time: now}, tokenLeeway)
+	switch {
+	case errors.Is(err, jwt.ErrExpired):
+		return nil, fmt.Errorf("%w: token expired", ErrInvalidToken)
+	case errors.Is(err, jwt.ErrInvalidIssuer):
+		return nil, fmt.Errorf("%w: issuer is not ours", ErrInvalidToken)
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return nil, fmt.Errorf("%w: audience is not ours", ErrInvalidToken)
+	case err != nil:
+		return nil, fmt.Errorf("%w: token not valid now", ErrInvalidToken)
+	}
+	if !ok {
+		t.cache.put(key, e, now)
+	}
+	c := *e.claims
+	return &c, nil
+}
+
+// parse checks a token's signature and typ and decodes its claims. The
+// result depends on the token's bytes only, so it can be cached by them.
+func (t *Tokens) parse(token string) (*tokenEntry, error) {
 	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{t.alg})
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a JWT signed with %s", ErrInvalidToken, t.alg)
@@ -206,22 +241,56 @@ func (t *Tokens) verifyUnbound(token, audience string) (*TokenClaims, error) {
 	if c.Expiry == nil || c.IssuedAt == nil || c.Subject == "" {
 		return nil, fmt.Errorf("%w: exp, iat or sub missing", ErrInvalidToken)
 	}
-	err = c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: t.issuer, AnyAudience: jwt.Audience{audience}, Time: t.now()}, tokenLeeway)
-	switch {
-	case errors.Is(err, jwt.ErrExpired):
-		return nil, fmt.Errorf("%w: token expired", ErrInvalidToken)
-	case errors.Is(err, jwt.ErrInvalidIssuer):
-		return nil, fmt.Errorf("%w: issuer is not ours", ErrInvalidToken)
-	case errors.Is(err, jwt.ErrInvalidAudience):
-		return nil, fmt.Errorf("%w: audience is not ours", ErrInvalidToken)
-	case err != nil:
-		return nil, fmt.Errorf("%w: token not valid now", ErrInvalidToken)
-	}
 	if c.Cnf == nil || c.Cnf.JKT == "" {
 		return nil, fmt.Errorf("%w: token not bound to a key", ErrInvalidToken)
 	}
-	return &TokenClaims{
+	return &tokenEntry{jwt: c.Claims, claims: &TokenClaims{
 		Issuer: c.Issuer, Subject: c.Subject, Audience: c.Audience, ID: c.ID, JKT: c.Cnf.JKT,
 		IssuedAt: c.IssuedAt.Time(), Expiry: c.Expiry.Time(), Raw: raw,
-	}, nil
+	}}, nil
+}
+
+// tokenCacheSize bounds the cache of checked tokens. Only tokens with our
+// signature enter it, so strangers cannot fill it.
+const tokenCacheSize = 10000
+
+// tokenEntry is a token whose signature and form were checked; its times
+// and audience are checked on every use.
+type tokenEntry struct {
+	jwt    jwt.Claims
+	claims *TokenClaims
+}
+
+// tokenCache remembers checked tokens by their SHA-256, so a token used for
+// many requests has its signature checked once. An entry never outlives its
+// token: every use checks exp, and full caches drop expired entries first.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*tokenEntry
+}
+
+func (c *tokenCache) get(k [32]byte) (*tokenEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e, ok
+}
+
+func (c *tokenCache) put(k [32]byte, e *tokenEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[32]byte]*tokenEntry{}
+	}
+	if len(c.m) >= tokenCacheSize {
+		for k, old := range c.m {
+			if !now.Before(old.claims.Expiry.Add(tokenLeeway)) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= tokenCacheSize {
+			clear(c.m)
+		}
+	}
+	c.m[k] = e
 }
