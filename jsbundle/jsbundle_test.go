@@ -315,7 +315,7 @@ const page = "https://app.example.com/p";
 const w = globalThis;
 w.window = w;
 w.document = { currentScript: { dataset: { methods: "POST" } }, cookie: "", baseURI: page };
-w.location = { href: page, pathname: "/p", search: "", hash: "", assign() {} };
+w.location = { href: page, origin: new URL(page).origin, pathname: "/p", search: "", hash: "", assign() {} };
 w.top = w; w.self = w;
 w.fetch = async (input, init) => {
   const r = new Request(typeof input === "string" ? new URL(input, page).href : input, init);
