@@ -294,8 +294,9 @@ func TestPKCEVerifierMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Body.Close()
-	if r.StatusCode != http.StatusBadGateway {
-		t.Fatalf("PKCE mismatch: status %d, want 502", r.StatusCode)
+	// The provider refuses the code (invalid_grant): the client's problem.
+	if r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("PKCE mismatch: status %d, want 400", r.StatusCode)
 	}
 	for _, ck := range r.Cookies() {
 		if ck.Name == "tokenhook" && ck.MaxAge >= 0 {
