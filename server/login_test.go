@@ -237,17 +237,29 @@ func TestSignInFlood(t *testing.T) {
 	}
 }
 
-// TestSignInProviderDown (issue 11 §1): with the provider unreachable, a
-// callback says it could not reach it (503, not "did not accept"), sign-in
+// ageReach makes the provider's last known state d older.
+func (e *testEnv) ageReach(d time.Duration) {
+	e.srv.reach.mu.Lock()
+	e.srv.reach.seen = e.srv.reach.seen.Add(-d)
+	e.srv.reach.mu.Unlock()
+}
+
+// TestSignInProviderDown (issue 11 §1): with the provider unreachable, sign-in
 // starts show tokenhook's own retry page instead of a redirect into a dead
-// host, the outage is logged once, and sign-in works again once the
-// provider answers.
+// host (found by a check when nothing told tokenhook yet), a callback says
+// it could not reach the provider (503, not "did not accept"), the outage
+// is logged once, and sign-in works again once the provider answers.
 func TestSignInProviderDown(t *testing.T) {
 	e := newEnv(t)
 	cb, tx := e.holdCallback(newBrowser(), 0)
 	issuer, _ := url.Parse(e.cfg.Issuer)
 	e.idp.Close() // down: connections refused
 
+	// Nothing failed yet; the last good answer is a minute old.
+	e.ageReach(reachFresh)
+	if r, body := get(t, e.url+"/_tokenhook/login?rd=/x", nil); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Try again") {
+		t.Fatalf("the first login after the provider went down: %d %s %s", r.StatusCode, r.Header.Get("Location"), body)
+	}
 	r, body := get(t, cb, tx)
 	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "could not reach the identity provider") || strings.Contains(body, "did not accept") {
 		t.Fatalf("callback with the provider down: %d %s", r.StatusCode, body)
@@ -274,13 +286,59 @@ func TestSignInProviderDown(t *testing.T) {
 	back := &http.Server{Handler: http.NotFoundHandler()}
 	go back.Serve(ln)
 	t.Cleanup(func() { back.Close() })
-	e.srv.reach.mu.Lock()
-	e.srv.reach.seen = e.srv.reach.seen.Add(-reachProbeEvery)
-	e.srv.reach.mu.Unlock()
+	e.ageReach(reachProbeEvery)
 	if r, body := get(t, e.url+"/_tokenhook/login?rd=/x", nil); r.StatusCode != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), e.cfg.Issuer) {
 		t.Fatalf("login once the provider answers: %d %s", r.StatusCode, body)
 	}
 	if !strings.Contains(e.logs.String(), "identity provider reachable again") {
 		t.Error("the recovery was not logged")
+	}
+}
+
+// TestSignInProviderHung: a provider that accepts connections and never
+// answers costs one sign-in start at most reachProbeTimeout, not the HTTP
+// client's 15 s; the starts after it get the retry page at once.
+func TestSignInProviderHung(t *testing.T) {
+	e := newEnv(t)
+	issuer, _ := url.Parse(e.cfg.Issuer)
+	e.idp.Close()
+	ln, err := net.Listen("tcp", issuer.Host)
+	if err != nil {
+		t.Skipf("cannot listen on the provider's address again: %v", err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() { // accept, read nothing, answer nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	e.ageReach(reachFresh)
+	for i := range 3 {
+		start := time.Now()
+		r, body := get(t, e.url+"/_tokenhook/login?rd=/x", nil)
+		took := time.Since(start)
+		if r.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("login %d with the provider hung: %d %s", i, r.StatusCode, body)
+		}
+		// Not a timing assertion on speed: the bound is the probe's own
+		// deadline, far below the client's 15 s.
+		if took > reachProbeTimeout+5*time.Second {
+			t.Fatalf("login %d waited %v for a hung provider", i, took)
+		}
 	}
 }

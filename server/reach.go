@@ -18,6 +18,11 @@ const reachProbeEvery = 5 * time.Second
 // reachProbeTimeout bounds that check (a hung provider answers nothing).
 const reachProbeTimeout = 2 * time.Second
 
+// reachFresh is how long a "reachable" outcome is trusted: a sign-in start
+// after a quiet minute checks first, so the first viewer after an outage
+// began is not sent into a dead host either.
+const reachFresh = time.Minute
+
 // reachability remembers whether tokenhook's own calls reach the identity
 // provider. Every call through the server's HTTP client to a watched host
 // (discovery, code exchange, refresh, keys, introspection) reports its
@@ -72,20 +77,20 @@ func (r *reachability) report(host string, err error) {
 	}
 }
 
-// reachable reports whether a viewer may be sent to authURL. While the
-// provider is known to be unreachable it checks again (one request at a
-// time, at most every reachProbeEvery, for at most reachProbeTimeout);
-// meanwhile other callers get the last known state at once.
+// reachable reports whether a viewer may be sent to authURL. When the last
+// outcome is stale (reachable but older than reachFresh), or unreachable
+// and older than reachProbeEvery, it checks again: one request at a time,
+// for at most reachProbeTimeout; meanwhile other callers get the last known
+// state at once. So sign-in costs the provider at most one extra request
+// per reachProbeEvery, whoever asks.
 func (r *reachability) reachable(ctx context.Context, client *http.Client, authURL string) bool {
 	r.watch(authURL)
 	r.mu.Lock()
-	if !r.down {
+	age := r.now().Sub(r.seen)
+	if r.probing || !r.down && age < reachFresh || r.down && age < reachProbeEvery {
+		up := !r.down
 		r.mu.Unlock()
-		return true
-	}
-	if r.probing || r.now().Sub(r.seen) < reachProbeEvery {
-		r.mu.Unlock()
-		return false
+		return up
 	}
 	r.probing = true
 	r.mu.Unlock()
@@ -102,7 +107,9 @@ func (r *reachability) reachable(ctx context.Context, client *http.Client, authU
 	if err != nil {
 		return false
 	}
-	resp, err := client.Do(req) // reports through the transport
+	c := *client // any answer will do: redirects are not followed
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req) // reports through the transport
 	if err != nil {
 		return false
 	}
