@@ -342,3 +342,41 @@ func TestSignInProviderHung(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHostileSignIn measures one hostile pair through the composed
+// handler: a login from a fresh address and its callback without a code
+// (what TestSignInFlood sends 50,000 of). Nothing is stored for either.
+func BenchmarkHostileSignIn(b *testing.B) {
+	idp := httptest.NewServer(http.NotFoundHandler()) // any answer: "reachable"
+	b.Cleanup(idp.Close)
+	s, err := New(context.Background(), Config{PublicURL: "http://127.0.0.1:4180", AuthURL: idp.URL + "/auth", TokenURL: idp.URL + "/token",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		addr := fmt.Sprintf("10.%d.%d.1:1234", i/200%200, i%200)
+		i++
+		req := httptest.NewRequest("GET", "/_tokenhook/login?rd=/", nil)
+		req.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusFound {
+			b.Fatalf("login: %d", w.Code)
+		}
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		cb := httptest.NewRequest("GET", "/_tokenhook/callback?code=&state="+url.QueryEscape(loc.Query().Get("state")), nil)
+		cb.RemoteAddr = addr
+		for _, c := range w.Result().Cookies() {
+			cb.AddCookie(c)
+		}
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, cb)
+		if w.Code != http.StatusBadRequest {
+			b.Fatalf("callback: %d", w.Code)
+		}
+	}
+}
