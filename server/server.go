@@ -25,6 +25,8 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/once"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -53,9 +55,13 @@ type Server struct {
 	secure        bool
 
 	provider atomic.Pointer[provider]
-	states   *stateCache
-	locks    [256]sync.Mutex // per-session refresh locks, striped by key
-	seed     maphash.Seed
+	states   once.Store            // used sign-in states
+	reach    *reachability         // whether our calls reach the provider
+	limits   [2]*ratelimit.Limiter // sign-in starts and claims, per client address
+	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
+	claimWait time.Duration
+	locks     [256]sync.Mutex // per-session refresh locks, striped by key
+	seed      maphash.Seed
 
 	bundle  *jsbundle.Bundle
 	handler http.Handler
@@ -74,20 +80,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    logger,
-		client: &http.Client{Timeout: 15 * time.Second},
-		states: newStateCache(10000),
-		seed:   maphash.MakeSeed(),
-		now:    time.Now,
-		secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		cfg:       cfg,
+		log:       logger,
+		states:    once.NewMemory(maxOnce),
+		claimWait: defaultClaimWait,
+		seed:      maphash.MakeSeed(),
+		now:       time.Now,
+		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
 	if s.secure {
 		// __Host- cookies must be Secure, Path=/ and carry no Domain.
 		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
-	s.rendezvous = rendezvous.NewMemory(10000)
+	s.rendezvous = rendezvous.NewMemory(maxRendezvous)
+	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
+	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
+	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
 	hashKey, err := derive(cfg.CookieSecret, "tokenhook cookie mac v1", 32)
 	if err != nil {
 		return nil, err
@@ -150,11 +159,13 @@ func derive(secret []byte, purpose string, n int) ([]byte, error) {
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET "+Prefix+"login", s.handleLogin)
-	m.HandleFunc("GET "+Prefix+"callback", s.handleCallback)
+	// Unauthenticated sign-in steps are limited per client address.
+	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.handleLogin))
+	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
+	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handleConfirm))
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
-	m.HandleFunc("POST "+Prefix+"claim", s.handleClaim)
+	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handleClaim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
 	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
 	m.HandleFunc("POST "+Prefix+"exchange", s.handleExchange)
