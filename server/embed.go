@@ -33,7 +33,9 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", `send {"channel":…,"secret":…} as JSON`)
 		return
 	}
-	id, err := s.rendezvous.Claim(r.Context(), req.Channel, req.Secret, claimWait)
+	ctx, stop := s.untilDrain(r) // a restart answers "pending": the script asks again
+	id, err := s.rendezvous.Claim(ctx, req.Channel, req.Secret, claimWait)
+	stop()
 	switch {
 	case errors.Is(err, rendezvous.ErrPending):
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})
