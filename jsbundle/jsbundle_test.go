@@ -19,10 +19,12 @@ import (
 
 // sizeBudget is the budget for the minified, gzipped main script;
 // chunkBudget is the sign-in chunk's (loaded only when a viewer must sign in
-// without leaving the page, on Dash pages, and for signOut).
+// without leaving the page, on Dash pages, for signOut, and on the first 401:
+// the refresh-and-replay path with its table of refusing resources, which
+// added about 260 bytes).
 const (
 	sizeBudget  = 4096
-	chunkBudget = 3072
+	chunkBudget = 3328
 )
 
 func build(t testing.TB) *Bundle {
