@@ -222,7 +222,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// Shutdown neither waits for nor closes hijacked connections.
 	// MERGE(sec-identity): close proxied WebSockets here with a close frame
 	// (1012 "service restart") through the proxy's CloseWebSockets; until
-	// then they end when the drain's time is up (cancelRequests).
+	// then they are cut (no close frame) when Serve returns (cancelRequests).
 	hs.RegisterOnShutdown(s.startDrain)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -231,10 +231,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	timeout := s.cfg.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
+	timeout := s.cfg.ShutdownTimeout // Validate's default: 10 s
 	s.log.Info("draining: no new connections; waiting for requests in flight", "timeout", timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
