@@ -88,6 +88,14 @@ type Config struct {
 	// AssertionAudience is the aud of session assertions (default: Upstream).
 	AssertionAudience string
 
+	// ReusePort opens the listening socket with SO_REUSEPORT, so a new
+	// process can listen on the same port before the old one drains (see
+	// Listen).
+	ReusePort bool
+	// ShutdownTimeout is how long Serve waits for in-flight requests after
+	// its context ends (default 10 s); connections still open then are closed.
+	ShutdownTimeout time.Duration
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.
@@ -99,6 +107,7 @@ type Config struct {
 type setting struct {
 	name, def, usage string
 	secret           bool // never echo its value in errors
+	boolean          bool // a switch: bare --name means true (see parseBool)
 }
 
 // settings is the single table behind the flags, the environment variables,
@@ -119,8 +128,8 @@ var settings = []setting{
 	{name: "upstream-timeout", def: "60s", usage: "how long to wait for the upstream's response headers"},
 	{name: "audience", usage: "aud that forwarded bearer tokens must carry (default: the client id)"},
 	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
-	{name: "inject-script", def: "false", usage: "insert the tokenhook script tag into proxied HTML pages"},
-	{name: "strip-authorization", def: "false", usage: "remove the Authorization header before forwarding (default: pass it through)"},
+	{name: "inject-script", def: "false", boolean: true, usage: "insert the tokenhook script tag into proxied HTML pages"},
+	{name: "strip-authorization", def: "false", boolean: true, usage: "remove the Authorization header before forwarding (default: pass it through)"},
 	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
 	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
 	{name: "allowed-groups", usage: "comma-separated groups allowed in"},
@@ -136,6 +145,8 @@ var settings = []setting{
 	{name: "session-store-password-file", usage: "file holding the Redis password (replaces the one in --session-store)"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
+	{name: "reuse-port", def: "false", boolean: true, usage: "listen with SO_REUSEPORT so a new process can start on the same port before the old one stops (zero-downtime restarts)"},
+	{name: "shutdown-timeout", def: "10s", usage: "on SIGTERM, how long in-flight requests may take to finish before their connections are closed"},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
 	{name: "log-format", def: "text", usage: "text or json"},
 }
@@ -164,10 +175,16 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.SetOutput(out)
 	vals := make(map[string]*string, len(settings))
 	for _, s := range settings {
+		if s.boolean {
+			v := &boolFlag{s: s.def}
+			fs.Var(v, s.name, s.usage)
+			vals[s.name] = &v.s
+			continue
+		}
 		vals[s.name] = fs.String(s.name, s.def, s.usage)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: tokenhook serve [flags]\n\nEvery flag can also be set by its environment variable or a key in the --config file.\nPrecedence: flag > environment > file > default.\n\n")
+		fmt.Fprintf(out, "Usage: tokenhook serve [flags]\n\nEvery flag can also be set by its environment variable or a key in the --config file.\nPrecedence: flag > environment > file > default.\nSwitches (default false) take true/false, 1/0, yes/no or on/off; the bare flag means true.\n\n")
 		fmt.Fprint(out, SettingsTable())
 	}
 	if err := fs.Parse(args); err != nil {
@@ -331,6 +348,12 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	if c.InjectScript, err = boolValue(raw, "inject-script"); err != nil {
 		return c, err
 	}
+	if c.ReusePort, err = boolValue(raw, "reuse-port"); err != nil {
+		return c, err
+	}
+	if c.ShutdownTimeout, err = durationValue(raw, "shutdown-timeout"); err != nil {
+		return c, err
+	}
 	if c.UpstreamTimeout, err = durationValue(raw, "upstream-timeout"); err != nil {
 		return c, err
 	}
@@ -343,14 +366,54 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	return c, nil
 }
 
-func boolValue(raw map[string]string, name string) (bool, error) {
-	switch raw[name] {
-	case "", "false", "0", "no":
-		return false, nil
-	case "true", "1", "yes":
-		return true, nil
+// boolFlag is a boolean setting on the command line: like Go's own boolean
+// flags, the bare form --name means true and --name=false works; the next
+// argument is never taken as its value. It keeps the text, checked by
+// parseBool, so flags, environment and file go through one conversion.
+type boolFlag struct{ s string }
+
+func (b *boolFlag) String() string {
+	if b == nil {
+		return ""
 	}
-	return false, &ConfigError{name, fmt.Sprintf("%q is not true or false", raw[name])}
+	return b.s
+}
+
+func (b *boolFlag) Set(v string) error {
+	if _, ok := parseBool(v); !ok {
+		return errors.New(boolWords)
+	}
+	b.s = v
+	return nil
+}
+
+// IsBoolFlag tells package flag that the bare form means "true".
+func (b *boolFlag) IsBoolFlag() bool { return true }
+
+// boolWords lists the accepted spellings, for error messages.
+const boolWords = "want true or false (also 1/0, yes/no, on/off)"
+
+// parseBool reads a boolean setting: true/false, 1/0, yes/no, on/off, in
+// any letter case, the same in flags, environment variables and the file.
+func parseBool(v string) (value, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off":
+		return false, true
+	}
+	return false, false
+}
+
+func boolValue(raw map[string]string, name string) (bool, error) {
+	if raw[name] == "" {
+		return false, nil
+	}
+	v, ok := parseBool(raw[name])
+	if !ok {
+		return false, &ConfigError{name, fmt.Sprintf("%q: %s", raw[name], boolWords)}
+	}
+	return v, nil
 }
 
 // list splits a comma-separated setting.
@@ -488,6 +551,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RefreshSkew == 0 {
 		c.RefreshSkew = time.Minute
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

@@ -120,3 +120,97 @@ rules:
 		t.Fatalf("bad route: %v", err)
 	}
 }
+
+// boolSettings reads each boolean setting's value from a Config. A boolean
+// setting missing here fails TestBooleanSettings.
+var boolSettings = map[string]func(Config) bool{
+	"inject-script":       func(c Config) bool { return c.InjectScript },
+	"strip-authorization": func(c Config) bool { return c.StripAuthorization },
+	"reuse-port":          func(c Config) bool { return c.ReusePort },
+}
+
+// TestBooleanSettings: every boolean setting behaves like Go's boolean flags
+// (bare means true, =false works, the next flag is never its value) and takes
+// the same words from the flag, the environment and the YAML file.
+func TestBooleanSettings(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
+	for _, s := range settings {
+		if !s.boolean {
+			continue
+		}
+		get, ok := boolSettings[s.name]
+		if !ok {
+			t.Errorf("boolean setting %s has no row in boolSettings", s.name)
+			continue
+		}
+		if s.def != "false" {
+			t.Errorf("boolean setting %s: default %q, want false (the bare flag turns it on)", s.name, s.def)
+		}
+		file := func(v string) string {
+			p := filepath.Join(dir, s.name+"-"+strings.ReplaceAll(v, " ", "_")+".yaml")
+			os.WriteFile(p, []byte(s.name+": "+v+"\n"), 0o600)
+			return p
+		}
+		env := envName(s.name)
+		for _, tc := range []struct {
+			form string
+			args []string
+			env  map[string]string
+			want bool
+			err  string // a part of the error, when one is expected
+		}{
+			{form: "default", want: false},
+			{form: "flag bare", args: []string{"--" + s.name}, want: true},
+			{form: "flag bare, single dash", args: []string{"-" + s.name}, want: true},
+			{form: "flag bare before another flag", args: []string{"--" + s.name, "--addr", "127.0.0.1:7777"}, want: true},
+			{form: "flag =true", args: []string{"--" + s.name + "=true"}, want: true},
+			{form: "flag =false", args: []string{"--" + s.name + "=false"}, want: false},
+			{form: "flag =1", args: []string{"--" + s.name + "=1"}, want: true},
+			{form: "flag =0", args: []string{"--" + s.name + "=0"}, want: false},
+			{form: "flag =yes", args: []string{"--" + s.name + "=yes"}, want: true},
+			{form: "flag =no", args: []string{"--" + s.name + "=no"}, want: false},
+			{form: "flag =false beats env true", args: []string{"--" + s.name + "=false"}, env: map[string]string{env: "true"}, want: false},
+			{form: "flag =maybe", args: []string{"--" + s.name + "=maybe"}, err: "want true or false"},
+			{form: "flag with a separate value", args: []string{"--" + s.name, "false"}, err: `unexpected argument "false"`},
+			{form: "env true", env: map[string]string{env: "true"}, want: true},
+			{form: "env TRUE", env: map[string]string{env: "TRUE"}, want: true},
+			{form: "env 1", env: map[string]string{env: "1"}, want: true},
+			{form: "env yes", env: map[string]string{env: "yes"}, want: true},
+			{form: "env on", env: map[string]string{env: "on"}, want: true},
+			{form: "env false", env: map[string]string{env: "false"}, want: false},
+			{form: "env 0", env: map[string]string{env: "0"}, want: false},
+			{form: "env no", env: map[string]string{env: "no"}, want: false},
+			{form: "env off", env: map[string]string{env: "off"}, want: false},
+			{form: "env maybe", env: map[string]string{env: "maybe"}, err: "--" + s.name + " (" + env + `): "maybe": want true or false`},
+			{form: "yaml true", args: []string{"--config", file("true")}, want: true},
+			{form: "yaml false", args: []string{"--config", file("false")}, want: false},
+			{form: "yaml yes", args: []string{"--config", file("yes")}, want: true},
+			{form: "yaml no", args: []string{"--config", file("no")}, want: false},
+			{form: "yaml 1", args: []string{"--config", file("1")}, want: true},
+			{form: "yaml 0", args: []string{"--config", file("0")}, want: false},
+			{form: "yaml quoted on", args: []string{"--config", file(`"on"`)}, want: true},
+			{form: "yaml maybe", args: []string{"--config", file("maybe")}, err: "want true or false"},
+			{form: "env false beats yaml true", args: []string{"--config", file("true")}, env: map[string]string{env: "false"}, want: false},
+		} {
+			t.Run(s.name+"/"+tc.form, func(t *testing.T) {
+				c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+				if tc.err != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.err) {
+						t.Fatalf("error %v, want one containing %q", err, tc.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := get(c); got != tc.want {
+					t.Errorf("%s = %v, want %v", s.name, got, tc.want)
+				}
+				if slices.Contains(tc.args, "--addr") && c.Addr != "127.0.0.1:7777" {
+					t.Errorf("the flag after --%s was not read: addr %q", s.name, c.Addr)
+				}
+			})
+		}
+	}
+}

@@ -75,7 +75,9 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	id, err := s.rendezvous.Claim(r.Context(), req.Channel, req.Secret, req.Code, s.claimWait)
+	ctx, stop := s.untilDrain(r) // a restart answers "pending": the script asks again
+	id, err := s.rendezvous.Claim(ctx, req.Channel, req.Secret, req.Code, s.claimWait)
+	stop()
 	switch {
 	case errors.Is(err, rendezvous.ErrPending):
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "pending"})

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +62,9 @@ type Server struct {
 	locks     [256]sync.Mutex // per-session refresh locks, striped by key
 	seed      maphash.Seed
 
+	draining  chan struct{} // closed when Serve starts draining
+	drainOnce sync.Once
+
 	bundle  *jsbundle.Bundle
 	handler http.Handler
 	mux     *http.ServeMux
@@ -84,6 +86,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		log:       logger,
 		states:    once.NewMemory(maxOnce),
 		claimWait: defaultClaimWait,
+		draining:  make(chan struct{}),
 		seed:      maphash.MakeSeed(),
 		now:       time.Now,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
@@ -212,9 +215,15 @@ func (s *Server) Bundle() *jsbundle.Bundle { return s.bundle }
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve answers requests on ln until ctx ends, then shuts down gracefully
-// (in-flight requests get up to 10 seconds).
+// Serve answers requests on ln until ctx ends, then drains: it stops
+// accepting connections, lets in-flight requests finish (for up to
+// Config.ShutdownTimeout), answers tokenhook's own long-polls at once so the
+// script asks again (on the new process, after a restart), and closes idle
+// keep-alive connections so browsers reconnect to whoever listens next.
+// Requests are not cancelled when ctx ends, only when the drain's time is up.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -224,8 +233,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:    func(net.Listener) context.Context { return ctx },
+		BaseContext:    func(net.Listener) context.Context { return base },
 	}
+	// Shutdown neither waits for nor closes hijacked connections.
+	// MERGE(sec-identity): close proxied WebSockets here with a close frame
+	// (1012 "service restart") through the proxy's CloseWebSockets; until
+	// then they are cut (no close frame) when Serve returns (cancelRequests).
+	hs.RegisterOnShutdown(s.startDrain)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -233,18 +247,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	timeout := s.cfg.ShutdownTimeout // Validate's default: 10 s
+	s.log.Info("draining: no new connections; waiting for requests in flight", "timeout", timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
-		// Long-polls (iframe sign-in claims) and WebSockets outlive the grace
-		// period: close what is left.
-		s.log.Warn("closing connections still open after 10 s", "err", err)
+		s.log.Warn("closing connections still open after the shutdown timeout", "timeout", timeout, "err", err)
+		cancelRequests()
 		hs.Close()
 	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		return e
 	}
 	return nil
+}
+
+// startDrain ends tokenhook's own long-polls (see untilDrain).
+func (s *Server) startDrain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// untilDrain returns r's context, also cancelled when the server starts
+// draining, for handlers that hold a request open while waiting for
+// something (the sign-in claim): they answer "not yet" at once and the
+// script asks again. Call stop when done.
+func (s *Server) untilDrain(r *http.Request) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-s.draining:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // sweep removes ended sessions from the store once an hour.
@@ -309,22 +343,4 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("dur", s.now().Sub(start)))
 	})
-}
-
-// Listen opens a TCP listener on addr. Its error is one readable line,
-// "cannot listen on ADDR: address already in use", for command-line output.
-func Listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err == nil {
-		return ln, nil
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err
-		var sys *os.SyscallError
-		if errors.As(err, &sys) {
-			err = sys.Err
-		}
-	}
-	return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 }

@@ -87,18 +87,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	ln, err := server.Listen(cfg.Addr)
+	ln, err := server.ListenFor(cfg, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
 	}
-	srv, err := server.New(ctx, cfg, logger)
+	// The server's background work (provider discovery, key fetches) lives
+	// until Serve has drained, not only until the signal.
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	srv, err := server.New(srvCtx, cfg, logger)
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 2
 	}
-	logger.Info("tokenhook listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "upstream", cfg.Upstream)
+	logger.Info("tokenhook listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "upstream", cfg.Upstream, "reuse_port", cfg.ReusePort)
 	if err := srv.Serve(ctx, ln); err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1

@@ -90,3 +90,28 @@ func TestBundleCommand(t *testing.T) {
 		t.Fatalf("bundle without --out: exit %d", code)
 	}
 }
+
+// TestBooleanFlagsInTheCLI: a bare boolean flag means true and never takes
+// the next flag as its value: "--inject-script --addr X" reaches the listen
+// step with X (here a busy port, so the command stops there).
+func TestBooleanFlagsInTheCLI(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	for _, args := range [][]string{
+		{"--inject-script", "--addr", addr},
+		{"--strip-authorization", "--inject-script=false", "--addr", addr},
+		{"--inject-script=yes", "--strip-authorization=0", "--addr", addr},
+	} {
+		var out, errb bytes.Buffer
+		full := append(append([]string{"serve"}, args...), "--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s",
+			"--cookie-secret", strings.Repeat("x", 32), "--data-dir", "")
+		code := run(context.Background(), full, func(string) string { return "" }, &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "cannot listen on "+addr) {
+			t.Errorf("%q: exit %d, %q; want the listen error for %s", args, code, errb.String(), addr)
+		}
+	}
+}

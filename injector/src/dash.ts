@@ -10,8 +10,10 @@
 // so a request that races a refresh still goes out with the fresh token; a
 // value the app put there itself is never touched (without overwrite).
 // A JWT-Expired 401 to a request the wrapper decorated is refreshed and
-// replayed by the wrapper; if the renderer still sees one, it calls
-// request_refresh_jwt(old), which forces a refresh past old.
+// replayed by the wrapper; if the renderer still sees one, the resource
+// refused a fresh token (or was refused lately: replay.ts), so
+// request_refresh_jwt hands over the current token and never forces
+// another refresh: a callback the app refuses costs the provider nothing.
 import { headerValue } from "./headers";
 import { Clock, Manager } from "./tokens";
 
@@ -76,8 +78,8 @@ export function hooks(
   return {
     request_pre: () => seed(0),
     request_post: () => undefined,
-    request_refresh_jwt: (old) =>
-      tokens.refresh(old || undefined).then(
+    request_refresh_jwt: () =>
+      tokens.get().then(
         (t) => (push(t), t),
         (e) => (fail(e), null),
       ),

@@ -1,7 +1,8 @@
 // The window.fetch wrapper.
 import { Config } from "./config";
-import { appOwned, headerValue, merge, staleAnswer } from "./headers";
+import { appOwned, headerValue, merge } from "./headers";
 import { shouldDecorate } from "./match";
+import type { Replay } from "./replay";
 import { Manager } from "./tokens";
 
 /** What the fetch and XHR wrappers need from the rest of the script. */
@@ -15,8 +16,8 @@ export interface Deps {
   self: string;
   /** True once dash() was called: Dash endpoints are decorated for every method. */
   dash(): boolean;
-  /** Loads the sign-in chunk, which holds again (the refresh and replay after a 401). */
-  load(): Promise<{ again: typeof again }>;
+  /** Loads the sign-in chunk, which holds the 401 path (replay.ts). */
+  load(): Promise<Replay>;
   /** Reports a token failure (and starts sign-in when it is login_required). */
   fail(e: unknown): void;
 }
@@ -26,16 +27,12 @@ export function issuedBy(d: Deps, m: Manager): (v: string) => boolean {
   return (v) => m.recent.some((t) => headerValue(d.cfg.scheme, t) === v);
 }
 
-/** stale tells whether an answer refuses the token it carried (reading a clone; an unreadable body leaves only WWW-Authenticate to judge by). */
-async function stale(res: Response): Promise<boolean> {
-  return res.status === 401 && staleAnswer(401, res.headers.get("WWW-Authenticate"), await res.clone().text().catch(() => ""));
-}
-
 /**
  * wrapFetch returns a fetch that adds the token header to matching
  * requests, and after a 401 that rejects the token it sent, refreshes once
  * and replays once (a Request from a clone taken before sending), so the
- * caller only sees the second answer. Requests it does not decorate go to orig untouched.
+ * caller only sees the second answer; a resource that refused a fresh token
+ * too gets no refresh for a while (replay.ts). Requests it does not decorate go to orig untouched.
  */
 export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
   return async function (input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -60,25 +57,7 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
     const res = await orig(req || url, { ...i, headers: h });
-    // A 401: the refresh and the replay are in the sign-in chunk.
+    // A 401: the refresh and the replay are in the sign-in chunk (replay.ts).
     return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
   };
-}
-
-/**
- * again handles a decorated request's 401 (in the sign-in chunk): when it
- * rejects the token sent, it refreshes once and replays once (from the
- * clone or init), so the caller only sees the second answer.
- */
-export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Response, url: RequestInfo, i: RequestInit, h: Headers, token: string): Promise<Response> {
-  const c = d.cfg;
-  if (!(await stale(res))) return res;
-  const fresh = await m.refresh(token).catch((e) => (d.fail(e), null));
-  if (!fresh || fresh === token || (i.body && (i.body as ReadableStream).getReader)) return res;
-  h.set(c.header, headerValue(c.scheme, fresh));
-  const a = await orig(url, { ...i, headers: h });
-  // Refused too: later callers (request_refresh_jwt, getToken) must get a
-  // token past this one, not the cached copy.
-  if (await stale(a)) m.reject(fresh);
-  return a;
 }

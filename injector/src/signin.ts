@@ -10,7 +10,7 @@
 import { Config, on, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
 import { Clock, Manager, Source, staleHash } from "./tokens";
-import { again } from "./fetch";
+import { again, refused, renew, Replay } from "./replay";
 
 /** What the main script hands to the chunk. */
 export interface Host {
@@ -37,7 +37,7 @@ export interface Host {
 }
 
 /** What the chunk hands back to the main script. */
-export interface Chunk {
+export interface Chunk extends Replay {
   dash(h: Host): DashHooks;
   signIn(h: Host): void;
   show(h: Host): void;
@@ -45,7 +45,6 @@ export interface Chunk {
   connect(h: Host, name: string): Promise<boolean>;
   stale(token: string): Promise<string>;
   hold(h: Host, e: Error, src: Source): Promise<Token>;
-  again: typeof again;
 }
 
 /** A prepared popup sign-in: the secret never leaves this page's memory. */
@@ -355,5 +354,5 @@ export function hold(h: Host, e: Error, src: Source): Promise<Token> {
 // the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: Chunk) => void }) | null;
-  if (s && s.th) s.th({ dash, signIn, show, signOut, connect, stale: staleHash, again, hold });
+  if (s && s.th) s.th({ dash, signIn, show, signOut, connect, stale: staleHash, hold, again, renew, refused });
 }

@@ -1,5 +1,7 @@
 // The token cache: in memory only (this closure), single-flight fetching,
-// proactive refresh before expiry, forced refresh after a rejection.
+// proactive refresh before expiry, forced refresh after a rejection. A
+// resource refusing a fresh token does not mark the token (replay.ts keeps
+// that per resource): the token keeps serving every other request.
 import { Token } from "./config";
 
 /** Timer and clock, injectable for tests. */
@@ -22,11 +24,6 @@ export interface Manager {
   refresh(rejected?: string): Promise<string | null>;
   /** Forget the token (sign-out). */
   clear(): void;
-  /**
-   * Marks t refused even after a refresh (a replay with it was refused too):
-   * while it is the current token, get and refresh fetch past it.
-   */
-  reject(t: string): void;
   /** Tokens handed out recently, newest first (to recognise stale copies). */
   recent: string[];
 }
@@ -47,7 +44,6 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
   let life = 0;
   let timer: unknown;
   let flight: Promise<string | null> | null = null;
-  let bad: string | null = null; // a current token a backend refused
   const recent: string[] = [];
 
   function store(t: Token): string | null {
@@ -75,13 +71,10 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
     // Not cached: the app's own storage, read again (synchronously) each time.
     if (!cache) return store(src() as Token);
     // A small margin for the request's own travel time.
-    return cur && cur !== bad && (!exp || clock.now() + Math.min(5000, life / 6) < exp) ? cur : null;
+    return cur && (!exp || clock.now() + Math.min(5000, life / 6) < exp) ? cur : null;
   }
 
   function fetch(rejected?: string): Promise<string | null> {
-    // A refused current token is what the server must refresh past, whatever
-    // older copy the caller holds.
-    if (cur && cur === bad) rejected = cur;
     if (!flight) {
       const done = () => {
         flight = null;
@@ -108,10 +101,7 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
       // A fetch already under way may have been started before the
       // rejection was known; if it brings back the same token, force again.
       const f = flight;
-      return f ? f.then((t) => (t && t !== rejected && t !== bad ? t : fetch(rejected))) : fetch(rejected);
-    },
-    reject(t) {
-      if (t === cur) bad = t;
+      return f ? f.then((t) => (t && t !== rejected ? t : fetch(rejected))) : fetch(rejected);
     },
     clear() {
       clock.clear(timer);

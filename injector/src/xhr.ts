@@ -1,6 +1,7 @@
 // The XMLHttpRequest wrapper: method and URL are captured in open(), the
 // header is set in send(); a request whose token was rejected is re-sent once
-// with the same body before the app sees the 401.
+// with the same body before the app sees the 401 (unless its resource refused
+// a fresh token lately: replay.ts decides, in the sign-in chunk).
 import { Deps, issuedBy } from "./fetch";
 import { appOwned, headerValue, staleAnswer } from "./headers";
 import { shouldDecorate } from "./match";
@@ -69,17 +70,16 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     if (x.readyState < 4) return void (!s.replayed && x.readyState > 1 && x.status === 401 && e.stopImmediatePropagation());
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
     if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
-    // The replay was refused too: later callers must get a token past this one.
-    if (s.replayed) return s.m!.reject(s.token);
+    const url = String(s.args[1]);
+    // The replay was refused too: the resource says no (replay.ts).
+    if (s.replayed) return void d.load().then((k) => k.refused(d, url));
     s.replayed = s.mute = true;
     e.stopImmediatePropagation();
-    const rejected = s.token;
-    s.m!
-      .refresh(rejected)
-      .catch((err) => (d.fail(err), null))
+    d.load()
+      .then((k) => k.renew(d, s.m!, url, s.token!), () => null)
       .then((t) => {
         if (states.get(x) !== s || s.aborted) return;
-        if (!t || t === rejected) {
+        if (!t) {
           // No better token: let the app see the 401 after all.
           s.mute = false;
           for (const type of EVENTS) x.dispatchEvent(new Event(type));

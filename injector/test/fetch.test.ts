@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse, UserConfig } from "../src/config";
-import { again, Deps, wrapFetch } from "../src/fetch";
+import { Deps, wrapFetch } from "../src/fetch";
+import * as replay from "../src/replay";
 import { manager, Source } from "../src/tokens";
 import { FakeClock, flush, network, Seen } from "./util";
 
@@ -18,7 +19,7 @@ function setup(user: UserConfig = {}, answer: (r: Seen, n: number) => Response =
     return { token: "tok" + issued, exp: clock.now() + 3600_000 };
   };
   const tokens = manager(src, true, clock, () => {}, () => {});
-  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => dash, fail: (e) => fails.push(e) };
+  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => dash, fail: (e) => fails.push(e) };
   const net = network(answer);
   return { f: wrapFetch(net.f, d), seen: net.seen, issuedCount: () => issued, tokens, fails, clock };
 }
@@ -77,7 +78,7 @@ test("a <base> element pointing elsewhere does not make elsewhere same-origin", 
   const base = "https://elsewhere.example/";
   const tokens = manager(async () => ({ token: "secret", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
   const net = network(() => new Response("ok"), base);
-  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => base, self: "https://app.example.com", dash: () => false, fail: () => {} });
+  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => base, self: "https://app.example.com", dash: () => false, fail: () => {} });
   await f("api/relative", { method: "POST", body: "r" });
   await f("https://elsewhere.example/api/absolute", { method: "POST", body: "a" });
   await f("https://app.example.com/api/own", { method: "POST", body: "o" });
@@ -184,7 +185,7 @@ test("token failures: the request goes out without the header and the failure is
   );
   const fails: unknown[] = [];
   const net = network(() => new Response("ok"));
-  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => false, fail: (e) => fails.push(e) });
+  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: (e) => fails.push(e) });
   assert.equal((await f("/api", { method: "POST" })).status, 200);
   assert.equal(auth(net.seen[0]), null);
   assert.equal(fails.length, 1);
@@ -229,7 +230,7 @@ test("connection origins get their connection's token only; other origins get no
   const f = wrapFetch(net.f, {
     cfg,
     tok: (u) => (cfg.origins[new URL(u, page).origin] === "data" ? data : signin),
-    load: async () => ({ again }),
+    load: async () => replay,
     base: () => page, self: new URL(page).origin,
     dash: () => false,
     fail: () => {},

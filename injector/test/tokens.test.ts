@@ -194,30 +194,3 @@ test("connection source: connection_required rejects with the event's argument; 
   await assert.rejects(src() as Promise<Token>, (e: any) => e.name === "connection_required" && e.c.name === "data" && e.c.connectUrl === "/_tokenhook/connect/data");
   assert.deepEqual(urls, ["https://app.example/_tokenhook/token?connection=data"]);
 });
-
-test("reject: a refreshed token refused too is refreshed past, whatever stale copy the caller holds", async () => {
-  const clock = new FakeClock();
-  const { src, calls } = counting(clock, 3600_000);
-  const m = manager(src, true, clock, () => {}, () => {});
-  assert.equal(await m.get(), "t1");
-  assert.equal(await m.refresh("t1"), "t2");
-  m.reject("t1"); // not current: ignored
-  assert.equal(m.peek(), "t2");
-  m.reject("t2"); // the replay with t2 was refused as well
-  assert.equal(m.peek(), null, "a refused token is not handed out");
-  // The Dash renderer asks with its stale copy t1: the server must refresh past t2.
-  assert.equal(await m.refresh("t1"), "t3");
-  assert.deepEqual(calls, [undefined, "t1", "t2"]);
-  assert.equal(await m.get(), "t3");
-  assert.equal(calls.length, 3);
-});
-
-test("reject: get fetches past a refused current token", async () => {
-  const clock = new FakeClock();
-  const { src, calls } = counting(clock, 3600_000);
-  const m = manager(src, true, clock, () => {}, () => {});
-  assert.equal(await m.get(), "t1");
-  m.reject("t1");
-  assert.equal(await m.get(), "t2");
-  assert.deepEqual(calls, [undefined, "t1"]);
-});

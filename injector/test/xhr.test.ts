@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parse, UserConfig } from "../src/config";
 import { wrapXHR } from "../src/xhr";
-import { again } from "../src/fetch";
+import * as replay from "../src/replay";
 import { manager, Source } from "../src/tokens";
 import { FakeClock, flush } from "./util";
 
@@ -84,7 +84,7 @@ function setup(answer: (s: Sent) => Answer, user: UserConfig = {}) {
   const tokens = manager(src, true, clock, () => {}, () => {});
   const { X: Raw, sent } = fakeXHR(answer);
   const Orig = Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest };
-  const X = wrapXHR(Orig, { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} });
+  const X = wrapXHR(Orig, { cfg: parse({}, user), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} });
   return { X, Orig, sent, tokens, count: () => n };
 }
 

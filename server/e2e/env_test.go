@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -202,6 +203,8 @@ type env struct {
 	Backend  *recorder
 	OtherRec *recorder
 	Tokens   *tokenLog
+	// Grants counts refresh_token grants at Dex's token endpoint.
+	Grants atomic.Int32
 
 	verifier *oidc.IDTokenVerifier
 }
@@ -260,6 +263,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Issuer: e.Issuer, Listener: dexLn, TokenTTL: o.TokenTTL,
 		Users:   []idp.User{{Email: e.email, Password: e.password}},
 		Clients: []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
+		Wrap:    e.countGrants,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +325,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	// verified after they ran out.
 	e.verifier = prov.Verifier(&oidc.Config{ClientID: clientID, SkipExpiryCheck: true})
 	return e
+}
+
+// countGrants counts the refresh_token grants Dex receives.
+func (e *env) countGrants(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token") {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
+				e.Grants.Add(1)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // waitReady waits until tokenhook has discovered the provider.
