@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -48,7 +49,7 @@ type Server struct {
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
 	assertions    *assertionSigner
-	upstream      http.Handler // the proxy to Config.Upstream, nil without one
+	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
 	verifier      *verify.Verifier
 	secure        bool
 
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			GroupsClaim: cfg.GroupsClaim, HTTPClient: s.client}
+			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
 		if cfg.Issuer == "" {
 			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
 		}
