@@ -57,6 +57,7 @@ var users = []idp.User{
 	{Email: "ada@example.com", Password: "pw-ada"},
 	{Email: "bob@example.com", Password: "pw-bob"},
 	{Email: "cy@example.com", Password: "pw-cy"},
+	{Email: "dee@example.com", Password: "pw-dee", Name: "data team"}, // a string "name" claim with a space
 }
 
 func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
