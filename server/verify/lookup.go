@@ -135,7 +135,7 @@ func newLookups(cfg Config) *lookups {
 // a refusal cached less than negTTL ago is repeated, a client over its
 // budget is refused with ErrRateLimited, and a look-up already running for
 // the same token is waited for instead of repeated. Only refusals
-// (ErrInvalidToken) are cached and charged to the client.
+// (ErrInvalidToken) are cached and charged to the client's budget.
 func (l *lookups) do(ctx context.Context, key [32]byte, client string, now time.Time, lookup func(context.Context) (*Claims, error)) (*Claims, error) {
 	l.mu.Lock()
 	if l.neg != nil {
@@ -153,12 +153,17 @@ func (l *lookups) do(ctx context.Context, key [32]byte, client string, now time.
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 		}
 	}
-	if client != "" && l.rate > 0 {
+	limited := client != "" && l.rate > 0
+	if limited {
+		// Reserve one failure of the budget for the look-up, so that
+		// concurrent look-ups cannot overdraw it; returned unless refused.
 		b := l.bucket(client, now)
 		if b.tokens < 1 {
 			l.mu.Unlock()
 			return nil, fmt.Errorf("%w: too many unknown tokens from this address", ErrRateLimited)
 		}
+		b.tokens--
+		l.clients.set(client, b)
 	}
 	f := &flight{done: make(chan struct{})}
 	l.flights[key] = f
@@ -170,15 +175,13 @@ func (l *lookups) do(ctx context.Context, key [32]byte, client string, now time.
 
 	l.mu.Lock()
 	delete(l.flights, key)
-	if isRefusal(f.err) {
-		if l.neg != nil {
-			l.neg.put(key, f.err, now)
-		}
-		if client != "" && l.rate > 0 {
-			b := l.bucket(client, now)
-			b.tokens--
-			l.clients.set(client, b)
-		}
+	if isRefusal(f.err) && l.neg != nil {
+		l.neg.put(key, f.err, now)
+	}
+	if limited && !isRefusal(f.err) {
+		b := l.bucket(client, now)
+		b.tokens = min(l.burst, b.tokens+1)
+		l.clients.set(client, b)
 	}
 	l.mu.Unlock()
 	close(f.done)
