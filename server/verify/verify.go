@@ -1,18 +1,11 @@
 // Package verify validates OAuth 2.0 bearer access tokens for resource servers:
-// JWT access tokens against the issuer's published keys (RFC 9068 checks), and
-// opaque tokens through token introspection (RFC 7662) or the userinfo endpoint.
-// It answers failures per RFC 6750 and offers an http.Handler middleware that
-// puts the validated claims into the request context.
-//
-// Typical use in a Go backend:
-//
-//	v, err := verify.New(ctx, verify.Config{Issuer: "https://idp.example", Audience: "my-app"})
-//	if err != nil { ... }
-//	http.ListenAndServe(":8080", v.Middleware()(appHandler))
-//
-// and inside appHandler:
-//
-//	claims, _ := verify.ClaimsFromContext(r.Context())
+// JWT access tokens against the issuer's published keys (RFC 9068 checks) or
+// an injected KeySet, and opaque tokens through token introspection (RFC
+// 7662) or the userinfo endpoint, with bounded provider traffic (a negative
+// cache, one look-up per token at a time, a budget of failed look-ups per
+// client address). It answers failures per RFC 6750 and offers an
+// http.Handler middleware that puts the validated claims into the request
+// context; see the examples.
 package verify
 
 import (
