@@ -250,6 +250,7 @@ type wsConn struct {
 	net.Conn
 	session string
 
+	once    sync.Once  // one close
 	mu      sync.Mutex // serialises writes
 	frames  frameTracker
 	closing []byte // the close frame to send, once requested
@@ -274,34 +275,34 @@ func (c *wsConn) Write(b []byte) (int, error) {
 	if err != nil || n < k {
 		return n, err
 	}
-	c.sendClose()
+	if c.frames.boundary() {
+		c.sendClose() // and drop the rest of b
+	}
 	return len(b), nil
 }
 
-// close sends a close frame with code and reason (at the next frame
-// boundary) and closes the connection closeGrace later, or at once when the
-// client does not take the frame within a second.
+// close sends a close frame with code and reason at the next frame boundary
+// and cuts the connection closeGrace later, whatever the client does. It
+// does not wait: a client that reads slowly delays only its own close.
 func (c *wsConn) close(code int, reason string) {
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	frame := make([]byte, 4, 4+len(reason))
-	frame[0], frame[1] = 0x88, byte(2+len(reason)) // FIN + close; unmasked
-	binary.BigEndian.PutUint16(frame[2:], uint16(code))
-	frame = append(frame, reason...)
-	// A client that reads nothing must not hold the lock forever.
-	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	c.mu.Lock()
-	if c.closing != nil {
-		c.mu.Unlock()
-		return
-	}
-	c.closing = frame
-	if c.frames.boundary() {
-		c.sendClose()
-	}
-	c.mu.Unlock()
-	time.AfterFunc(closeGrace, func() { c.Conn.Close() })
+	c.once.Do(func() {
+		if len(reason) > 123 {
+			reason = reason[:123]
+		}
+		frame := make([]byte, 4, 4+len(reason))
+		frame[0], frame[1] = 0x88, byte(2+len(reason)) // FIN + close; unmasked
+		binary.BigEndian.PutUint16(frame[2:], uint16(code))
+		frame = append(frame, reason...)
+		time.AfterFunc(closeGrace, func() { c.Conn.Close() })
+		go func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.closing = frame
+			if c.frames.boundary() {
+				c.sendClose()
+			}
+		}()
+	})
 }
 
 // sendClose writes the close frame (c.mu held).
