@@ -6,15 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
 )
@@ -30,14 +26,7 @@ type opaqueEnv struct {
 func newOpaqueEnv(t *testing.T, introspect string) *opaqueEnv {
 	t.Helper()
 	o := &opaqueEnv{}
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	thLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	idpLn, thLn := localListener(t), localListener(t)
 	o.url = "http://" + thLn.Addr().String()
 	cb := o.url + "/_tokenhook/callback"
 	p, err := zitadelop.Start(idpLn, "tokenhook", testSecret, []string{cb}, func(h http.Handler) http.Handler {
@@ -66,28 +55,24 @@ func newOpaqueEnv(t *testing.T, introspect string) *opaqueEnv {
 	t.Cleanup(func() { cancel(); <-done })
 
 	// A viewer's token, straight from the provider.
-	conf := &oauth2.Config{ClientID: "tokenhook", ClientSecret: testSecret, RedirectURL: cb,
-		Endpoint: oauth2.Endpoint{AuthURL: p.Issuer + "auth", TokenURL: p.Issuer + "oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
-		Scopes:   []string{"openid", "email", "profile"}}
 	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer lcancel()
-	jar, _ := cookiejar.New(nil)
-	resp, err := p.Login(lctx, &http.Client{Jar: jar, Timeout: 10 * time.Second}, conf.AuthCodeURL("st"),
-		func(u *url.URL) bool { return u.Path == "/_tokenhook/callback" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code in %q", resp.Header.Get("Location"))
-	}
-	tok, err := conf.Exchange(lctx, loc.Query().Get("code"))
+	tok, err := p.AccessToken(lctx, "tokenhook", testSecret, cb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o.token = tok.AccessToken
 	return o
+}
+
+// localListener listens on a free loopback port.
+func localListener(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 // get sends GET /api/data with bearer token and returns the status.

@@ -6,15 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -55,25 +51,9 @@ func startZitadel(t testing.TB) *zitadelProvider {
 	}
 	t.Cleanup(func() { z.Close() })
 
-	conf := &oauth2.Config{
-		ClientID: "web", ClientSecret: "s3cret", RedirectURL: "http://127.0.0.1:1/cb",
-		Endpoint: oauth2.Endpoint{AuthURL: z.Issuer + "auth", TokenURL: z.Issuer + "oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
-		Scopes:   []string{"openid", "email", "profile"},
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	jar, _ := cookiejar.New(nil)
-	resp, err := z.Login(ctx, &http.Client{Jar: jar, Timeout: 10 * time.Second}, conf.AuthCodeURL("st"),
-		func(u *url.URL) bool { return u.Host == "127.0.0.1:1" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code in redirect %q (status %d)", resp.Header.Get("Location"), resp.StatusCode)
-	}
-	tok, err := conf.Exchange(ctx, loc.Query().Get("code"))
+	tok, err := z.AccessToken(ctx, "web", "s3cret", "http://127.0.0.1:1/cb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +70,6 @@ func startZitadel(t testing.TB) *zitadelProvider {
 func TestZitadelOpaqueTokens(t *testing.T) {
 	p := startZitadel(t)
 	introspections, userinfos := &p.introspections, &p.userinfos
-	tok := struct{ AccessToken string }{p.token}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -111,7 +90,7 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := tc.counter.Load()
-			c, err := v.Verify(ctx, tok.AccessToken)
+			c, err := v.Verify(ctx, p.token)
 			if tc.counter.Load() != before+1 {
 				t.Fatalf("endpoint called %d times", tc.counter.Load()-before)
 			}
@@ -128,7 +107,7 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 				t.Fatalf("claims %+v", c)
 			}
 			// Cached: no second call.
-			if _, err := v.Verify(ctx, tok.AccessToken); err != nil || tc.counter.Load() != before+1 {
+			if _, err := v.Verify(ctx, p.token); err != nil || tc.counter.Load() != before+1 {
 				t.Fatalf("second verification not cached (err %v)", err)
 			}
 			// An unknown opaque token is refused.
