@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -435,5 +436,44 @@ func TestHooks(t *testing.T) {
 	}
 	if got.Host != "dash.example" || got.Header.Get("X-Forwarded-Host") != "dash.example" {
 		t.Fatalf("PreserveHost: Host %q, X-Forwarded-Host %q", got.Host, got.Header.Get("X-Forwarded-Host"))
+	}
+}
+
+// TestAuthenticate: the one-identity rule of Proxy.Authenticate.
+func TestAuthenticate(t *testing.T) {
+	is := newIssuer(t)
+	token := is.token(t, time.Hour) // subject "user-1"
+	for _, tc := range []struct {
+		name     string
+		sessions cookieSessions
+		h        map[string]string
+		source   verify.Source
+		key      string
+		err      error
+	}{
+		{"nothing", sessionFromCookie, nil, verify.SourceNone, "", verify.ErrNoToken},
+		{"session", sessionFromCookie, map[string]string{"Cookie": "th_session=ok"}, verify.SourceSession, "key-ok", nil},
+		{"bearer", sessionFromCookie, map[string]string{"Authorization": "Bearer " + token}, verify.SourceBearer, "", nil},
+		{"bearer and session of the same user", cookieSessions{subject: "user-1"},
+			map[string]string{"Authorization": "Bearer " + token, "Cookie": "th_session=ok"}, verify.SourceBearer, "key-ok", nil},
+		{"bearer and session of different users", sessionFromCookie,
+			map[string]string{"Authorization": "Bearer " + token, "Cookie": "th_session=ok"}, verify.SourceNone, "", ErrIdentityConflict},
+		{"malformed bearer with a session", sessionFromCookie,
+			map[string]string{"Authorization": "Bearer a b", "Cookie": "th_session=ok"}, verify.SourceNone, "", verify.ErrInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProxy(t, Config{Upstream: mustURL(t, "http://app.test"), Verifier: is.verifier(t), Sessions: tc.sessions})
+			r := httptest.NewRequest("GET", "/x", nil)
+			for k, v := range tc.h {
+				r.Header.Set(k, v)
+			}
+			id, err := p.Authenticate(r)
+			if !errors.Is(err, tc.err) || id.Source != tc.source || id.SessionKey != tc.key {
+				t.Fatalf("identity %v %q, err %v", id.Source, id.SessionKey, err)
+			}
+			if err == nil && id.Claims == nil {
+				t.Fatal("no claims")
+			}
+		})
 	}
 }
