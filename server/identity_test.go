@@ -356,3 +356,15 @@ func TestGroupsClaimSameOnBothPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownClosesWebSockets: when the server shuts down, open WebSockets
+// get the close code 1001 (going away) instead of a cut connection.
+func TestShutdownClosesWebSockets(t *testing.T) {
+	e, _ := newIdentityEnv(t, nil)
+	c, _ := e.bearerOf(users[0])
+	ws := dialSession(t, e, c)
+	e.cancel()
+	if code, reason := wsCloseStatus(t, ws, 5*time.Second); code != websocket.StatusGoingAway || reason != "server shutting down" {
+		t.Fatalf("closed with %d %q, want 1001", code, reason)
+	}
+}

@@ -211,6 +211,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return ctx },
 	}
+	hs.RegisterOnShutdown(s.closeWebSockets) // Shutdown leaves hijacked connections alone
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -51,6 +51,14 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 	return p, nil
 }
 
+// closeWebSockets sends every open WebSocket the close code 1001 (going
+// away); Serve calls it when it shuts down.
+func (s *Server) closeWebSockets() {
+	if s.upstream != nil {
+		s.upstream.CloseWebSockets(proxy.CloseGoingAway, "server shutting down")
+	}
+}
+
 // endingStore reports every session deleted through it (logout, a refresh
 // token the provider refused) to ended.
 type endingStore struct {

@@ -83,9 +83,13 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ww := &hijackWatcher{ResponseWriter: w, p: p, id: id}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	// An open connection ends when its credentials end, when either side
+	// closes it, or by CloseWebSockets, which sends a close frame first;
+	// never by a cancelled server context, which would cut it.
+	r = r.WithContext(context.WithoutCancel(r.Context()))
 	go func() {
 		defer close(stopped)
-		p.watch(context.WithoutCancel(r.Context()), ww, id, done)
+		p.watch(r.Context(), ww, id, done)
 	}()
 	p.forward(ww, r, id)
 	close(done)
