@@ -116,9 +116,6 @@ func (o *opaqueEnv) flood(d time.Duration, token func(i, n int) string) map[int]
 // with tokens that are not valid cause a bounded trickle of introspection
 // calls at the provider, and a valid token keeps validating meanwhile.
 func TestIntrospectionFlood(t *testing.T) {
-	if testing.Short() {
-		t.Skip("floods for several seconds")
-	}
 	o := newOpaqueEnv(t, "")
 	c := &http.Client{Timeout: 10 * time.Second}
 	if st := o.get(c, o.token); st != 200 {
