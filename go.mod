@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/AppsFlyer/go-sundheit v0.6.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/coder/websocket v1.8.14
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/dexidp/dex v0.0.0-20260806151424-ab64ed778070
 	github.com/evanw/esbuild v0.28.2

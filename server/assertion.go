@@ -13,8 +13,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-
-	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // SessionHeader carries the session assertion to the upstream app.
@@ -74,17 +72,18 @@ type cachedAssertion struct {
 	expires time.Time
 }
 
-// forSession returns an assertion for the session stored under key, reusing
+// forSession returns an assertion for the session stored under key (its
+// viewer's subject and email), reusing
 // a signed one while it has more than four of its five minutes left (signing
 // on every proxied request would cost more than the proxying).
-func (a *assertionSigner) forSession(issuer, audience string, sess *session.Session, key string, now time.Time) (string, error) {
+func (a *assertionSigner) forSession(issuer, audience, subject, email, key string, now time.Time) (string, error) {
 	a.mu.Lock()
 	c, ok := a.cached[key]
 	a.mu.Unlock()
 	if ok && now.Add(assertionTTL-time.Minute).Before(c.expires) {
 		return c.raw, nil
 	}
-	raw, err := a.sign(issuer, audience, sess.Subject, sess.Email, key, now)
+	raw, err := a.sign(issuer, audience, subject, email, key, now)
 	if err != nil {
 		return "", err
 	}

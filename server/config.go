@@ -60,6 +60,11 @@ type Config struct {
 	SkipAuth []verify.Route
 	// GroupsClaim names the token claim holding groups (default "groups").
 	GroupsClaim string
+	// Introspect says which bearer tokens are looked up at the provider:
+	// auto (default; tokens that are not JWTs, when the provider offers
+	// introspection), always (JWTs too, so revoked tokens are refused) or
+	// never (opaque tokens are refused without a provider call).
+	Introspect string
 	// InjectScript inserts tokenhook's script tag into proxied HTML pages, for
 	// apps whose pages cannot be edited.
 	InjectScript bool
@@ -133,7 +138,8 @@ var settings = []setting{
 	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
 	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
 	{name: "allowed-groups", usage: "comma-separated groups allowed in"},
-	{name: "groups-claim", def: "groups", usage: "token claim that holds the viewer's groups"},
+	{name: "groups-claim", def: "groups", usage: "token claim that holds the viewer's groups (a list, or one group as a string)"},
+	{name: "introspect", def: "auto", usage: "which bearer tokens to look up at the provider: auto (opaque ones), always (JWTs too), never"},
 	{name: "skip-auth-routes", usage: "comma-separated routes forwarded without any check, like \"GET /static/,/favicon.ico\""},
 	{name: "cookie-secret", usage: "secret of at least 32 bytes for cookies and session encryption", secret: true},
 	{name: "cookie-secret-file", usage: "file holding the cookie secret"},
@@ -328,6 +334,7 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		c.APIPaths = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 	}
 	c.GroupsClaim = raw["groups-claim"]
+	c.Introspect = raw["introspect"]
 	global := verify.Rule{PathPrefix: "/", Emails: list(raw["allowed-emails"]), Domains: list(raw["allowed-email-domains"]), Groups: list(raw["allowed-groups"])}
 	if len(global.Emails)+len(global.Domains)+len(global.Groups) > 0 {
 		c.Rules = append(c.Rules, global)
@@ -516,6 +523,11 @@ func (c *Config) Validate() error {
 	if c.GroupsClaim == "" {
 		c.GroupsClaim = "groups"
 	}
+	mode, err := verify.ParseIntrospectMode(c.Introspect)
+	if err != nil {
+		return &ConfigError{"introspect", fmt.Sprintf("%q: want auto, always or never", c.Introspect)}
+	}
+	c.Introspect = string(mode)
 	for _, r := range c.Rules {
 		if !strings.HasPrefix(r.PathPrefix, "/") {
 			return &ConfigError{"config", fmt.Sprintf("rules: path %q must start with /", r.PathPrefix)}

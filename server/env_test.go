@@ -57,6 +57,7 @@ var users = []idp.User{
 	{Email: "ada@example.com", Password: "pw-ada"},
 	{Email: "bob@example.com", Password: "pw-bob"},
 	{Email: "cy@example.com", Password: "pw-cy"},
+	{Email: "dee@example.com", Password: "pw-dee", Name: "data team"}, // a string "name" claim with a space
 }
 
 func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
@@ -66,16 +67,10 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
 func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, logs: &syncBuffer{}}
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	thLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	idpLn, thLn := localListener(t), localListener(t)
 	e.url = "http://" + thLn.Addr().String()
 	issuer := "http://" + idpLn.Addr().String() + "/dex"
+	var err error
 	e.idp, err = idp.Start(context.Background(), idp.Options{
 		Issuer: issuer, Listener: idpLn, Users: users,
 		Clients: []idp.Client{{ID: "tokenhook", Secret: testSecret, RedirectURIs: []string{e.url + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.url + "/"}}},

@@ -61,22 +61,17 @@ func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "send an application/x-www-form-urlencoded body of at most 16 KB")
 		return
 	}
-	f := r.PostForm
-	if g := f.Get("grant_type"); g != grantTokenExchange {
-		writeJSONError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be "+grantTokenExchange)
+	req, perr := parseExchangeRequest(r.PostForm)
+	if perr != nil {
+		writeJSONError(w, http.StatusBadRequest, perr.code, perr.desc)
 		return
 	}
-	if f.Get("subject_token_type") != SessionTokenType || f.Get("subject_token") == "" {
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "subject_token must be the "+SessionHeader+" assertion, subject_token_type "+SessionTokenType)
-		return
-	}
-	audience := f.Get("audience")
-	_, known := s.conns[audience]
-	if !known && audience != connection.ReservedName {
+	audience := req.audience
+	if _, known := s.conns[audience]; !known && audience != connection.ReservedName {
 		writeJSONError(w, http.StatusBadRequest, "invalid_target", "unknown audience "+clip(audience, 40)+": name a configured connection or "+connection.ReservedName)
 		return
 	}
-	claims, err := s.assertions.verify(f.Get("subject_token"), s.cfg.PublicURL, s.assertionAudience(), s.now())
+	claims, err := s.assertions.verify(req.subjectToken, s.cfg.PublicURL, s.assertionAudience(), s.now())
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_grant", "the session assertion is invalid or expired")
 		return
@@ -112,6 +107,34 @@ func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, exchangeAnswer{AccessToken: t.AccessToken, IssuedTokenType: tokenTypeAccessToken,
 		TokenType: "Bearer", ExpiresIn: max(0, int64(t.Expiry.Sub(s.now())/time.Second)), Scope: t.Scope})
+}
+
+// exchangeRequest is a well-formed exchange request.
+type exchangeRequest struct {
+	subjectToken string // the session assertion
+	audience     string // a connection name or connection.ReservedName
+}
+
+// exchangeError is an OAuth error answer (400).
+type exchangeError struct{ code, desc string }
+
+// parseExchangeRequest checks an exchange request's form parameters: the
+// token-exchange grant, a session assertion as subject token, an audience,
+// and no parameter given twice (RFC 6749 §3.2). Whether the audience names
+// a connection is the caller's check.
+func parseExchangeRequest(f url.Values) (exchangeRequest, *exchangeError) {
+	for _, k := range []string{"grant_type", "subject_token", "subject_token_type", "audience"} {
+		if len(f[k]) > 1 {
+			return exchangeRequest{}, &exchangeError{"invalid_request", k + " is given more than once"}
+		}
+	}
+	if f.Get("grant_type") != grantTokenExchange {
+		return exchangeRequest{}, &exchangeError{"unsupported_grant_type", "grant_type must be " + grantTokenExchange}
+	}
+	if f.Get("subject_token_type") != SessionTokenType || f.Get("subject_token") == "" {
+		return exchangeRequest{}, &exchangeError{"invalid_request", "subject_token must be the " + SessionHeader + " assertion, subject_token_type " + SessionTokenType}
+	}
+	return exchangeRequest{subjectToken: f.Get("subject_token"), audience: f.Get("audience")}, nil
 }
 
 func fromLoopback(r *http.Request) bool {

@@ -26,6 +26,7 @@ import (
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
+	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -49,7 +50,7 @@ type Server struct {
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
 	assertions    *assertionSigner
-	upstream      http.Handler // the proxy to Config.Upstream, nil without one
+	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
 	verifier      *verify.Verifier
 	secure        bool
 
@@ -132,7 +133,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			GroupsClaim: cfg.GroupsClaim, HTTPClient: s.client}
+			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
 		if cfg.Issuer == "" {
 			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
 		}
@@ -235,11 +236,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return base },
 	}
-	// Shutdown neither waits for nor closes hijacked connections.
-	// MERGE(sec-identity): close proxied WebSockets here with a close frame
-	// (1012 "service restart") through the proxy's CloseWebSockets; until
-	// then they are cut (no close frame) when Serve returns (cancelRequests).
+	// Shutdown neither waits for nor closes hijacked connections: drain the
+	// long-polls and close proxied WebSockets with a close frame (1001).
 	hs.RegisterOnShutdown(s.startDrain)
+	hs.RegisterOnShutdown(s.closeWebSockets)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

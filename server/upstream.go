@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
+	"time"
 
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/session"
@@ -14,8 +16,9 @@ import (
 
 // newUpstream builds the reverse proxy to cfg.Upstream (package proxy) with
 // the server's parts plugged in: sessions, the sign-in redirect, the
-// embedded sign-in page for iframes, and the session assertion.
-func (s *Server) newUpstream() (http.Handler, error) {
+// embedded sign-in page for iframes, and the session assertion. Sessions
+// that end through this server close their open WebSockets at once.
+func (s *Server) newUpstream() (*proxy.Proxy, error) {
 	target, err := url.Parse(s.cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -27,8 +30,7 @@ func (s *Server) newUpstream() (http.Handler, error) {
 		Rules:                 s.cfg.Rules,
 		Public:                s.cfg.SkipAuth,
 		APIPaths:              s.cfg.APIPaths,
-		SessionClaims:         s.proxySession,
-		SignInURL:             s.signInURL,
+		Sessions:              proxySessions{s},
 		SignIn:                http.HandlerFunc(s.signInNavigation),
 		PreserveHost:          true,
 		ModifyRequest:         s.addAssertion,
@@ -41,19 +43,79 @@ func (s *Server) newUpstream() (http.Handler, error) {
 	if s.cfg.InjectScript {
 		cfg.InjectScript = s.bundle.ScriptTag()
 	}
-	return proxy.New(cfg)
+	p, err := proxy.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.store = endingStore{Store: s.store, ended: p.CloseSession}
+	return p, nil
 }
 
-// proxySession reports the request's session and its identity; the claims'
-// Expiry is when the session ends (open WebSockets are closed then).
-func (s *Server) proxySession(r *http.Request) (*verify.Claims, bool) {
-	sess, _, err := s.requestSession(r)
-	if err != nil {
-		return nil, false
+// closeWebSockets sends every open WebSocket the close code 1001 (going
+// away); Serve calls it when it shuts down.
+func (s *Server) closeWebSockets() {
+	if s.upstream != nil {
+		s.upstream.CloseWebSockets(proxy.CloseGoingAway, "server shutting down")
 	}
+}
+
+// endingStore reports every session deleted through it (logout, a refresh
+// token the provider refused) to ended.
+type endingStore struct {
+	session.Store
+	ended func(key string)
+}
+
+// Delete implements session.Store.
+func (e endingStore) Delete(ctx context.Context, key string) error {
+	err := e.Store.Delete(ctx, key)
+	e.ended(key)
+	return err
+}
+
+// Sweep passes the sweep of ended sessions through (see Server.sweep).
+func (e endingStore) Sweep(ctx context.Context) (int, error) {
+	if sw, ok := e.Store.(interface {
+		Sweep(context.Context) (int, error)
+	}); ok {
+		return sw.Sweep(ctx)
+	}
+	return 0, nil
+}
+
+// proxySessions shows the server's sign-in sessions to the proxy.
+type proxySessions struct{ s *Server }
+
+// Session implements proxy.Sessions.
+func (ps proxySessions) Session(r *http.Request) (verify.Identity, bool) {
+	sess, key, err := ps.s.loadSession(r)
+	if err != nil {
+		return verify.Identity{}, false
+	}
+	return ps.s.sessionIdentity(sess, key), true
+}
+
+// Recheck implements proxy.Sessions: it reads the store, by key.
+func (ps proxySessions) Recheck(ctx context.Context, id verify.Identity) (verify.Identity, bool) {
+	sess, err := ps.s.store.Load(ctx, id.SessionKey)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return verify.Identity{}, false
+	case err != nil:
+		// A store that cannot answer now does not end the session; the
+		// next re-check asks again.
+		ps.s.log.Warn("re-check session of an open WebSocket", "err", err)
+		return id, true
+	}
+	return ps.s.sessionIdentity(sess, id.SessionKey), true
+}
+
+// sessionIdentity is the identity of the session stored under key; its
+// claims' Expiry is when the session ends (open WebSockets close then).
+func (s *Server) sessionIdentity(sess *session.Session, key string) verify.Identity {
 	c := s.sessionClaims(sess)
 	c.Expiry = sess.ExpiresAt
-	return c, true
+	return verify.Identity{Claims: c, Source: verify.SourceSession, SessionKey: key}
 }
 
 func (s *Server) signInURL(r *http.Request) string {
@@ -68,18 +130,18 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 		s.renderEmbeddedSignIn(w)
 		return
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.signInURL(r), http.StatusFound)
 }
 
-// addAssertion puts the session assertion on requests of viewers with a
-// session, for the app's backend to exchange (see handleExchange).
-func (s *Server) addAssertion(pr *httputil.ProxyRequest, _ *verify.Claims) {
-	pr.Out.Header.Del(SessionHeader)
-	sess, key, err := s.requestSession(pr.In)
-	if err != nil {
+// addAssertion puts the session assertion on requests whose identity names
+// a session, for the app's backend to exchange (see handleExchange). The
+// proxy has already removed any client-sent one.
+func (s *Server) addAssertion(pr *httputil.ProxyRequest, id verify.Identity) {
+	if id.SessionKey == "" || id.Claims == nil {
 		return
 	}
-	a, err := s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), sess, key, s.now())
+	a, err := s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, s.now())
 	if err != nil {
 		s.log.Error("sign session assertion", "err", err)
 		return
@@ -88,24 +150,19 @@ func (s *Server) addAssertion(pr *httputil.ProxyRequest, _ *verify.Claims) {
 }
 
 // sessionClaims presents a session's ID token claims as verify.Claims (for
-// authorization rules and identity headers).
+// authorization rules and identity headers), mapped as bearer claims are.
 func (s *Server) sessionClaims(sess *session.Session) *verify.Claims {
-	c := &verify.Claims{Subject: sess.Subject, Email: sess.Email, Raw: map[string]any{}}
-	if json.Unmarshal(sess.Claims, &c.Raw) != nil {
-		return c
+	raw := map[string]any{}
+	if json.Unmarshal(sess.Claims, &raw) != nil {
+		raw = map[string]any{}
 	}
-	c.PreferredUsername, _ = c.Raw["preferred_username"].(string)
-	c.Name, _ = c.Raw["name"].(string)
-	c.EmailVerified, _ = c.Raw["email_verified"].(bool)
-	switch g := c.Raw[s.cfg.GroupsClaim].(type) {
-	case []any:
-		for _, v := range g {
-			if str, ok := v.(string); ok {
-				c.Groups = append(c.Groups, str)
-			}
-		}
-	case string:
-		c.Groups = strings.Fields(g)
+	c, err := verify.ClaimsFromMap(raw, s.cfg.GroupsClaim)
+	if err != nil {
+		// Only a malformed aud fails; the session's other claims stand.
+		delete(raw, "aud")
+		c, _ = verify.ClaimsFromMap(raw, s.cfg.GroupsClaim)
 	}
+	c.Subject, c.Email = sess.Subject, sess.Email
+	c.Expiry = time.Time{}
 	return c
 }

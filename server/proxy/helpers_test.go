@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -19,10 +20,10 @@ import (
 
 var signingKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
 
-// issuer is a minimal OpenID provider (discovery + JWKS) whose key signs the
-// test tokens; the proxy's real verifier validates them.
+// issuer signs the test tokens; the proxy's real verifier checks them with
+// the issuer's public key (a verify.StaticKeySet: no JWKS server).
 type issuer struct {
-	srv *httptest.Server
+	url string
 	key *rsa.PrivateKey
 }
 
@@ -32,22 +33,13 @@ func newIssuer(t testing.TB) *issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := &issuer{key: key}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"issuer": is.srv.URL, "jwks_uri": is.srv.URL + "/keys"})
-	})
-	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	})
-	is.srv = httptest.NewServer(mux)
-	t.Cleanup(is.srv.Close)
-	return is
+	return &issuer{url: "https://idp.test", key: key}
 }
 
 func (is *issuer) verifier(t testing.TB) *verify.Verifier {
 	t.Helper()
-	v, err := verify.New(context.Background(), verify.Config{Issuer: is.srv.URL, Audience: "app"})
+	v, err := verify.New(context.Background(), verify.Config{Issuer: is.url, Audience: "app", SkipDiscovery: true,
+		KeySet: &verify.StaticKeySet{PublicKeys: []crypto.PublicKey{&is.key.PublicKey}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +54,7 @@ func (is *issuer) token(t testing.TB, ttl time.Duration) string {
 		t.Fatal(err)
 	}
 	payload, _ := json.Marshal(map[string]any{
-		"iss": is.srv.URL, "aud": "app", "sub": "user-1", "exp": time.Now().Add(ttl).Unix(),
+		"iss": is.url, "aud": "app", "sub": "user-1", "exp": time.Now().Add(ttl).Unix(),
 		"email": "ann@example.com", "email_verified": true, "preferred_username": "ann",
 		"groups": []string{"admins", "staff"},
 	})

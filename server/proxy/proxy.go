@@ -1,9 +1,9 @@
 // Package proxy forwards authenticated requests to the dashboard app: a
-// net/http/httputil.ReverseProxy that validates bearer tokens (package
-// verify), passes the viewer's identity upstream in X-Forwarded-* headers,
-// lets page navigations through on the sign-in session, authenticates
-// WebSocket upgrades, and optionally injects the tokenhook script tag into
-// proxied HTML pages.
+// net/http/httputil.ReverseProxy that decides each request's one identity
+// (Authenticate), passes it upstream in X-Forwarded-* headers, lets page
+// navigations through on the sign-in session, authenticates WebSocket
+// upgrades and closes them when their credentials end, and optionally
+// injects the tokenhook script tag into proxied HTML pages.
 //
 // # Which requests need what
 //
@@ -12,13 +12,30 @@
 //   - A request with an Authorization header must carry a valid bearer token
 //     (400/401/403 per RFC 6750 otherwise); it is forwarded with identity
 //     headers from the token's claims.
-//   - Without a bearer: requests that need one (Config.RequireBearer; by
-//     default every method other than GET, HEAD and OPTIONS and every path
-//     under Config.APIPaths) get 401 with a WWW-Authenticate challenge, never a
-//     redirect. Others are forwarded when the sign-in session is valid
-//     (Config.SessionClaims), with identity headers from the session; without
-//     a session, page navigations (GET with Accept: text/html) are redirected
-//     to Config.SignInURL and everything else gets 401.
+//   - Without a bearer: requests that need one (every method other than GET,
+//     HEAD and OPTIONS and every path under Config.APIPaths) get 401 with a
+//     WWW-Authenticate challenge, never a redirect. Others are forwarded when
+//     the sign-in session is valid (Config.Sessions), with identity headers
+//     from the session; without a session, page navigations are answered by
+//     Config.SignIn and everything else gets 401.
+//
+// # One identity per request
+//
+// A forwarded request carries exactly one identity. A bearer and a session
+// cookie of the same subject are one viewer: the bearer's claims are
+// forwarded and the identity names the session (Identity.SessionKey, which
+// the server's session assertion follows). A bearer and a session of
+// different subjects are refused with 401 invalid_token (ErrIdentityConflict).
+// A bearer alone names no session.
+//
+// # Headers the proxy owns
+//
+// The identity headers (X-Forwarded-User, -Email, -Groups,
+// -Preferred-Username), every header starting with X-TokenHook and the names
+// in Config.OwnedHeaders are removed from what the client sent, in every
+// spelling a backend may read as the same name (any case, "_" for "-"),
+// before the proxy sets its own; for HTTP requests and WebSocket upgrades
+// alike.
 //
 // # WebSockets
 //
@@ -30,12 +47,14 @@
 // session plus an Origin header exactly equal to Config.PublicOrigin or one of
 // Config.AllowedOrigins (else 403).
 //
-// When the credentials end during an open connection, the connection is
-// closed: a bearer-authenticated connection at the token's expiry; a
-// session-authenticated one when a periodic re-check (Config.SessionRecheck,
-// default one minute, and at the expiry SessionClaims reported) finds the
-// session gone or expired. The proxy closes the TCP connection (browsers
-// report close code 1006); clients reconnect and authenticate afresh.
+// When the credentials end during an open connection, the proxy sends the
+// client a WebSocket close frame with code CloseCredentialsEnded (4401) and
+// a reason, then closes the connection: a bearer connection at the token's
+// expiry; a connection of a session at once when the server reports the
+// session's end (CloseSession), and otherwise when a periodic re-check
+// (Config.SessionRecheck, default one minute, and at the session's expiry)
+// finds it gone. CloseWebSockets closes every open connection (1001 on
+// shutdown). Clients reconnect and authenticate afresh.
 package proxy
 
 import (
@@ -77,10 +96,27 @@ const (
 	DefaultMaxInjectSize         = 10 << 20
 )
 
-// TokenVerifier validates bearer tokens; *verify.Verifier implements it.
+// TokenVerifier validates bearer tokens presented by the client at a
+// verify.ClientAddr; *verify.Verifier implements it.
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (*verify.Claims, error)
+	VerifyFrom(ctx context.Context, token, client string) (*verify.Claims, error)
 }
+
+// Sessions is the sign-in session store as the proxy sees it.
+type Sessions interface {
+	// Session returns the identity of the request's live sign-in session
+	// (Claims set, Claims.Expiry when the session ends, SessionKey naming
+	// it), or false when the request carries none.
+	Session(r *http.Request) (verify.Identity, bool)
+	// Recheck loads the session id.SessionKey afresh, never from a
+	// per-request or per-connection memo, and returns its identity, or
+	// false when the session has ended. Open WebSockets call it.
+	Recheck(ctx context.Context, id verify.Identity) (verify.Identity, bool)
+}
+
+// ErrIdentityConflict refuses a request whose bearer token and session
+// cookie belong to different subjects (401 invalid_token).
+var ErrIdentityConflict = fmt.Errorf("%w: the bearer token and the session cookie belong to different users; sign in again or drop one of them", verify.ErrInvalidToken)
 
 // Config configures the proxy. Upstream and Verifier are required.
 type Config struct {
@@ -97,26 +133,23 @@ type Config struct {
 	Public []verify.Route
 	// APIPaths are path prefixes under which every request needs a bearer.
 	APIPaths []string
-	// RequireBearer, when set, replaces the default decision whether a
-	// request without a bearer must be refused with 401.
-	RequireBearer func(*http.Request) bool
-	// SessionClaims reports the sign-in session of the request and its
-	// identity. Claims.Expiry, when set, is when the session ends. Nil means
-	// there are no sessions: only bearers authenticate.
-	SessionClaims func(*http.Request) (*verify.Claims, bool)
-	// SignInURL returns where a page navigation without a session is
-	// redirected (e.g. "/_tokenhook/login?rd=/page"). Nil answers 401.
-	SignInURL func(*http.Request) string
-	// SignIn, when set, answers page navigations that have no session
-	// instead of the redirect to SignInURL (e.g. a sign-in page for iframes).
+	// Sessions reports sign-in sessions. Nil means there are none: only
+	// bearers authenticate.
+	Sessions Sessions
+	// SignIn answers page navigations that have no session (e.g. a redirect
+	// to the sign-in page). Nil answers 401.
 	SignIn http.Handler
 	// PreserveHost forwards the client's Host header instead of the
 	// upstream's.
 	PreserveHost bool
 	// ModifyRequest, when set, is called last when building each upstream
-	// request, with the identity it was authenticated as (nil on public
-	// routes); the server adds its own headers here.
-	ModifyRequest func(pr *httputil.ProxyRequest, claims *verify.Claims)
+	// request, with the identity it was authenticated as (the zero Identity
+	// on public routes); the server adds its own headers here.
+	ModifyRequest func(pr *httputil.ProxyRequest, id verify.Identity)
+	// OwnedHeaders names further request headers only the proxy's side may
+	// set: client-sent values are removed in every spelling (see the package
+	// comment). A name ending in "*" is a prefix.
+	OwnedHeaders []string
 	// StripCookies names the server's own cookies, never forwarded upstream.
 	// A name ending in "*" is a prefix.
 	StripCookies []string
@@ -128,8 +161,8 @@ type Config struct {
 	PublicOrigin string
 	// AllowedOrigins are further origins allowed to open WebSockets.
 	AllowedOrigins []string
-	// SessionRecheck is how often open session-authenticated WebSockets
-	// re-check their session (default one minute).
+	// SessionRecheck is how often open WebSockets of a session re-check it
+	// (default one minute).
 	SessionRecheck time.Duration
 	// InjectScript, when set, is inserted into proxied HTML pages (before
 	// </head>, else after <body…>, else at the start).
@@ -152,7 +185,9 @@ type Proxy struct {
 	cfg     Config
 	rp      *httputil.ReverseProxy
 	origins map[string]bool
+	owned   ownedHeaders
 	log     *slog.Logger
+	sockets sockets
 }
 
 // New returns the proxy handler for cfg.
@@ -178,7 +213,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxInjectSize <= 0 {
 		cfg.MaxInjectSize = DefaultMaxInjectSize
 	}
-	p := &Proxy{cfg: cfg, origins: map[string]bool{}, log: cfg.Logger}
+	p := &Proxy{cfg: cfg, origins: map[string]bool{}, log: cfg.Logger, owned: newOwnedHeaders(cfg.OwnedHeaders)}
+	p.sockets.open = map[*wsConn]struct{}{}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -211,7 +247,6 @@ func New(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
 		Transport:    tr,
 		ErrorHandler: p.upstreamError,
 		// FlushInterval 0: ReverseProxy already flushes streaming answers
@@ -232,81 +267,92 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, rt := range p.cfg.Public {
 		if rt.Match(r) {
-			p.forward(w, r, nil)
+			p.forward(w, r, verify.Identity{})
 			return
 		}
 	}
 	if r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-		p.forward(w, r, nil) // CORS preflights carry no credentials by design
+		p.forward(w, r, verify.Identity{}) // CORS preflights carry no credentials by design
 		return
 	}
-	token, err := verify.TokenFromRequest(r)
+	token, terr := verify.TokenFromRequest(r)
+	if errors.Is(terr, verify.ErrNoToken) && p.needsBearer(r) {
+		verify.WriteError(w, p.cfg.Realm, terr)
+		return
+	}
+	id, err := p.authenticate(r, token, terr)
+	if errors.Is(err, verify.ErrNoToken) && isNavigation(r) && p.cfg.SignIn != nil {
+		p.cfg.SignIn.ServeHTTP(w, r)
+		return
+	}
+	if err == nil {
+		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+	}
 	switch {
 	case err == nil:
-		claims, err := p.cfg.Verifier.Verify(r.Context(), token)
-		if err == nil {
-			err = p.cfg.Rules.Check(r.URL.Path, claims)
-		}
-		if err != nil {
-			verify.WriteError(w, p.cfg.Realm, err)
-			return
-		}
-		p.forward(w, r, claims)
-	case errors.Is(err, verify.ErrNoToken):
-		if p.needsBearer(r) {
-			verify.WriteError(w, p.cfg.Realm, err)
-			return
-		}
-		if claims, ok := p.session(r); ok {
-			if err := p.cfg.Rules.Check(r.URL.Path, claims); err != nil {
-				p.refuse(w, r, err)
-				return
-			}
-			p.forward(w, r, claims)
-			return
-		}
-		if isNavigation(r) && p.cfg.SignIn != nil {
-			p.cfg.SignIn.ServeHTTP(w, r)
-			return
-		}
-		if isNavigation(r) && p.cfg.SignInURL != nil {
-			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, p.cfg.SignInURL(r), http.StatusFound)
-			return
-		}
-		verify.WriteError(w, p.cfg.Realm, err)
+		p.forward(w, r, id)
+	case id.Source == verify.SourceSession && isNavigation(r):
+		writeHTML(w, http.StatusForbidden, "Access denied", "Your account is not allowed to open this page.")
 	default:
 		verify.WriteError(w, p.cfg.Realm, err)
 	}
 }
 
-func (p *Proxy) session(r *http.Request) (*verify.Claims, bool) {
-	if p.cfg.SessionClaims == nil {
-		return nil, false
-	}
-	c, ok := p.cfg.SessionClaims(r)
-	if !ok || c == nil {
-		return nil, false
-	}
-	if !c.Expiry.IsZero() && !time.Now().Before(c.Expiry) {
-		return nil, false
-	}
-	return c, true
+// Authenticate decides the one identity of r: its Authorization bearer, its
+// sign-in session, or both when they name the same subject (see the package
+// comment). Errors: verify.ErrNoToken without either, ErrIdentityConflict,
+// or the bearer's validation error. Authorization rules are not checked.
+func (p *Proxy) Authenticate(r *http.Request) (verify.Identity, error) {
+	token, err := verify.TokenFromRequest(r)
+	return p.authenticate(r, token, err)
 }
 
-// refuse answers a rule failure: HTML for navigations, RFC 6750 JSON else.
-func (p *Proxy) refuse(w http.ResponseWriter, r *http.Request, err error) {
-	if isNavigation(r) {
-		writeHTML(w, http.StatusForbidden, "Access denied", "Your account is not allowed to open this page.")
-		return
+// authenticate is Authenticate for a bearer already read from r (the
+// Authorization header, or a WebSocket's token subprotocol), or the error
+// reading it gave.
+func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (verify.Identity, error) {
+	if errors.Is(tokenErr, verify.ErrNoToken) {
+		if id, ok := p.session(r); ok {
+			return id, nil
+		}
+		return verify.Identity{}, verify.ErrNoToken
 	}
-	verify.WriteError(w, p.cfg.Realm, err)
+	if tokenErr != nil {
+		return verify.Identity{}, tokenErr
+	}
+	c, err := p.cfg.Verifier.VerifyFrom(r.Context(), token, verify.ClientAddr(r.RemoteAddr))
+	if err != nil {
+		return verify.Identity{}, err
+	}
+	id := verify.Identity{Claims: c, Source: verify.SourceBearer}
+	if s, ok := p.session(r); ok {
+		if s.Claims.Subject != c.Subject {
+			return verify.Identity{}, ErrIdentityConflict
+		}
+		id.SessionKey = s.SessionKey
+	}
+	return id, nil
+}
+
+// session returns the identity of r's live session.
+func (p *Proxy) session(r *http.Request) (verify.Identity, bool) {
+	if p.cfg.Sessions == nil {
+		return verify.Identity{}, false
+	}
+	id, ok := p.cfg.Sessions.Session(r)
+	if !ok || !live(id) {
+		return verify.Identity{}, false
+	}
+	id.Source = verify.SourceSession
+	return id, true
+}
+
+// live reports whether a session identity is usable now.
+func live(id verify.Identity) bool {
+	return id.Claims != nil && id.SessionKey != "" && (id.Claims.Expiry.IsZero() || time.Now().Before(id.Claims.Expiry))
 }
 
 func (p *Proxy) needsBearer(r *http.Request) bool {
-	if p.cfg.RequireBearer != nil {
-		return p.cfg.RequireBearer(r)
-	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
@@ -320,29 +366,23 @@ func (p *Proxy) needsBearer(r *http.Request) bool {
 	return false
 }
 
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, claims *verify.Claims) {
-	if claims != nil {
-		r = r.WithContext(verify.WithClaims(r.Context(), claims))
-	}
-	p.rp.ServeHTTP(w, r)
+// forward sends r upstream as id. The identity reaches the Rewrite hook as
+// a value: each request gets its own shallow copy of the ReverseProxy.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, id verify.Identity) {
+	rp := *p.rp
+	rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, id) }
+	rp.ServeHTTP(w, r)
 }
 
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity) {
+	h := pr.Out.Header
+	p.owned.strip(h)
 	pr.SetURL(p.cfg.Upstream)
 	pr.SetXForwarded()
 	if p.cfg.PreserveHost {
 		pr.Out.Host = pr.In.Host
 	}
-	h := pr.Out.Header
-	// Remove client-sent identity headers, including spellings with
-	// underscores, which WSGI and CGI servers map to the same variable.
-	for k := range h {
-		if isIdentityHeader(k) {
-			delete(h, k)
-		}
-	}
-	c, ok := verify.ClaimsFromContext(pr.In.Context())
-	if ok {
+	if c := id.Claims; c != nil {
 		setHeader(h, HeaderUser, c.Subject)
 		setHeader(h, HeaderEmail, c.Email)
 		setHeader(h, HeaderPreferredUsername, c.PreferredUsername)
@@ -361,7 +401,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	if p.cfg.ModifyRequest != nil {
-		p.cfg.ModifyRequest(pr, c)
+		p.cfg.ModifyRequest(pr, id)
 	}
 }
 
@@ -379,18 +419,6 @@ func setHeader(h http.Header, k, v string) {
 	if v != "" {
 		h[k] = []string{v} // k is already canonical
 	}
-}
-
-var identityHeaders = []string{HeaderUser, HeaderEmail, HeaderGroups, HeaderPreferredUsername}
-
-func isIdentityHeader(k string) bool {
-	n := strings.ReplaceAll(k, "_", "-")
-	for _, id := range identityHeaders {
-		if strings.EqualFold(n, id) {
-			return true
-		}
-	}
-	return false
 }
 
 func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,21 +13,50 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// sessionFromCookie is the test's session store: cookie th_session=ok is a
-// signed-in viewer.
-func sessionFromCookie(r *http.Request) (*verify.Claims, bool) {
-	c, err := r.Cookie("th_session")
-	if err != nil || c.Value != "ok" {
-		return nil, false
-	}
-	return &verify.Claims{Subject: "sess-user", Email: "sam@example.com", PreferredUsername: "sam", Groups: []string{"staff"}}, true
+// cookieSessions is the test's session store: cookie th_session=ok is a
+// signed-in viewer (subject "sess-user", or subject when set) whose session
+// lives while ended is unset or false.
+type cookieSessions struct {
+	subject string
+	ended   *atomic.Bool
 }
+
+var sessionFromCookie = cookieSessions{}
+
+func (s cookieSessions) claims() *verify.Claims {
+	sub := s.subject
+	if sub == "" {
+		sub = "sess-user"
+	}
+	return &verify.Claims{Subject: sub, Email: "sam@example.com", PreferredUsername: "sam", Groups: []string{"staff"}}
+}
+
+func (s cookieSessions) Session(r *http.Request) (verify.Identity, bool) {
+	c, err := r.Cookie("th_session")
+	if err != nil || c.Value != "ok" || (s.ended != nil && s.ended.Load()) {
+		return verify.Identity{}, false
+	}
+	return verify.Identity{Claims: s.claims(), SessionKey: "key-ok"}, true
+}
+
+func (s cookieSessions) Recheck(_ context.Context, id verify.Identity) (verify.Identity, bool) {
+	if id.SessionKey != "key-ok" || (s.ended != nil && s.ended.Load()) {
+		return verify.Identity{}, false
+	}
+	return verify.Identity{Claims: s.claims(), SessionKey: id.SessionKey}, true
+}
+
+// redirectToSignIn answers navigations without a session like the server.
+var redirectToSignIn = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/_tokenhook/login?rd="+r.URL.Path, http.StatusFound)
+})
 
 func TestForwarding(t *testing.T) {
 	is := newIssuer(t)
@@ -34,12 +65,12 @@ func TestForwarding(t *testing.T) {
 	expired := is.token(t, -time.Hour)
 	p := newProxy(t, Config{
 		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), Realm: "dash",
-		APIPaths:      []string{"/api/"},
-		Public:        []verify.Route{{Method: "GET", Path: "/assets/"}},
-		Rules:         verify.Rules{{PathPrefix: "/admin/", Groups: []string{"admins"}}},
-		SessionClaims: sessionFromCookie,
-		SignInURL:     func(r *http.Request) string { return "/_tokenhook/login?rd=" + r.URL.Path },
-		StripCookies:  []string{"th_session", "th_csrf*"},
+		APIPaths:     []string{"/api/"},
+		Public:       []verify.Route{{Method: "GET", Path: "/assets/"}},
+		Rules:        verify.Rules{{PathPrefix: "/admin/", Groups: []string{"admins"}}},
+		Sessions:     sessionFromCookie,
+		SignIn:       redirectToSignIn,
+		StripCookies: []string{"th_session", "th_csrf*"},
 	})
 
 	type want struct {
@@ -209,7 +240,7 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newProxy(t, Config{
 				Upstream: mustURL(t, tc.upstream), Verifier: is.verifier(t),
-				ResponseHeaderTimeout: 200 * time.Millisecond, SessionClaims: sessionFromCookie,
+				ResponseHeaderTimeout: 200 * time.Millisecond, Sessions: sessionFromCookie,
 			})
 			r := httptest.NewRequest("GET", "/", nil)
 			r.Header.Set("Authorization", "Bearer "+token)
@@ -264,7 +295,7 @@ func TestInjectScript(t *testing.T) {
 	defer up.Close()
 	is := newIssuer(t)
 	p := newProxy(t, Config{
-		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), SessionClaims: sessionFromCookie,
+		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), Sessions: sessionFromCookie,
 		InjectScript: tag, MaxInjectSize: 1000,
 	})
 	front := httptest.NewServer(p)
@@ -377,15 +408,14 @@ func TestHooks(t *testing.T) {
 	is := newIssuer(t)
 	up, seen := upstream(t)
 	p := newProxy(t, Config{
-		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), SessionClaims: sessionFromCookie, PreserveHost: true,
+		Upstream: mustURL(t, up.URL), Verifier: is.verifier(t), Sessions: sessionFromCookie, PreserveHost: true,
 		SignIn: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusUnauthorized)
 			w.Write([]byte("embedded sign-in"))
 		}),
-		SignInURL: func(*http.Request) string { return "/never" },
-		ModifyRequest: func(pr *httputil.ProxyRequest, c *verify.Claims) {
-			if c != nil {
-				pr.Out.Header.Set("X-Session-Assertion", "for-"+c.Subject)
+		ModifyRequest: func(pr *httputil.ProxyRequest, id verify.Identity) {
+			if id.Claims != nil {
+				pr.Out.Header.Set("X-Session-Assertion", "for-"+id.Claims.Subject)
 			}
 		},
 	})
@@ -406,5 +436,44 @@ func TestHooks(t *testing.T) {
 	}
 	if got.Host != "dash.example" || got.Header.Get("X-Forwarded-Host") != "dash.example" {
 		t.Fatalf("PreserveHost: Host %q, X-Forwarded-Host %q", got.Host, got.Header.Get("X-Forwarded-Host"))
+	}
+}
+
+// TestAuthenticate: the one-identity rule of Proxy.Authenticate.
+func TestAuthenticate(t *testing.T) {
+	is := newIssuer(t)
+	token := is.token(t, time.Hour) // subject "user-1"
+	for _, tc := range []struct {
+		name     string
+		sessions cookieSessions
+		h        map[string]string
+		source   verify.Source
+		key      string
+		err      error
+	}{
+		{"nothing", sessionFromCookie, nil, verify.SourceNone, "", verify.ErrNoToken},
+		{"session", sessionFromCookie, map[string]string{"Cookie": "th_session=ok"}, verify.SourceSession, "key-ok", nil},
+		{"bearer", sessionFromCookie, map[string]string{"Authorization": "Bearer " + token}, verify.SourceBearer, "", nil},
+		{"bearer and session of the same user", cookieSessions{subject: "user-1"},
+			map[string]string{"Authorization": "Bearer " + token, "Cookie": "th_session=ok"}, verify.SourceBearer, "key-ok", nil},
+		{"bearer and session of different users", sessionFromCookie,
+			map[string]string{"Authorization": "Bearer " + token, "Cookie": "th_session=ok"}, verify.SourceNone, "", ErrIdentityConflict},
+		{"malformed bearer with a session", sessionFromCookie,
+			map[string]string{"Authorization": "Bearer a b", "Cookie": "th_session=ok"}, verify.SourceNone, "", verify.ErrInvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProxy(t, Config{Upstream: mustURL(t, "http://app.test"), Verifier: is.verifier(t), Sessions: tc.sessions})
+			r := httptest.NewRequest("GET", "/x", nil)
+			for k, v := range tc.h {
+				r.Header.Set(k, v)
+			}
+			id, err := p.Authenticate(r)
+			if !errors.Is(err, tc.err) || id.Source != tc.source || id.SessionKey != tc.key {
+				t.Fatalf("identity %v %q, err %v", id.Source, id.SessionKey, err)
+			}
+			if err == nil && id.Claims == nil {
+				t.Fatal("no claims")
+			}
+		})
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/net/websocket"
-
-	"github.com/tokenhook/tokenhook/server/verify"
 )
 
 // echoUpstream is a WebSocket echo server that picks the first offered
@@ -104,7 +102,7 @@ func TestWebSocket(t *testing.T) {
 	defer front.Close()
 	p := newProxy(t, Config{
 		Upstream: mustURL(t, up.srv.URL), Verifier: is.verifier(t),
-		SessionClaims: sessionFromCookie, PublicOrigin: front.URL, AllowedOrigins: []string{"https://dash.example"},
+		Sessions: sessionFromCookie, PublicOrigin: front.URL, AllowedOrigins: []string{"https://dash.example"},
 		StripCookies: []string{"th_session"},
 	})
 	front.Config.Handler = p
@@ -178,20 +176,14 @@ func TestWebSocket(t *testing.T) {
 func TestWebSocketClosedWhenCredentialsEnd(t *testing.T) {
 	is := newIssuer(t)
 	up := newEchoUpstream(t)
-	var alive atomic.Bool
-	alive.Store(true)
+	var ended atomic.Bool
 	front := httptest.NewUnstartedServer(nil)
 	front.Start()
 	defer front.Close()
 	p := newProxy(t, Config{
 		Upstream: mustURL(t, up.srv.URL), Verifier: is.verifier(t), PublicOrigin: front.URL,
 		SessionRecheck: 100 * time.Millisecond,
-		SessionClaims: func(r *http.Request) (*verify.Claims, bool) {
-			if !alive.Load() {
-				return nil, false
-			}
-			return sessionFromCookie(r)
-		},
+		Sessions:       cookieSessions{ended: &ended},
 	})
 	front.Config.Handler = p
 
@@ -238,7 +230,7 @@ func TestWebSocketClosedWhenCredentialsEnd(t *testing.T) {
 		echo(t, ws, "one")
 		time.Sleep(250 * time.Millisecond) // several re-checks pass while signed in
 		echo(t, ws, "two")
-		alive.Store(false)
+		ended.Store(true)
 		waitClosed(t, ws)
 	})
 }

@@ -87,8 +87,8 @@ func TestDexTokens(t *testing.T) {
 		counter *atomic.Int32
 	}{
 		{"jwt", verify.Config{Issuer: issuer, Audience: "app", Algorithms: []string{"RS256"}}, nil},
-		{"introspection", verify.Config{Issuer: issuer, Audience: "app", AlwaysIntrospect: true, ClientID: "app", ClientSecret: "s3cret"}, &introspections},
-		{"userinfo", verify.Config{Issuer: issuer, SkipDiscovery: true, UserinfoURL: issuer + "/userinfo", AlwaysIntrospect: true}, &userinfos},
+		{"introspection", verify.Config{Issuer: issuer, Audience: "app", Introspect: verify.IntrospectAlways, ClientID: "app", ClientSecret: "s3cret"}, &introspections},
+		{"userinfo", verify.Config{Issuer: issuer, SkipDiscovery: true, UserinfoURL: issuer + "/userinfo", Introspect: verify.IntrospectAlways}, &userinfos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

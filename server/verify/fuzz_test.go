@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -74,6 +75,51 @@ func FuzzVerify(f *testing.F) {
 		}
 		if !found {
 			t.Fatalf("accepted token without our audience: %v", c.Audience)
+		}
+	})
+}
+
+// FuzzClaimsFromMap: any JSON object maps without panicking, and the groups
+// claim means one thing: a string is exactly one group, a list its strings.
+func FuzzClaimsFromMap(f *testing.F) {
+	for _, s := range []string{`{}`, `{"groups":"a b"}`, `{"groups":["a","b",1,""]}`, `{"aud":["x",2]}`, `{"aud":"x","exp":1e20,"scp":["r","w"]}`,
+		`{"email_verified":"true","scope":["a"],"sub":"s"}`, `{"groups":{"a":1}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		raw := map[string]any{}
+		if json.Unmarshal([]byte(doc), &raw) != nil {
+			return
+		}
+		c, err := ClaimsFromMap(raw, "")
+		if err != nil {
+			if !errors.Is(err, ErrInvalidToken) {
+				t.Fatalf("unexpected error kind %v", err)
+			}
+			return
+		}
+		switch g := raw["groups"].(type) {
+		case string:
+			if (g == "" && len(c.Groups) != 0) || (g != "" && (len(c.Groups) != 1 || c.Groups[0] != g)) {
+				t.Fatalf("string groups %q mapped to %q", g, c.Groups)
+			}
+		case []any:
+			n := 0
+			for _, x := range g {
+				if s, ok := x.(string); ok && s != "" {
+					if c.Groups[n] != s {
+						t.Fatalf("groups %v mapped to %q", g, c.Groups)
+					}
+					n++
+				}
+			}
+			if n != len(c.Groups) {
+				t.Fatalf("groups %v mapped to %q", g, c.Groups)
+			}
+		default:
+			if len(c.Groups) != 0 {
+				t.Fatalf("groups %v mapped to %q", g, c.Groups)
+			}
 		}
 	})
 }

@@ -63,6 +63,22 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	}
 }
 
+// Authenticate decides the identity of r from its Authorization header: a
+// valid bearer gives an Identity with Source SourceBearer; no header gives
+// ErrNoToken; the rate limit of failed look-ups is kept per ClientAddr of
+// r.RemoteAddr (see VerifyFrom).
+func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
+	token, err := TokenFromRequest(r)
+	if err != nil {
+		return Identity{}, err
+	}
+	c, err := v.VerifyFrom(r.Context(), token, ClientAddr(r.RemoteAddr))
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Claims: c, Source: SourceBearer}, nil
+}
+
 type claimsKey struct{}
 
 // WithClaims returns a copy of ctx carrying c.
@@ -88,6 +104,8 @@ func Status(err error) (int, string) {
 		return http.StatusUnauthorized, "invalid_token"
 	case errors.Is(err, ErrInsufficientScope):
 		return http.StatusForbidden, "insufficient_scope"
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, "rate_limited"
 	default:
 		return http.StatusServiceUnavailable, "temporarily_unavailable"
 	}
@@ -101,17 +119,21 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 	status, code := Status(err)
 	desc := describe(err, code)
 	challenge := `Bearer realm="` + quoteSafe(realm) + `"`
-	if code != "" && status != http.StatusServiceUnavailable {
+	limited := status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+	if code != "" && !limited {
 		challenge += `, error="` + code + `"`
 		if desc != "" {
 			challenge += `, error_description="` + quoteSafe(desc) + `"`
 		}
 	}
 	h := w.Header()
-	if status != http.StatusServiceUnavailable {
-		h.Set("WWW-Authenticate", challenge)
-	} else {
+	switch status {
+	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", "1")
+	default:
+		h.Set("WWW-Authenticate", challenge)
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

@@ -131,24 +131,19 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 					return
 				}
 			}
-			token, err := TokenFromRequest(r)
+			id, err := v.Authenticate(r)
 			if errors.Is(err, ErrNoToken) && opts.Optional {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if err != nil {
-				v.WriteError(w, err)
-				return
-			}
-			c, err := v.Verify(r.Context(), token)
 			if err == nil {
-				err = opts.Rules.Check(r.URL.Path, c)
+				err = opts.Rules.Check(r.URL.Path, id.Claims)
 			}
 			if err != nil {
 				v.WriteError(w, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), c)))
+			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), id.Claims)))
 		})
 	}
 }

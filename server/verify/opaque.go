@@ -46,7 +46,7 @@ func (v *Verifier) introspect(ctx context.Context, endpoint, token string, now t
 			}
 		}
 	}
-	c, err := v.claimsFrom(raw)
+	c, err := ClaimsFromMap(raw, v.cfg.GroupsClaim)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (v *Verifier) userinfo(ctx context.Context, endpoint, token string) (*Claim
 	if err := decodeLimited(resp, &raw); err != nil {
 		return nil, fmt.Errorf("%w: userinfo: %w", ErrUnavailable, err)
 	}
-	c, err := v.claimsFrom(raw)
+	c, err := ClaimsFromMap(raw, v.cfg.GroupsClaim)
 	if err != nil {
 		return nil, err
 	}

@@ -1,18 +1,11 @@
 // Package verify validates OAuth 2.0 bearer access tokens for resource servers:
-// JWT access tokens against the issuer's published keys (RFC 9068 checks), and
-// opaque tokens through token introspection (RFC 7662) or the userinfo endpoint.
-// It answers failures per RFC 6750 and offers an http.Handler middleware that
-// puts the validated claims into the request context.
-//
-// Typical use in a Go backend:
-//
-//	v, err := verify.New(ctx, verify.Config{Issuer: "https://idp.example", Audience: "my-app"})
-//	if err != nil { ... }
-//	http.ListenAndServe(":8080", v.Middleware()(appHandler))
-//
-// and inside appHandler:
-//
-//	claims, _ := verify.ClaimsFromContext(r.Context())
+// JWT access tokens against the issuer's published keys (RFC 9068 checks) or
+// an injected KeySet, and opaque tokens through token introspection (RFC
+// 7662) or the userinfo endpoint, with bounded provider traffic (a negative
+// cache, one look-up per token at a time, a budget of failed look-ups per
+// client address). It answers failures per RFC 6750 and offers an
+// http.Handler middleware that puts the validated claims into the request
+// context; see the examples.
 package verify
 
 import (
@@ -85,9 +78,19 @@ type Config struct {
 	// opaque tokens when no introspection endpoint is known (GitHub style):
 	// a 200 answer means the token is valid; its audience cannot be checked.
 	UserinfoURL string
-	// AlwaysIntrospect sends JWTs to the introspection endpoint too, so
-	// revoked tokens are refused (costs one request per uncached token).
-	AlwaysIntrospect bool
+	// Introspect says which tokens are looked up at the provider
+	// (introspection, else userinfo): IntrospectAuto (the default) sends
+	// tokens that are not JWTs, IntrospectAlways JWTs too (revoked tokens are
+	// refused; one request per uncached token), IntrospectNever none (every
+	// opaque token is refused without a provider call: the right choice when
+	// the provider issues JWT access tokens). Failed look-ups are cached for
+	// NegativeCacheTTL, concurrent look-ups of one token are collapsed into
+	// one, and each client address may cause only a few failed look-ups per
+	// second (see VerifyFrom).
+	Introspect IntrospectMode
+	// KeySet, when set, verifies JWT signatures instead of the provider's
+	// JWKS (StaticKeySet for keys known in advance, e.g. in tests).
+	KeySet KeySet
 	// SkipDiscovery turns OpenID discovery off; the endpoints above must then
 	// be set explicitly.
 	SkipDiscovery bool
@@ -100,6 +103,18 @@ type Config struct {
 	// CacheTTL is the longest a validation is reused (default 5 minutes); a
 	// cached entry never outlives its token's expiry.
 	CacheTTL time.Duration
+	// NegativeCacheTTL is how long a token the provider refused is refused
+	// again without asking (default 10s; negative disables the negative
+	// cache). NegativeCacheSize bounds it (default 10000; the oldest entries
+	// make room).
+	NegativeCacheTTL  time.Duration
+	NegativeCacheSize int
+	// LookupRate and LookupBurst bound the failed provider look-ups one
+	// client address may cause (token bucket; defaults 1 per second, burst
+	// 10). A client over its budget gets ErrRateLimited for tokens the
+	// verifier does not know yet; cached valid tokens are not affected.
+	LookupRate  float64
+	LookupBurst int
 	// RefetchInterval is the shortest time between key-set fetches caused by
 	// unknown key ids (default 10s).
 	RefetchInterval time.Duration
@@ -147,6 +162,9 @@ var (
 	// ErrInsufficientScope: the token is valid but an authorization rule is
 	// not met (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("insufficient scope")
+	// ErrRateLimited: the client caused too many failed provider look-ups
+	// recently; the token was not checked (429).
+	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: the provider's keys or endpoints could not be reached
 	// and nothing usable is cached (503).
 	ErrUnavailable = errors.New("identity provider unavailable")
@@ -154,13 +172,14 @@ var (
 
 // Verifier validates access tokens. It is safe for concurrent use.
 type Verifier struct {
-	cfg    Config
-	client *http.Client
-	now    func() time.Time
-	cache  *cache
-	keys   *keySet
-	algs   []jose.SignatureAlgorithm // union accepted at parse time
-	pinned map[string]bool           // Config.Algorithms, nil when unset
+	cfg     Config
+	client  *http.Client
+	now     func() time.Time
+	cache   *cache
+	lookups *lookups
+	keys    *keySet
+	algs    []jose.SignatureAlgorithm // union accepted at parse time
+	pinned  map[string]bool           // Config.Algorithms, nil when unset
 
 	discMu      sync.Mutex
 	discovered  bool
@@ -204,6 +223,23 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.RefetchInterval <= 0 {
 		cfg.RefetchInterval = DefaultRefetchInterval
 	}
+	mode, err := ParseIntrospectMode(string(cfg.Introspect))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Introspect = mode
+	if cfg.NegativeCacheTTL == 0 {
+		cfg.NegativeCacheTTL = DefaultNegativeCacheTTL
+	}
+	if cfg.NegativeCacheSize <= 0 {
+		cfg.NegativeCacheSize = DefaultNegativeCacheSize
+	}
+	if cfg.LookupRate <= 0 {
+		cfg.LookupRate = DefaultLookupRate
+	}
+	if cfg.LookupBurst <= 0 {
+		cfg.LookupBurst = DefaultLookupBurst
+	}
 	if cfg.Realm == "" {
 		cfg.Realm = DefaultRealm
 	}
@@ -238,10 +274,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v.ep = endpoints{jwks: cfg.JWKSURL, introspection: cfg.IntrospectionURL, userinfo: cfg.UserinfoURL}
 	v.keys = newKeySet(v)
+	v.lookups = newLookups(cfg)
 	if cfg.SkipDiscovery {
 		v.discovered = true
-		if cfg.JWKSURL == "" && cfg.IntrospectionURL == "" && cfg.UserinfoURL == "" {
-			return nil, errors.New("verify: SkipDiscovery needs JWKSURL, IntrospectionURL or UserinfoURL")
+		if cfg.JWKSURL == "" && cfg.KeySet == nil && cfg.IntrospectionURL == "" && cfg.UserinfoURL == "" {
+			return nil, errors.New("verify: SkipDiscovery needs KeySet, JWKSURL, IntrospectionURL or UserinfoURL")
 		}
 	} else {
 		// Best effort: a provider that is down now is retried later.
@@ -336,8 +373,17 @@ func (v *Verifier) getJSON(ctx context.Context, u string, out any) error {
 }
 
 // Verify validates token and returns its claims. Errors wrap one of the
-// package's Err values; messages never contain the token.
+// package's Err values; messages never contain the token. It is VerifyFrom
+// without a client address (no per-client budget of failed look-ups).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	return v.VerifyFrom(ctx, token, "")
+}
+
+// VerifyFrom is Verify for a token presented by the client at address
+// client (see ClientAddr): a client whose tokens the provider refused too
+// often recently gets ErrRateLimited for tokens the verifier does not know
+// yet, without a provider call.
+func (v *Verifier) VerifyFrom(ctx context.Context, token, client string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
@@ -345,9 +391,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, MaxTokenSize)
 	}
 	now := v.now()
-	var key [32]byte
+	key := sha256.Sum256([]byte(token))
 	if v.cache != nil {
-		key = sha256.Sum256([]byte(token))
 		if c, ok := v.cache.get(key, now); ok {
 			return c, nil
 		}
@@ -356,24 +401,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		c   *Claims
 		err error
 	)
-	jwtShaped := isJWTShaped(token)
-	ep := v.endpoints()
 	switch {
-	case jwtShaped && !v.cfg.AlwaysIntrospect:
+	case isJWTShaped(token) && v.cfg.Introspect != IntrospectAlways:
 		c, err = v.verifyJWT(ctx, token, now)
+	case v.cfg.Introspect == IntrospectNever:
+		return nil, fmt.Errorf("%w: not a JWT (opaque tokens are not introspected)", ErrInvalidToken)
 	default:
-		if !v.discoveredOrTry(ctx) {
-			return nil, fmt.Errorf("%w: provider metadata not loaded", ErrUnavailable)
-		}
-		ep = v.endpoints()
-		switch {
-		case ep.introspection != "":
-			c, err = v.introspect(ctx, ep.introspection, token, now)
-		case ep.userinfo != "":
-			c, err = v.userinfo(ctx, ep.userinfo, token)
-		default:
-			return nil, fmt.Errorf("%w: not a JWT and the provider offers no introspection or userinfo endpoint", ErrInvalidToken)
-		}
+		c, err = v.lookups.do(ctx, key, client, now, func(ctx context.Context) (*Claims, error) {
+			return v.lookup(ctx, token, now)
+		})
 	}
 	if err != nil {
 		return nil, err
@@ -386,6 +422,21 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		v.cache.put(key, c, now, until)
 	}
 	return c, nil
+}
+
+// lookup asks the provider about token: introspection, else userinfo.
+func (v *Verifier) lookup(ctx context.Context, token string, now time.Time) (*Claims, error) {
+	if !v.discoveredOrTry(ctx) {
+		return nil, fmt.Errorf("%w: provider metadata not loaded", ErrUnavailable)
+	}
+	ep := v.endpoints()
+	switch {
+	case ep.introspection != "":
+		return v.introspect(ctx, ep.introspection, token, now)
+	case ep.userinfo != "":
+		return v.userinfo(ctx, ep.userinfo, token)
+	}
+	return nil, fmt.Errorf("%w: not a JWT and the provider offers no introspection or userinfo endpoint", ErrInvalidToken)
 }
 
 func (v *Verifier) discoveredOrTry(ctx context.Context) bool {
@@ -413,27 +464,20 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 			return nil, fmt.Errorf("%w: typ header is not at+jwt", ErrInvalidToken)
 		}
 	}
-	if !v.discoveredOrTry(ctx) && v.endpoints().jwks == "" {
-		return nil, fmt.Errorf("%w: provider metadata not loaded", ErrUnavailable)
+	var payload []byte
+	if v.cfg.KeySet != nil {
+		payload, err = v.cfg.KeySet.VerifySignature(ctx, token)
+	} else {
+		payload, err = v.keys.verify(ctx, jws)
 	}
-	keys, err := v.keys.lookup(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
 		return nil, err
-	}
-	var payload []byte
-	for _, k := range keys {
-		if payload, err = jws.Verify(k); err == nil {
-			break
-		}
-	}
-	if payload == nil {
-		return nil, fmt.Errorf("%w: bad signature", ErrInvalidToken)
 	}
 	raw := map[string]any{}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return nil, fmt.Errorf("%w: claims are not a JSON object", ErrInvalidToken)
 	}
-	c, err := v.claimsFrom(raw)
+	c, err := ClaimsFromMap(raw, v.cfg.GroupsClaim)
 	if err != nil {
 		return nil, err
 	}
@@ -478,75 +522,6 @@ func (v *Verifier) checkTimes(raw map[string]any, c *Claims, now time.Time) erro
 		return fmt.Errorf("%w: exp is not a number", ErrInvalidToken)
 	}
 	return nil
-}
-
-// claimsFrom extracts the well-known claims from a decoded claim set.
-func (v *Verifier) claimsFrom(raw map[string]any) (*Claims, error) {
-	c := &Claims{Raw: raw}
-	c.Subject, _ = raw["sub"].(string)
-	c.Issuer, _ = raw["iss"].(string)
-	c.Email, _ = raw["email"].(string)
-	c.PreferredUsername, _ = raw["preferred_username"].(string)
-	c.Name, _ = raw["name"].(string)
-	switch ev := raw["email_verified"].(type) {
-	case bool:
-		c.EmailVerified = ev
-	case string: // some providers send "true"
-		c.EmailVerified = ev == "true"
-	}
-	switch a := raw["aud"].(type) {
-	case string:
-		c.Audience = []string{a}
-	case []any:
-		for _, x := range a {
-			s, ok := x.(string)
-			if !ok {
-				return nil, fmt.Errorf("%w: aud is not a list of strings", ErrInvalidToken)
-			}
-			c.Audience = append(c.Audience, s)
-		}
-	case nil:
-	default:
-		return nil, fmt.Errorf("%w: aud has the wrong type", ErrInvalidToken)
-	}
-	switch g := raw[v.cfg.GroupsClaim].(type) {
-	case []any:
-		for _, x := range g {
-			if s, ok := x.(string); ok {
-				c.Groups = append(c.Groups, s)
-			}
-		}
-	case string:
-		c.Groups = []string{g}
-	}
-	switch s := raw["scope"].(type) {
-	case string:
-		c.Scope = s
-	case []any:
-		c.Scope = joinStrings(s)
-	}
-	if c.Scope == "" {
-		if scp, ok := raw["scp"].([]any); ok {
-			c.Scope = joinStrings(scp)
-		}
-	}
-	if exp, ok := numericDate(raw["exp"]); ok {
-		c.Expiry = exp
-	}
-	return c, nil
-}
-
-func joinStrings(xs []any) string {
-	var b strings.Builder
-	for _, x := range xs {
-		if s, ok := x.(string); ok {
-			if b.Len() > 0 {
-				b.WriteByte(' ')
-			}
-			b.WriteString(s)
-		}
-	}
-	return b.String()
 }
 
 func numericDate(x any) (time.Time, bool) {

@@ -3,37 +3,45 @@ package verify_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// TestZitadelOpaqueTokens verifies the opaque access tokens of zitadel/oidc's
-// example provider through RFC 7662 introspection (with client
-// authentication) and through the userinfo endpoint.
-func TestZitadelOpaqueTokens(t *testing.T) {
+// zitadelProvider starts zitadel/oidc's example provider with the client
+// "web", counting its introspection and userinfo calls (slow delays each
+// introspection answer), and returns it with an opaque access token of its
+// test user.
+type zitadelProvider struct {
+	*zitadelop.Provider
+	token                     string
+	introspections, userinfos atomic.Int32
+	slow                      atomic.Int64 // nanoseconds
+}
+
+func startZitadel(t testing.TB) *zitadelProvider {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var introspections, userinfos atomic.Int32
-	p, err := zitadelop.Start(ln, "web", "s3cret", []string{"http://127.0.0.1:1/cb"}, func(h http.Handler) http.Handler {
+	z := &zitadelProvider{}
+	z.Provider, err = zitadelop.Start(ln, "web", "s3cret", []string{"http://127.0.0.1:1/cb"}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case "/oauth/introspect":
-				introspections.Add(1)
+				z.introspections.Add(1)
+				time.Sleep(time.Duration(z.slow.Load()))
 			case "/userinfo":
-				userinfos.Add(1)
+				z.userinfos.Add(1)
 			}
 			h.ServeHTTP(w, r)
 		})
@@ -41,33 +49,29 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { z.Close() })
 
-	conf := &oauth2.Config{
-		ClientID: "web", ClientSecret: "s3cret", RedirectURL: "http://127.0.0.1:1/cb",
-		Endpoint: oauth2.Endpoint{AuthURL: p.Issuer + "auth", TokenURL: p.Issuer + "oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
-		Scopes:   []string{"openid", "email", "profile"},
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	jar, _ := cookiejar.New(nil)
-	resp, err := p.Login(ctx, &http.Client{Jar: jar, Timeout: 10 * time.Second}, conf.AuthCodeURL("st"),
-		func(u *url.URL) bool { return u.Host == "127.0.0.1:1" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code in redirect %q (status %d)", resp.Header.Get("Location"), resp.StatusCode)
-	}
-	tok, err := conf.Exchange(ctx, loc.Query().Get("code"))
+	tok, err := z.AccessToken(ctx, "web", "s3cret", "http://127.0.0.1:1/cb")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(tok.AccessToken, ".") == 2 {
 		t.Fatalf("expected an opaque access token, got a JWT")
 	}
+	z.token = tok.AccessToken
+	return z
+}
+
+// TestZitadelOpaqueTokens verifies the opaque access tokens of zitadel/oidc's
+// example provider through RFC 7662 introspection (with client
+// authentication) and through the userinfo endpoint.
+func TestZitadelOpaqueTokens(t *testing.T) {
+	p := startZitadel(t)
+	introspections, userinfos := &p.introspections, &p.userinfos
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 
 	tests := []struct {
 		name    string
@@ -75,9 +79,9 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 		counter *atomic.Int32
 		wantErr error
 	}{
-		{"introspection", verify.Config{Issuer: p.Issuer, Audience: "web", ClientID: "web", ClientSecret: "s3cret"}, &introspections, nil},
-		{"introspection with a wrong client secret", verify.Config{Issuer: p.Issuer, ClientID: "web", ClientSecret: "nope"}, &introspections, verify.ErrUnavailable},
-		{"userinfo", verify.Config{Issuer: p.Issuer, SkipDiscovery: true, UserinfoURL: p.Issuer + "userinfo"}, &userinfos, nil},
+		{"introspection", verify.Config{Issuer: p.Issuer, Audience: "web", ClientID: "web", ClientSecret: "s3cret"}, introspections, nil},
+		{"introspection with a wrong client secret", verify.Config{Issuer: p.Issuer, ClientID: "web", ClientSecret: "nope"}, introspections, verify.ErrUnavailable},
+		{"userinfo", verify.Config{Issuer: p.Issuer, SkipDiscovery: true, UserinfoURL: p.Issuer + "userinfo"}, userinfos, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +90,7 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := tc.counter.Load()
-			c, err := v.Verify(ctx, tok.AccessToken)
+			c, err := v.Verify(ctx, p.token)
 			if tc.counter.Load() != before+1 {
 				t.Fatalf("endpoint called %d times", tc.counter.Load()-before)
 			}
@@ -103,7 +107,7 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 				t.Fatalf("claims %+v", c)
 			}
 			// Cached: no second call.
-			if _, err := v.Verify(ctx, tok.AccessToken); err != nil || tc.counter.Load() != before+1 {
+			if _, err := v.Verify(ctx, p.token); err != nil || tc.counter.Load() != before+1 {
 				t.Fatalf("second verification not cached (err %v)", err)
 			}
 			// An unknown opaque token is refused.
@@ -112,4 +116,149 @@ func TestZitadelOpaqueTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIntrospectionLimits: refusals are cached for NegativeCacheTTL and no
+// longer; a cached positive answer never outlives the token's exp;
+// concurrent look-ups of one token make one provider call; a client over its
+// budget gets ErrRateLimited without a provider call.
+func TestIntrospectionLimits(t *testing.T) {
+	z := startZitadel(t)
+	ctx := context.Background()
+	newVerifier := func(t *testing.T, mod func(*verify.Config)) *verify.Verifier {
+		t.Helper()
+		cfg := verify.Config{Issuer: z.Issuer, Audience: "web", ClientID: "web", ClientSecret: "s3cret"}
+		if mod != nil {
+			mod(&cfg)
+		}
+		v, err := verify.New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	calls := func() int32 { return z.introspections.Load() }
+
+	t.Run("negative cache lives NegativeCacheTTL", func(t *testing.T) {
+		now := time.Now()
+		v := newVerifier(t, func(c *verify.Config) { c.Now = func() time.Time { return now } })
+		before := calls()
+		for range 5 {
+			if _, err := v.Verify(ctx, "garbage-token-for-the-negative-cache"); !errors.Is(err, verify.ErrInvalidToken) {
+				t.Fatal(err)
+			}
+		}
+		if calls()-before != 1 {
+			t.Fatalf("%d calls for five tries", calls()-before)
+		}
+		now = now.Add(verify.DefaultNegativeCacheTTL - time.Millisecond)
+		v.Verify(ctx, "garbage-token-for-the-negative-cache")
+		if calls()-before != 1 {
+			t.Fatal("refusal not cached until its TTL")
+		}
+		now = now.Add(time.Millisecond)
+		v.Verify(ctx, "garbage-token-for-the-negative-cache")
+		if calls()-before != 2 {
+			t.Fatal("refusal outlived its TTL")
+		}
+	})
+	t.Run("positive answer ends at the token's exp", func(t *testing.T) {
+		now := time.Now()
+		v := newVerifier(t, func(c *verify.Config) { c.Now = func() time.Time { return now }; c.CacheTTL = 24 * time.Hour })
+		c, err := v.Verify(ctx, z.token)
+		if err != nil || c.Expiry.IsZero() {
+			t.Fatalf("claims %+v, err %v", c, err)
+		}
+		before := calls()
+		if _, err := v.Verify(ctx, z.token); err != nil || calls() != before {
+			t.Fatalf("not cached (err %v)", err)
+		}
+		now = c.Expiry.Add(verify.DefaultLeeway + time.Second)
+		if _, err := v.Verify(ctx, z.token); !errors.Is(err, verify.ErrExpired) {
+			t.Fatalf("after exp: %v", err)
+		}
+		if calls() != before+1 {
+			t.Fatal("the cached answer outlived the token's exp")
+		}
+	})
+	t.Run("one flight per token", func(t *testing.T) {
+		v := newVerifier(t, func(c *verify.Config) { c.NegativeCacheTTL = -1 })
+		z.slow.Store(int64(200 * time.Millisecond))
+		defer z.slow.Store(0)
+		before := calls()
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() { v.Verify(ctx, "garbage-token-for-one-flight") })
+		}
+		wg.Wait()
+		if n := calls() - before; n != 1 {
+			t.Fatalf("%d provider calls for 32 concurrent look-ups", n)
+		}
+	})
+	t.Run("budget per client address", func(t *testing.T) {
+		v := newVerifier(t, func(c *verify.Config) { c.LookupBurst = 3; c.LookupRate = 0.001 })
+		before := calls()
+		for i := range 10 {
+			_, err := v.VerifyFrom(ctx, fmt.Sprintf("garbage-%d-abcdefghijkl", i), "198.51.100.7")
+			if want := i >= 3; errors.Is(err, verify.ErrRateLimited) != want {
+				t.Fatalf("try %d: %v", i, err)
+			}
+		}
+		if n := calls() - before; n != 3 {
+			t.Fatalf("%d provider calls, want 3", n)
+		}
+		// Another address and known tokens are not affected.
+		if _, err := v.VerifyFrom(ctx, "garbage-from-elsewhere-abcdef", "198.51.100.8"); !errors.Is(err, verify.ErrInvalidToken) {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyFrom(ctx, z.token, "198.51.100.8"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyFrom(ctx, z.token, "198.51.100.7"); err != nil {
+			t.Fatalf("a valid cached token from a limited address: %v", err)
+		}
+	})
+}
+
+// BenchmarkValidTokenDuringFlood measures validations of a valid opaque
+// token while eight attackers send a new garbage token in a loop; it
+// reports the provider calls the attack caused per second.
+func BenchmarkValidTokenDuringFlood(b *testing.B) {
+	z := startZitadel(b)
+	ctx := context.Background()
+	v, err := verify.New(ctx, verify.Config{Issuer: z.Issuer, Audience: "web", ClientID: "web", ClientSecret: "s3cret"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, z.token); err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v.VerifyFrom(ctx, fmt.Sprintf("garbage-%d-%d-abcdefgh", i, n), "203.0.113.9")
+			}
+		})
+	}
+	before, start := z.introspections.Load(), time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := v.Verify(ctx, z.token); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(z.introspections.Load()-before)/time.Since(start).Seconds(), "provider-calls/s")
 }
