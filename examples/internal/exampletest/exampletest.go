@@ -181,8 +181,11 @@ func (e *Env) Serve(upstream string) {
 	WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
 }
 
-// Restart stops tokenhook, which closes every proxied connection (the
-// app's WebSockets among them), and starts it again on the same address
+// Stop stops tokenhook, which ends every proxied connection (the app's
+// WebSockets among them); Restart starts it again.
+func (e *Env) Stop() { e.stop() }
+
+// Restart stops tokenhook if it runs and starts it again on the same address
 // with the same secrets and sessions.
 func (e *Env) Restart() {
 	e.t.Helper()
@@ -444,6 +447,64 @@ func WaitText(t testing.TB, tab *browsertest.Tab, id, want string) string {
 		t.Fatalf("#%s shows %q, want %q in it (%v)", id, now, want, err)
 	}
 	return got
+}
+
+// deepText is a JavaScript function returning the text of the page,
+// including what open shadow roots hold (Panel's components live in them).
+const deepText = `(function deep(n) {
+	var s = "";
+	if (n.nodeType === 3) return n.textContent;
+	if (n.shadowRoot) s += deep(n.shadowRoot);
+	for (var c = n.firstChild; c; c = c.nextSibling) s += deep(c);
+	return s;
+})`
+
+// WaitPageText waits until the page's text (shadow roots included) contains
+// want, failing the test with the start of the page's text otherwise.
+func WaitPageText(t testing.TB, tab *browsertest.Tab, want string) {
+	t.Helper()
+	if _, err := browsertest.WaitFor[bool](tab, fmt.Sprintf(`%s(document.body || document).indexOf(%q) >= 0`, deepText, want)); err != nil {
+		now, _ := browsertest.EvalErr[string](tab, deepText+`(document.body || document).replace(/\s+/g, " ").slice(0, 600)`)
+		t.Fatalf("the page does not show %q (%v); it shows: %s", want, err, now)
+	}
+}
+
+// ClickButton clicks the first button (shadow roots included) whose text
+// contains label, waiting for one to appear.
+func ClickButton(t testing.TB, tab *browsertest.Tab, label string) {
+	t.Helper()
+	if _, err := browsertest.WaitFor[bool](tab, fmt.Sprintf(`(function find(root) {
+		var all = root.querySelectorAll("*");
+		for (var i = 0; i < all.length; i++) {
+			var el = all[i];
+			if (el.tagName === "BUTTON" && el.textContent.indexOf(%q) >= 0) { el.click(); return true; }
+			if (el.shadowRoot && find(el.shadowRoot)) return true;
+		}
+		return false;
+	})(document)`, label)); err != nil {
+		t.Fatalf("no button %q to click: %v", label, err)
+	}
+}
+
+// ReconnectedClick clicks the button labelled label until the page shows
+// "Click N: <want>" for an N it did not show before: a page that lost its
+// WebSocket needs a moment to reconnect, and clicks made meanwhile are lost.
+func ReconnectedClick(t testing.TB, tab *browsertest.Tab, label, want string) {
+	t.Helper()
+	count := fmt.Sprintf(`(function(){ var m = %s(document.body).match(/Click (\d+): /); return m ? +m[1] : 0; })()`, deepText)
+	before := browsertest.Eval[int](tab, count)
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		ClickButton(t, tab, label)
+		for i := 0; i < 20; i++ {
+			time.Sleep(100 * time.Millisecond)
+			if n := browsertest.Eval[int](tab, count); n > before {
+				WaitPageText(t, tab, fmt.Sprintf("Click %d: %s", n, want))
+				return
+			}
+		}
+	}
+	t.Fatalf("no click was answered within 45 s after the reconnect")
 }
 
 // Start runs a command (an example app) until the test ends. Its output is
