@@ -1,0 +1,81 @@
+// Package shinypython_test runs the Shiny for Python example (app.py, real
+// Shiny) behind a real tokenhook and drives it in real Chromium: the verified
+// viewer, a click that round-trips over the WebSocket, get_user_token in a
+// render function, a file upload (an HTTP POST, which tokenhook lets through
+// only with the viewer's bearer), and the page reconnecting after tokenhook
+// restarts.
+package shinypython_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+)
+
+var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+
+func TestMain(m *testing.M) { browser.Main(m) }
+
+func TestShinyPythonApp(t *testing.T) {
+	py := exampletest.VenvPython(t, "shiny")
+	e := exampletest.New(t)
+	addr := exampletest.FreeAddr(t)
+	host, port, _ := strings.Cut(addr, ":")
+	appURL := "http://" + addr
+	exampletest.Start(t, ".", append(e.PythonEnv(appURL), "OIDC_ISSUER="+e.Issuer),
+		py, "-m", "shiny", "run", "app.py", "--host", host, "--port", port)
+	exampletest.WaitHTTP(t, appURL+"/", http.StatusOK, 90*time.Second)
+	e.Serve(appURL)
+
+	tab := browser.Tab(t)
+	tab.Navigate(e.URL + "/")
+	e.SubmitLoginForm(tab)
+	const asked = "the provider says you are "
+
+	t.Run("the page shows the verified viewer", func(t *testing.T) {
+		exampletest.WaitText(t, tab, "viewer", e.Email)
+	})
+	t.Run("a click round-trips and get_user_token works in the render function", func(t *testing.T) {
+		exampletest.Click(t, tab, "ask")
+		exampletest.WaitText(t, tab, "answer", "Click 1: "+asked+e.Email)
+	})
+	t.Run("a file upload carries the bearer", func(t *testing.T) {
+		// Without a bearer, tokenhook refuses a POST (401): the upload below
+		// only arrives because tokenhook's script added the viewer's token.
+		c := exampletest.NewClient()
+		e.SignIn(c)
+		resp, err := c.Post(e.URL+"/session/0/upload/0?w=", "application/octet-stream", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a POST with the session but no bearer answered %d, want 401", resp.StatusCode)
+		}
+		path := filepath.Join(t.TempDir(), "sales.csv")
+		if err := os.WriteFile(path, []byte("region,amount\nnorth,10\nsouth,20\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tab.Do(chromedp.SetUploadFiles(chromedp.CSS(`#upload`), []string{path}))
+		exampletest.WaitText(t, tab, "uploaded", "Uploaded sales.csv: 32 bytes, 3 lines")
+		exampletest.WaitPageText(t, tab, "Upload complete")
+		time.Sleep(500 * time.Millisecond) // the progress bar's transition
+		exampletest.Screenshot(t, tab, "screenshot.png")
+	})
+	t.Run("the page reconnects after tokenhook restarts", func(t *testing.T) {
+		e.Stop()
+		exampletest.Click(t, tab, "ask")
+		time.Sleep(time.Second)
+		exampletest.WaitText(t, tab, "answer", "Click 1: "+asked)
+		e.Restart()
+		exampletest.ReconnectedClick(t, tab, "Ask the identity provider", asked+e.Email)
+	})
+}
