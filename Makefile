@@ -10,9 +10,10 @@ GO ?= go
 # not list it (only as root; elsewhere a warning, and the tests that need it skip
 # unless CI=true). chromium: browser tests; python3: examples/credentials;
 # python3-flask, python3-jwt: examples/flask. DEBS_LEAN are installed without
-# recommended packages (r-cran-shiny: 59 packages instead of 651).
+# recommended packages (r-cran-shiny: 59 packages instead of 651; r-cran-curl:
+# examples/credentials runs the R helper).
 DEBS ?= chromium python3 python3-flask python3-jwt
-DEBS_LEAN ?= r-cran-shiny
+DEBS_LEAN ?= r-cran-shiny r-cran-curl
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))

@@ -223,6 +223,25 @@ func (e *Env) Connect(tab *browsertest.Tab, rd string) {
 	}
 }
 
+// ConnectClient links the connection over plain HTTP with c, which holds
+// the viewer's session (see SignIn).
+func (e *Env) ConnectClient(c *http.Client) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+"connect/"+Connection+"?rd=%2F", e.Email, e.Password,
+		func(next *url.URL) bool {
+			return strings.HasPrefix(next.String(), e.URL) && !strings.HasPrefix(next.Path, server.Prefix)
+		})
+	if err != nil {
+		e.t.Fatalf("connect %s: %v", Connection, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		e.t.Fatalf("connecting ended with %d at %s, want a redirect back to the app", resp.StatusCode, resp.Request.URL)
+	}
+}
+
 // CheckConnectionToken fails the test unless tok is an access token the
 // provider issued to the connection's client for the viewer.
 func (e *Env) CheckConnectionToken(tok string) {
