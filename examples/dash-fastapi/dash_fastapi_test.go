@@ -20,17 +20,10 @@ func TestMain(m *testing.M) { browser.Main(m) }
 func TestDashFastAPIApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "dash", "fastapi", "uvicorn")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL),
-		"TOKENHOOK_DASH=1", "OIDC_ISSUER="+e.Issuer, "HOST="+host, "PORT="+port), py, "app.py")
-	exampletest.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 60*time.Second)
-	e.Serve(appURL)
-
+	appURL := e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer},
+		func(_, _ string) []string { return []string{"app.py"} })
 	tab := browser.Tab(t)
-	tab.Navigate(e.URL + "/")
-	e.SubmitLoginForm(tab)
+	e.SignInTab(tab, "/")
 
 	t.Run("callbacks run over the WebSocket as the verified viewer", func(t *testing.T) {
 		exampletest.WaitText(t, tab, "viewer", e.Email+" (over WebSocket)")
@@ -62,22 +55,8 @@ func TestDashFastAPIApp(t *testing.T) {
 	}
 	for _, tc := range upgrades {
 		t.Run("websocket upgrade "+tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, tc.base+"/_dash-ws-callback", nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "websocket")
-			req.Header.Set("Sec-WebSocket-Version", "13")
-			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-			req.Header.Set("Origin", tc.origin)
-			if tc.assertion != "" {
-				req.Header.Set("X-TokenHook-Session", tc.assertion)
-			}
-			resp, err := tc.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("upgrade answered %d, want %d", resp.StatusCode, tc.want)
+			if got := exampletest.Upgrade(t, tc.client, tc.base+"/_dash-ws-callback", tc.origin, tc.assertion); got != tc.want {
+				t.Errorf("upgrade answered %d, want %d", got, tc.want)
 			}
 		})
 	}

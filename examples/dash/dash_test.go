@@ -4,8 +4,6 @@
 package dash_test
 
 import (
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,21 +19,16 @@ func TestMain(m *testing.M) { browser.Main(m) }
 // click again after the page's token expired.
 const tokenTTL = 8 * time.Second
 
+// appPy runs app.py, which takes its address from HOST and PORT.
+func appPy(_, _ string) []string { return []string{"app.py"} }
+
 func TestDashApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "dash", "flask")
 	e := exampletest.NewWith(t, exampletest.Options{Connection: true, TokenTTL: tokenTTL})
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
 	// The plugin is switched on by the one setting, nothing in app.py.
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL),
-		"TOKENHOOK_DASH=1", "OIDC_ISSUER="+e.Issuer, "HOST="+host, "PORT="+port), py, "app.py")
-	exampletest.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 60*time.Second)
-	e.Serve(appURL)
-
+	e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer}, appPy)
 	tab := browser.Tab(t)
-	tab.Navigate(e.URL + "/")
-	e.SubmitLoginForm(tab)
+	e.SignInTab(tab, "/")
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
 		exampletest.WaitText(t, tab, "viewer", e.Email)

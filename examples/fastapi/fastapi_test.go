@@ -7,7 +7,6 @@ package fastapi_test
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,18 +21,13 @@ func TestMain(m *testing.M) { browser.Main(m) }
 func TestFastAPIApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "fastapi", "uvicorn")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL), "OIDC_ISSUER="+e.Issuer),
-		py, "-m", "uvicorn", "app:app", "--host", host, "--port", port)
-	exampletest.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 60*time.Second)
-	e.Serve(appURL)
+	appURL := e.StartPython(py, "/healthz", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
+		return []string{"-m", "uvicorn", "app:app", "--host", host, "--port", port}
+	})
 
 	t.Run("in the browser: the POST carries the bearer and the endpoint knows the viewer", func(t *testing.T) {
 		tab := browser.Tab(t)
-		tab.Navigate(e.URL + "/")
-		e.SubmitLoginForm(tab)
+		e.SignInTab(tab, "/")
 		exampletest.Click(t, tab, "report")
 		exampletest.WaitText(t, tab, "out", e.Email+": "+e.Email)
 		exampletest.Screenshot(t, tab, "screenshot.png")

@@ -5,7 +5,6 @@
 package panel_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -21,17 +20,12 @@ func TestMain(m *testing.M) { browser.Main(m) }
 func TestPanelApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "panel")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL), "OIDC_ISSUER="+e.Issuer), py, "-m", "panel", "serve", "app.py",
-		"--address", host, "--port", port, "--allow-websocket-origin", strings.TrimPrefix(e.URL, "http://"))
-	exampletest.WaitHTTP(t, appURL+"/app", http.StatusOK, 90*time.Second)
-	e.Serve(appURL)
-
+	e.StartPython(py, "/app", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
+		return []string{"-m", "panel", "serve", "app.py", "--address", host, "--port", port,
+			"--allow-websocket-origin", strings.TrimPrefix(e.URL, "http://")}
+	})
 	tab := browser.Tab(t)
-	tab.Navigate(e.URL + "/app")
-	e.SubmitLoginForm(tab)
+	e.SignInTab(tab, "/app")
 	const asked = "the provider says you are "
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
@@ -43,12 +37,6 @@ func TestPanelApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 	t.Run("the page reconnects after tokenhook restarts", func(t *testing.T) {
-		e.Stop()
-		// The WebSocket went through tokenhook: with it gone, clicks go nowhere.
-		exampletest.ClickButton(t, tab, "Ask the identity provider")
-		time.Sleep(time.Second)
-		exampletest.WaitPageText(t, tab, "Click 1: "+asked)
-		e.Restart()
-		exampletest.ReconnectedClick(t, tab, "Ask the identity provider", asked+e.Email)
+		e.CheckReconnect(t, tab, "Ask the identity provider", "Click 1: "+asked, asked+e.Email)
 	})
 }

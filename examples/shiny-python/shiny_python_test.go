@@ -27,17 +27,11 @@ func TestMain(m *testing.M) { browser.Main(m) }
 func TestShinyPythonApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "shiny")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL), "OIDC_ISSUER="+e.Issuer),
-		py, "-m", "shiny", "run", "app.py", "--host", host, "--port", port)
-	exampletest.WaitHTTP(t, appURL+"/", http.StatusOK, 90*time.Second)
-	e.Serve(appURL)
-
+	e.StartPython(py, "/", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
+		return []string{"-m", "shiny", "run", "app.py", "--host", host, "--port", port}
+	})
 	tab := browser.Tab(t)
-	tab.Navigate(e.URL + "/")
-	e.SubmitLoginForm(tab)
+	e.SignInTab(tab, "/")
 	const asked = "the provider says you are "
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
@@ -71,11 +65,6 @@ func TestShinyPythonApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 	t.Run("the page reconnects after tokenhook restarts", func(t *testing.T) {
-		e.Stop()
-		exampletest.Click(t, tab, "ask")
-		time.Sleep(time.Second)
-		exampletest.WaitText(t, tab, "answer", "Click 1: "+asked)
-		e.Restart()
-		exampletest.ReconnectedClick(t, tab, "Ask the identity provider", asked+e.Email)
+		e.CheckReconnect(t, tab, "Ask the identity provider", "Click 1: "+asked, asked+e.Email)
 	})
 }

@@ -5,8 +5,6 @@
 package streamlit_test
 
 import (
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,18 +19,12 @@ func TestMain(m *testing.M) { browser.Main(m) }
 func TestStreamlitApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "streamlit")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	appURL := "http://" + addr
-	exampletest.Start(t, ".", append(e.PythonEnv(appURL), "OIDC_ISSUER="+e.Issuer, "HOME="+t.TempDir()),
-		py, "-m", "streamlit", "run", "app.py", "--server.address", host, "--server.port", port,
-		"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none")
-	exampletest.WaitHTTP(t, appURL+"/_stcore/health", http.StatusOK, 90*time.Second)
-	e.Serve(appURL)
-
+	e.StartPython(py, "/_stcore/health", []string{"OIDC_ISSUER=" + e.Issuer, "HOME=" + t.TempDir()}, func(host, port string) []string {
+		return []string{"-m", "streamlit", "run", "app.py", "--server.address", host, "--server.port", port,
+			"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"}
+	})
 	tab := browser.Tab(t)
-	tab.Navigate(e.URL + "/")
-	e.SubmitLoginForm(tab)
+	e.SignInTab(tab, "/")
 	const asked = "the provider says you are "
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
@@ -44,11 +36,6 @@ func TestStreamlitApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 	t.Run("the page reconnects after tokenhook restarts", func(t *testing.T) {
-		e.Stop()
-		exampletest.ClickButton(t, tab, "Ask the identity provider")
-		time.Sleep(time.Second)
-		exampletest.WaitPageText(t, tab, "Click 1: "+asked)
-		e.Restart()
-		exampletest.ReconnectedClick(t, tab, "Ask the identity provider", asked+e.Email)
+		e.CheckReconnect(t, tab, "Ask the identity provider", "Click 1: "+asked, asked+e.Email)
 	})
 }

@@ -526,6 +526,69 @@ func ReconnectedClick(t testing.TB, tab *browsertest.Tab, label, want string) {
 	t.Fatalf("no click was answered within 45 s after the reconnect")
 }
 
+// StartPython starts an example app in the current directory with
+// interpreter py (see VenvPython) on a free loopback port, behind e
+// (PythonEnv), waits until health (a path) answers 200, and starts tokenhook
+// in front of it. args gets the host and port and returns the command line
+// after the interpreter; the environment is PythonEnv, HOST and PORT, and
+// env. It returns the app's URL.
+func (e *Env) StartPython(py, health string, env []string, args func(host, port string) []string) string {
+	e.t.Helper()
+	addr := FreeAddr(e.t)
+	host, port, _ := strings.Cut(addr, ":")
+	appURL := "http://" + addr
+	env = append(append(e.PythonEnv(appURL), "HOST="+host, "PORT="+port), env...)
+	Start(e.t, ".", env, py, args(host, port)...)
+	WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
+	e.Serve(appURL)
+	return appURL
+}
+
+// SignInTab opens path through tokenhook in tab and signs the viewer in on
+// the provider's form; the tab ends on the app's page.
+func (e *Env) SignInTab(tab *browsertest.Tab, path string) {
+	e.t.Helper()
+	tab.Navigate(e.URL + path)
+	e.SubmitLoginForm(tab)
+}
+
+// CheckReconnect stops tokenhook and checks that a click on the button
+// labelled label goes unanswered while it is down (the page still shows
+// stale), then starts it again and checks that the page reconnects and
+// answers a click with "Click N: <want>".
+func (e *Env) CheckReconnect(t testing.TB, tab *browsertest.Tab, label, stale, want string) {
+	t.Helper()
+	e.Stop()
+	ClickButton(t, tab, label)
+	time.Sleep(time.Second)
+	WaitPageText(t, tab, stale)
+	e.Restart()
+	ReconnectedClick(t, tab, label, want)
+}
+
+// Upgrade sends a WebSocket upgrade for u with c and returns the status it
+// got; origin and the X-TokenHook-Session assertion are sent when not empty.
+func Upgrade(t testing.TB, c *http.Client, u, origin, assertion string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	if assertion != "" {
+		req.Header.Set("X-TokenHook-Session", assertion)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // Start runs a command (an example app) until the test ends. Its output is
 // logged when the test fails. It stops the process it started, and only it.
 func Start(t testing.TB, dir string, env []string, name string, args ...string) {

@@ -16,19 +16,19 @@ import secrets
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 import tokenhook
+
+from httpserve import serve
 
 REPO = Path(__file__).resolve().parents[3]
 EMAIL, PASSWORD = "demo@example.com", "demo"
@@ -58,22 +58,11 @@ class Upstream:
 
     def __init__(self) -> None:
         self.headers: dict[str, str] = {}
-        up = self
+        self.url, self.stop = serve(self._answer)
 
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                up.headers = {k.lower(): v for k, v in self.headers.items()}
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(b"<p>report</p>")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+    def _answer(self, _path: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
+        self.headers = headers
+        return 200, "text/html", b"<p>report</p>"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +118,7 @@ connections:
         for p in procs:  # only the processes this fixture started
             p.terminate()
             p.wait(10)
-        upstream.srv.shutdown()
+        upstream.stop()
 
 
 def sign_in(th_url: str) -> urllib.request.OpenerDirector:

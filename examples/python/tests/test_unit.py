@@ -8,7 +8,6 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import jwt
@@ -20,6 +19,8 @@ from tokenhook import dash as thdash
 from tokenhook._exchange import Exchanger
 from tokenhook._request import assertion, header, headers_of
 from tokenhook._verify import Verifier
+
+from httpserve import serve
 
 SETTINGS = tokenhook.Settings(url="http://127.0.0.1:9", issuer="https://th.example", audience="http://app:8050")
 
@@ -228,35 +229,17 @@ def test_dash_index_leaves_other_pages_alone() -> None:
     assert thdash.index("<html>no renderer</html>") == "<html>no renderer</html>"
 
 
-class KeyServer:
-    """Serves a JWKS like tokenhook's /_tokenhook/jwks.json."""
-
-    def __init__(self, key: Ed25519PrivateKey, kid: str) -> None:
-        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
-        jwk.update(kid=kid, alg="EdDSA", use="sig")
-        body = json.dumps({"keys": [jwk]}).encode()
-
-        class H(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200 if self.path == "/_tokenhook/jwks.json" else 404)
-                self.send_header("Content-Type", "application/jwk-set+json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-
 @pytest.fixture(scope="module")
 def keys() -> Iterator[tuple[Ed25519PrivateKey, str]]:
+    """A key and the URL of a server publishing it like tokenhook's
+    /_tokenhook/jwks.json."""
     key = Ed25519PrivateKey.generate()
-    ks = KeyServer(key, "k1")
-    yield key, ks.url
-    ks.srv.shutdown()
+    jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid="k1", alg="EdDSA", use="sig")
+    body = json.dumps({"keys": [jwk]}).encode()
+    url, stop = serve(lambda path, _h: (200 if path == "/_tokenhook/jwks.json" else 404, "application/jwk-set+json", body))
+    yield key, url
+    stop()
 
 
 def sign(key: Ed25519PrivateKey, typ: str = "tokenhook-session+jwt", alg: str = "EdDSA", **over: Any) -> str:

@@ -90,7 +90,8 @@ def _shiny() -> Any:
     from shiny.session import get_current_session
 
     session = get_current_session()
-    return session.http_conn.headers if session is not None else None
+    conn = getattr(session, "http_conn", None)
+    return conn.headers if conn is not None else None
 
 
 def _panel() -> Any:
