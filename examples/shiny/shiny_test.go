@@ -58,6 +58,7 @@ func TestShinyApp(t *testing.T) {
 			_ = got
 		})
 	}
+	exampletest.Screenshot(t, tab, "screenshot.png")
 
 	// The WebSocket the page opened above needed the session cookie and an
 	// exact Origin; the same upgrade from elsewhere is refused.
