@@ -552,18 +552,44 @@ func (e *Env) SignInTab(tab *browsertest.Tab, path string) {
 	e.SubmitLoginForm(tab)
 }
 
-// CheckReconnect stops tokenhook and checks that a click on the button
-// labelled label goes unanswered while it is down (the page still shows
-// stale), then starts it again and checks that the page reconnects and
-// answers a click with "Click N: <want>".
-func (e *Env) CheckReconnect(t testing.TB, tab *browsertest.Tab, label, stale, want string) {
-	t.Helper()
-	e.Stop()
-	ClickButton(t, tab, label)
-	time.Sleep(time.Second)
-	WaitPageText(t, tab, stale)
-	e.Restart()
-	ReconnectedClick(t, tab, label, want)
+// AskButton labels the button of the WebSocket app examples (Panel,
+// Streamlit, Shiny for Python) whose Python callback calls get_user_token and
+// the provider's userinfo endpoint; they answer "Click N: " + Asked + email.
+const AskButton = "Ask the identity provider who I am"
+
+// Asked is the part of a WebSocket app example's answer before the email.
+const Asked = "the provider says you are "
+
+// CheckSignedInApp runs the subtests the WebSocket app examples share, in a
+// tab signed in to the app: the page shows the verified viewer, and a click
+// on AskButton round-trips (the callback's get_user_token got a token the
+// provider accepts). With a screenshot path it then takes the screenshot.
+func (e *Env) CheckSignedInApp(t *testing.T, tab *browsertest.Tab, screenshot string) {
+	t.Run("the page shows the verified viewer", func(t *testing.T) {
+		WaitPageText(t, tab, "Signed in as "+e.Email)
+	})
+	t.Run("a click round-trips and get_user_token works in the callback", func(t *testing.T) {
+		ClickButton(t, tab, AskButton)
+		WaitPageText(t, tab, "Click 1: "+Asked+e.Email)
+		if screenshot != "" {
+			Screenshot(t, tab, screenshot)
+		}
+	})
+}
+
+// CheckReconnect is the subtest for a WebSocket app example after
+// CheckSignedInApp: with tokenhook stopped a click goes unanswered (the page
+// still shows the first answer); once tokenhook runs again the page
+// reconnects and a click is answered.
+func (e *Env) CheckReconnect(t *testing.T, tab *browsertest.Tab) {
+	t.Run("the page reconnects after tokenhook restarts", func(t *testing.T) {
+		e.Stop()
+		ClickButton(t, tab, AskButton)
+		time.Sleep(time.Second)
+		WaitPageText(t, tab, "Click 1: "+Asked)
+		e.Restart()
+		ReconnectedClick(t, tab, AskButton, Asked+e.Email)
+	})
 }
 
 // Upgrade sends a WebSocket upgrade for u with c and returns the status it
