@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import jwt
@@ -297,3 +299,9 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENHOOK_TIMEOUT", "soon")
     with pytest.raises(tokenhook.TokenHookError):
         tokenhook.Settings.from_env()
+
+
+def test_requirements_are_pinned() -> None:
+    path = Path(__file__).resolve().parents[1] / "requirements.txt"
+    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", ln) for ln in lines), lines
