@@ -11,9 +11,10 @@ GO ?= go
 # unless CI=true). chromium: browser tests; redis-server: shared-state tests
 # (started by internal/testenv on a free port); python3: examples/credentials;
 # python3-flask, python3-jwt: examples/flask. DEBS_LEAN are installed without
-# recommended packages (r-cran-shiny: 59 packages instead of 651).
+# recommended packages (r-cran-shiny: 59 packages instead of 651; r-cran-curl:
+# examples/credentials runs the R helper).
 DEBS ?= chromium python3 python3-flask python3-jwt redis-server
-DEBS_LEAN ?= r-cran-shiny
+DEBS_LEAN ?= r-cran-shiny r-cran-curl
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
@@ -22,12 +23,22 @@ NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 FUZZ ?= server/verify:FuzzParseAuthorization server/verify:FuzzVerify server/verify:FuzzClaimsFromMap server:FuzzExchangeRequest server:FuzzParseClaim
 FUZZTIME ?= 15s
 GO_TEST_TIMEOUT ?= 20m
+# The Python package and the Python examples' frameworks live in a git-ignored
+# virtual environment, made with PYTHON (3.10 or later) and remade whenever the
+# pinned requirements or the package's metadata change (the stamp's name is
+# their hash). The Go tests of the examples run that interpreter.
+PYTHON ?= python3
+VENV := .venv
+PY_REQS := examples/python/requirements.txt examples/python/pyproject.toml
+VENV_STAMP := $(VENV)/.installed-$(shell cat $(PY_REQS) | sha256sum | cut -c1-16)
+export TOKENHOOK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test deps npm vet fmt js gotest fuzz bench
+.PHONY: test deps npm venv pytest vet fmt js gotest fuzz bench
 
 ## test: everything CI checks: installs, vet, gofmt, the injector's type check
-## and tests, all Go tests (real Dex, real Chromium, real Dash renderer), fuzzing.
-test: deps npm vet fmt js gotest fuzz
+## and tests, the Python package's tests, all Go tests (real Dex, real Chromium,
+## real Dash renderer, the real Python frameworks), fuzzing.
+test: deps npm venv vet fmt js pytest gotest fuzz
 
 ## deps: install the Debian packages in DEBS and DEBS_LEAN (and Node.js) when missing.
 deps:
@@ -56,6 +67,21 @@ npm: $(NPM_STAMPS)
 %/node_modules/.package-lock.json: %/package-lock.json %/package.json
 	cd $* && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
+
+## venv: the virtual environment with the pinned Python requirements and the
+## package (editable), made once and again only when the requirements change.
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(PY_REQS)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r examples/python/requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e examples/python
+	touch $@
+
+## pytest: the Python package's test suite.
+pytest: venv
+	$(VENV)/bin/python -m pytest -q examples/python
 
 vet:
 	$(GO) vet ./...

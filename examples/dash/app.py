@@ -1,41 +1,50 @@
-"""Plotly Dash behind tokenhook.
+"""Plotly Dash behind tokenhook, with the tokenhook plugin.
 
-Step 1: external_scripts loads tokenhook's browser script (served by tokenhook
-        itself under /_tokenhook/).
-Step 2: app.renderer starts the Dash renderer with tokenhook's request hooks,
-        so the layout, dependency and callback requests carry the viewer's
-        bearer token, and a "JWT Expired" answer refreshes it and retries.
-Step 3: tokenhook (serve --upstream) validates the token before Dash sees the
-        request; a callback reads the header and passes it on to an API that
-        accepts the viewer's token (here: the provider's userinfo endpoint).
+Setup is one install and one setting:
 
-Run (see README.md):
-    pip install -r examples/dash/requirements.txt
-    OIDC_ISSUER=http://127.0.0.1:5556/dex python examples/dash/app.py
+    pip install ./examples/python      # the tokenhook package (Dash plugin)
+    TOKENHOOK_DASH=1 python examples/dash/app.py
+
+The plugin puts tokenhook's script on the page and starts the renderer with
+tokenhook's request hooks (combined with the app's own, like the
+request_post hook below), so every Dash request carries the viewer's bearer
+token, and tokenhook (serve --upstream) validates it before Dash sees it.
+
+The callbacks show the three things an app does with that:
+- who the viewer is: tokenhook.current_user(), verified against tokenhook's
+  keys;
+- the viewer's bearer token in flask.request.headers["Authorization"],
+  passed on to an API that accepts it (the provider's userinfo endpoint);
+- the viewer's token for a linked connection (a data platform) from
+  tokenhook.get_user_token("data"), with a link to connect it first.
 """
 
+from __future__ import annotations
+
+import base64
 import json
 import os
 import urllib.request
 from urllib.error import HTTPError, URLError
 
 import flask
-from dash import Dash, Input, Output, html
+from dash import Dash, Input, Output, dcc, html
+
+import tokenhook
 
 ISSUER = os.environ.get("OIDC_ISSUER", "")
+CONNECTION = os.environ.get("TOKENHOOK_CONNECTION", "data")
 HTTP_TIMEOUT = 10  # seconds
 MAX_DOCUMENT = 1 << 20
 
 app = Dash(
     __name__,
     title="tokenhook: Dash",
-    external_scripts=["/_tokenhook/tokenhook.js"],
+    # The app's own renderer hook; the plugin keeps it and runs it after
+    # tokenhook's (here it counts the answered requests on the page).
+    hooks={"request_post": "function () { window.appRequests = (window.appRequests || 0) + 1; }"},
 )
-
-# The renderer wiring. This exact line is what tokenhook's real-renderer
-# browser test runs (server/e2e/testdata/dash/renderer-hooks.js); a test
-# keeps the two identical.
-app.renderer = "var renderer = new DashRenderer(TokenHook.dash());"
+server = app.server
 
 app.layout = html.Main(
     [
@@ -43,42 +52,80 @@ app.layout = html.Main(
         html.P(["Signed in as ", html.Strong(id="viewer", children="…")]),
         html.Button("Ask the identity provider who I am", id="ask", n_clicks=0),
         html.Pre(id="answer", children="Every callback request carries your bearer token."),
+        html.Button("Load from the data platform", id="load", n_clicks=0),
+        html.Div(id="data", children="Uses your own data platform token, fetched by the backend."),
+        dcc.Interval(id="tick", interval=3_600_000, max_intervals=0),
     ],
     style={"fontFamily": "system-ui, sans-serif", "maxWidth": "40rem", "margin": "2rem auto"},
 )
 
 
-def get_json(url, authorization=None):
-    headers = {"Accept": "application/json"}
-    if authorization:
-        headers["Authorization"] = authorization
-    req = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
-        return json.loads(resp.read(MAX_DOCUMENT))
+def userinfo(authorization: str) -> dict:
+    """The provider's userinfo answer for a bearer token (an API that
+    accepts the viewer's token)."""
+    def get(url: str, auth: str | None = None) -> dict:
+        req = urllib.request.Request(url, headers={"Accept": "application/json", **({"Authorization": auth} if auth else {})})
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
+            return json.loads(resp.read(MAX_DOCUMENT))
+
+    meta = get(ISSUER.rstrip("/") + "/.well-known/openid-configuration")
+    return get(meta["userinfo_endpoint"], authorization)
 
 
-@app.callback(Output("viewer", "children"), Input("ask", "id"))
+def audience(token: str) -> str:
+    """The aud claim of a JWT access token, for display only (the data
+    platform checked the token)."""
+    try:
+        payload = token.split(".")[1]
+        aud = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("aud")
+    except (IndexError, ValueError):
+        return "?"
+    return ", ".join(aud) if isinstance(aud, list) else str(aud)
+
+
+@app.callback(Output("viewer", "children"), Input("tick", "n_intervals"))
 def show_viewer(_):
-    # tokenhook forwards the identity it validated.
-    return flask.request.headers.get("X-Forwarded-Email", "nobody (not behind tokenhook?)")
+    try:
+        return tokenhook.current_user().email
+    except tokenhook.TokenHookError as e:
+        return f"nobody ({e})"
 
 
 @app.callback(Output("answer", "children"), Input("ask", "n_clicks"), prevent_initial_call=True)
 def ask_provider(n_clicks):
-    # The header the browser hook added to this callback request.
+    # The header tokenhook's renderer hooks added to this callback request.
     authorization = flask.request.headers.get("Authorization", "")
     if not authorization.startswith("Bearer "):
         return "This request carried no bearer token."
     if not ISSUER:
-        return f"Request {n_clicks} carried a bearer token ({len(authorization) - 7} characters). Set OIDC_ISSUER to use it."
+        return f"Request {n_clicks} carried a bearer token. Set OIDC_ISSUER to use it."
     try:
-        meta = get_json(ISSUER.rstrip("/") + "/.well-known/openid-configuration")
-        info = get_json(meta["userinfo_endpoint"], authorization)
+        info = userinfo(authorization)
     except HTTPError as e:
         return f"The provider refused the token: HTTP {e.code}"
     except (URLError, OSError, ValueError, KeyError) as e:
         return f"Could not ask the provider: {e}"
-    return f"Request {n_clicks}: the provider says you are\n" + json.dumps(info, indent=2)
+    return f"Request {n_clicks}: the provider says you are {info.get('email')}"
+
+
+@app.callback(Output("data", "children"), Input("load", "n_clicks"), prevent_initial_call=True)
+def load_data(n_clicks):
+    try:
+        token = tokenhook.get_user_token(CONNECTION)
+    except tokenhook.ConnectionRequired as e:
+        return html.A(f"Connect your {CONNECTION} account first", id="connect", href=e.connect_url)
+    except tokenhook.TokenHookError as e:
+        return f"tokenhook: {e}"
+    try:
+        info = userinfo("Bearer " + token)
+    except (HTTPError, URLError, OSError, ValueError, KeyError) as e:
+        return f"The data platform refused: {e}"
+    return f"Load {n_clicks}: the data platform knows you as {info.get('email')} (token for {audience(token)})"
+
+
+@server.get("/healthz")
+def healthz():
+    return "ok\n"
 
 
 if __name__ == "__main__":

@@ -1,122 +1,79 @@
-// Package dash_test checks the Dash example without Dash (not installable
-// here): app.py compiles, and its renderer wiring is exactly the snippet the
-// real-renderer browser test in server/e2e runs.
+// Package dash_test runs the Dash example (app.py, real Dash with the Flask
+// backend and the tokenhook plugin) behind a real tokenhook, signs in with
+// real Chromium at the real provider, and checks what the viewer sees.
 package dash_test
 
 import (
-	"encoding/json"
-	"os"
-	"os/exec"
-	"regexp"
-	"strings"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/server/browsertest"
 )
 
-// snippet is the renderer wiring server/e2e's Dash test loads into the real
-// dash-renderer.
-const snippet = "../../server/e2e/testdata/dash/renderer-hooks.js"
+var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
 
-// inspect prints, as JSON, the string assigned to app.renderer and the
-// external_scripts argument of the Dash(...) call in the file given as
-// argv[1], read from its syntax tree (nothing is imported or run).
-const inspect = `
-import ast, json, sys
-tree = ast.parse(open(sys.argv[1]).read(), sys.argv[1])
-out = {"renderer": [], "external_scripts": []}
-for node in ast.walk(tree):
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            if isinstance(target, ast.Attribute) and target.attr == "renderer":
-                out["renderer"].append(ast.literal_eval(node.value))
-    if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Dash":
-        for kw in node.keywords:
-            if kw.arg == "external_scripts":
-                out["external_scripts"] = ast.literal_eval(kw.value)
-print(json.dumps(out))
-`
+func TestMain(m *testing.M) { browser.Main(m) }
+
+// tokenTTL is the provider's access token lifetime: short, so the test can
+// click again after the page's token expired.
+const tokenTTL = 8 * time.Second
+
+// appPy runs app.py, which takes its address from HOST and PORT.
+func appPy(_, _ string) []string { return []string{"app.py"} }
 
 func TestDashApp(t *testing.T) {
-	exampletest.NeedPython(t)
-	t.Run("compiles", func(t *testing.T) {
-		cmd := exec.Command(exampletest.Python, "-m", "py_compile", "app.py")
-		// Keep the bytecode out of the source tree.
-		cmd.Env = append(os.Environ(), "PYTHONPYCACHEPREFIX="+t.TempDir())
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("py_compile app.py: %v\n%s", err, out)
+	py := exampletest.VenvPython(t, "dash", "flask")
+	e := exampletest.NewWith(t, exampletest.Options{Connection: true, TokenTTL: tokenTTL})
+	// The plugin is switched on by the one setting, nothing in app.py.
+	e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer}, appPy)
+	tab := browser.Tab(t)
+	e.SignInTab(tab, "/")
+
+	t.Run("the page shows the verified viewer", func(t *testing.T) {
+		exampletest.WaitText(t, tab, "viewer", e.Email)
+	})
+	var asked time.Time
+	t.Run("a callback gets the bearer and an API accepts it", func(t *testing.T) {
+		exampletest.Click(t, tab, "ask")
+		exampletest.WaitText(t, tab, "answer", "Request 1: the provider says you are "+e.Email)
+		asked = time.Now()
+		if n := browsertest.Eval[int](tab, `window.appRequests || 0`); n == 0 {
+			t.Error("the app's own request_post hook never ran: the plugin replaced it")
 		}
 	})
-
-	out, err := exec.Command(exampletest.Python, "-B", "-c", inspect, "app.py").Output()
-	if err != nil {
-		t.Fatalf("inspect app.py: %v", err)
-	}
-	var got struct {
-		Renderer        []string `json:"renderer"`
-		ExternalScripts []any    `json:"external_scripts"`
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("inspect app.py: %v (%s)", err, out)
-	}
-
-	t.Run("renderer wiring is the tested snippet", func(t *testing.T) {
-		want := snippetCode(t)
-		if len(got.Renderer) != 1 {
-			t.Fatalf("app.py assigns app.renderer %d times, want once", len(got.Renderer))
-		}
-		if got.Renderer[0] != want {
-			t.Errorf("app.renderer = %q\nbut %s runs %q", got.Renderer[0], snippet, want)
+	t.Run("get_user_token before linking raises ConnectionRequired", func(t *testing.T) {
+		exampletest.Click(t, tab, "load")
+		exampletest.WaitText(t, tab, "connect", "Connect your data account first")
+		href := browsertest.Eval[string](tab, `document.getElementById("connect").href`)
+		if want := e.URL + "/_tokenhook/connect/" + exampletest.Connection; href != want {
+			t.Errorf("connect link %q, want %q", href, want)
 		}
 	})
-
-	t.Run("loads tokenhook.js", func(t *testing.T) {
-		if len(got.ExternalScripts) == 0 || got.ExternalScripts[0] != "/_tokenhook/tokenhook.js" {
-			t.Errorf("external_scripts = %v, want /_tokenhook/tokenhook.js first", got.ExternalScripts)
+	t.Run("get_user_token after linking returns the connection's token", func(t *testing.T) {
+		e.Connect(tab, "/")
+		exampletest.WaitText(t, tab, "viewer", e.Email)
+		exampletest.Click(t, tab, "load")
+		exampletest.WaitText(t, tab, "data", "the data platform knows you as "+e.Email+" (token for "+exampletest.ConnectionClientID+")")
+		exampletest.Screenshot(t, tab, "screenshot.png")
+	})
+	t.Run("the next click after the token expired works without a reload", func(t *testing.T) {
+		if asked.IsZero() {
+			t.Skip("the first click failed")
+		}
+		// Keep the page's main thread busy past the token's lifetime (a laptop
+		// waking up: no timer could refresh it), then click at once.
+		browsertest.Eval[bool](tab, fmt.Sprintf(`(function () {
+			window.noReload = true;
+			var until = Date.now() + %d;
+			while (Date.now() < until) {}
+			document.getElementById("ask").click();
+			return true;
+		})()`, (tokenTTL+time.Second).Milliseconds()))
+		exampletest.WaitText(t, tab, "answer", "Request 1: the provider says you are "+e.Email)
+		if !browsertest.Eval[bool](tab, `window.noReload === true`) {
+			t.Error("the page reloaded")
 		}
 	})
-
-	t.Run("requirements are pinned", func(t *testing.T) {
-		b, err := os.ReadFile("requirements.txt")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pinned := regexp.MustCompile(`^[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*$`)
-		var dash bool
-		for _, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			if !pinned.MatchString(line) {
-				t.Errorf("requirement %q is not pinned to one version", line)
-			}
-			dash = dash || strings.HasPrefix(line, "dash==")
-		}
-		if !dash {
-			t.Error("requirements.txt does not pin dash")
-		}
-	})
-}
-
-// snippetCode is the JavaScript of the snippet without its comment lines.
-func snippetCode(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(snippet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var code []string
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "//") {
-			continue
-		}
-		code = append(code, line)
-	}
-	if len(code) == 0 {
-		t.Fatalf("%s holds no code", snippet)
-	}
-	return strings.Join(code, "\n")
 }

@@ -1,58 +1,73 @@
 """HoloViz Panel behind tokenhook.
 
 A Panel page talks to its server over one WebSocket, and browsers cannot put
-an Authorization header on a WebSocket upgrade. So here tokenhook
-authenticates the page load and the upgrade with its same-origin session
-cookie (plus an exact Origin check on the upgrade) and forwards the viewer's
-identity as headers. Panel keeps the headers of the request that opened the
-session in pn.state.headers.
+an Authorization header on a WebSocket upgrade. tokenhook authenticates the
+page load and the upgrade with its same-origin session cookie (plus an exact
+Origin check on the upgrade) and adds the signed X-TokenHook-Session
+assertion; Panel keeps the headers of the request that opened the session in
+pn.state.headers, where the tokenhook package finds it:
+
+- tokenhook.current_user(): the viewer, verified against tokenhook's keys;
+- tokenhook.get_user_token("signin") (or a connection's name): the viewer's
+  token, for calling APIs as the viewer from a callback.
 
 Run (see README.md):
-    panel serve examples/panel/app.py --address 127.0.0.1 --port 5006 \
-        --allow-websocket-origin 127.0.0.1:4180
+    TOKENHOOK_AUDIENCE=http://127.0.0.1:5006 panel serve examples/panel/app.py \
+        --address 127.0.0.1 --port 5006 --allow-websocket-origin 127.0.0.1:4180
 """
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
 
 import panel as pn
 
-pn.extension()
+import tokenhook
 
-IDENTITY_HEADERS = {
-    "Email": "X-Forwarded-Email",
-    "User": "X-Forwarded-User",
-    "Username": "X-Forwarded-Preferred-Username",
-    "Groups": "X-Forwarded-Groups",
-}
+# reconnect: the page reopens its WebSocket when the connection drops (a
+# tokenhook restart, a network blip) and keeps its session.
+pn.extension(reconnect=True)
 
-
-def header(name):
-    """A request header of this session, matched case-insensitively."""
-    wanted = name.lower()
-    for key, value in (pn.state.headers or {}).items():
-        if key.lower() == wanted:
-            return value
-    return ""
+ISSUER = os.environ.get("OIDC_ISSUER", "")
+HTTP_TIMEOUT = 10  # seconds
+MAX_DOCUMENT = 1 << 20
 
 
-def identity():
-    return {label: header(h) for label, h in IDENTITY_HEADERS.items()}
+def viewer() -> str:
+    try:
+        return tokenhook.current_user().email
+    except tokenhook.TokenHookError as e:
+        return f"nobody ({e})"
 
 
-def greeting(_=None):
-    ident = identity()
-    if not ident["Email"]:
-        return "No forwarded identity: open this app through tokenhook."
-    rows = "\n".join(f"| {label} | {value or '–'} |" for label, value in ident.items())
-    return f"Signed in as **{ident['Email']}**\n\n| | |\n|---|---|\n{rows}"
+def ask_provider() -> str:
+    """Who the provider says the viewer is, asked with the viewer's token."""
+    try:
+        token = tokenhook.get_user_token("signin")
+    except tokenhook.TokenHookError as e:
+        return f"tokenhook: {e}"
+    if not ISSUER:
+        return "Got your token. Set OIDC_ISSUER to use it."
+    with urllib.request.urlopen(ISSUER.rstrip("/") + "/.well-known/openid-configuration", timeout=HTTP_TIMEOUT) as r:
+        meta = json.loads(r.read(MAX_DOCUMENT))
+    req = urllib.request.Request(meta["userinfo_endpoint"], headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as r:
+        return f"the provider says you are {json.loads(r.read(MAX_DOCUMENT)).get('email')}"
 
 
-refresh = pn.widgets.Button(name="Show who I am", button_type="primary")
+button = pn.widgets.Button(name="Ask the identity provider who I am", button_type="primary")
+answer = pn.pane.Markdown("Clicks run in Python over the WebSocket.", sizing_mode="stretch_width")
+
+
+def on_click(event) -> None:
+    answer.object = f"Click {event.obj.clicks}: {ask_provider()}"
+
+
+button.on_click(on_click)
 
 pn.template.FastListTemplate(
     title="Panel behind tokenhook",
-    main=[
-        pn.Column(
-            refresh,
-            pn.pane.Markdown(pn.bind(greeting, refresh), sizing_mode="stretch_width"),
-        )
-    ],
+    main=[pn.Column(pn.pane.Markdown(f"Signed in as **{viewer()}**"), button, answer)],
 ).servable()

@@ -58,6 +58,7 @@ func TestShinyApp(t *testing.T) {
 			_ = got
 		})
 	}
+	exampletest.Screenshot(t, tab, "screenshot.png")
 
 	// The WebSocket the page opened above needed the session cookie and an
 	// exact Origin; the same upgrade from elsewhere is refused.
@@ -76,21 +77,8 @@ func TestShinyApp(t *testing.T) {
 	}
 	for _, tc := range upgrades {
 		t.Run("websocket upgrade: "+tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, e.URL+"/websocket/", nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "websocket")
-			req.Header.Set("Sec-WebSocket-Version", "13")
-			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-			if tc.origin != "" {
-				req.Header.Set("Origin", tc.origin)
-			}
-			resp, err := tc.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("upgrade answered %d, want %d", resp.StatusCode, tc.want)
+			if got := exampletest.Upgrade(t, tc.client, e.URL+"/websocket/", tc.origin, ""); got != tc.want {
+				t.Errorf("upgrade answered %d, want %d", got, tc.want)
 			}
 		})
 	}

@@ -1,0 +1,63 @@
+// Package dashfastapi_test runs the Dash example with the FastAPI backend and
+// WebSocket callbacks (app.py, real Dash 4.4.1 + uvicorn, the tokenhook
+// plugin) behind a real tokenhook, in real Chromium.
+package dashfastapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/server/browsertest"
+)
+
+var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+
+func TestMain(m *testing.M) { browser.Main(m) }
+
+func TestDashFastAPIApp(t *testing.T) {
+	py := exampletest.VenvPython(t, "dash", "fastapi", "uvicorn")
+	e := exampletest.New(t)
+	appURL := e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer},
+		func(_, _ string) []string { return []string{"app.py"} })
+	tab := browser.Tab(t)
+	e.SignInTab(tab, "/")
+
+	t.Run("callbacks run over the WebSocket as the verified viewer", func(t *testing.T) {
+		exampletest.WaitText(t, tab, "viewer", e.Email+" (over WebSocket)")
+		exampletest.Click(t, tab, "ask")
+		exampletest.WaitText(t, tab, "answer", "Request 1 over WebSocket: the provider says you are "+e.Email)
+		exampletest.Screenshot(t, tab, "screenshot.png")
+	})
+
+	c := exampletest.NewClient()
+	e.SignIn(c)
+	direct := &http.Client{Timeout: 10 * time.Second}
+	foreign := "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1")
+	upgrades := []struct {
+		name      string
+		client    *http.Client
+		base      string
+		origin    string
+		assertion string
+		want      int
+	}{
+		{"through tokenhook: session and the public origin", c, e.URL, e.URL, "", http.StatusSwitchingProtocols},
+		{"through tokenhook: session and a foreign origin", c, e.URL, foreign, "", http.StatusForbidden},
+		{"through tokenhook: no session", direct, e.URL, e.URL, "", http.StatusUnauthorized},
+		// Straight at the app (same origin for Dash's own check): the
+		// plugin's websocket_connect hook refuses an upgrade without a
+		// valid assertion.
+		{"at the app: no assertion", direct, appURL, appURL, "", http.StatusForbidden},
+		{"at the app: a forged assertion", direct, appURL, appURL, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", http.StatusForbidden},
+	}
+	for _, tc := range upgrades {
+		t.Run("websocket upgrade "+tc.name, func(t *testing.T) {
+			if got := exampletest.Upgrade(t, tc.client, tc.base+"/_dash-ws-callback", tc.origin, tc.assertion); got != tc.want {
+				t.Errorf("upgrade answered %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
