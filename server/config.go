@@ -73,6 +73,12 @@ type Config struct {
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
 	// access token (capped at a third of the token's lifetime).
 	RefreshSkew time.Duration
+	// RefreshTimeout bounds each call to a provider's token and discovery
+	// endpoints; a caller holding a still-valid token never waits that long.
+	RefreshTimeout time.Duration
+	// ForcedRefreshInterval is the least time between two refreshes forced
+	// by the browser hook's stale-token report, per session and client.
+	ForcedRefreshInterval time.Duration
 	// Connections are the OAuth connections viewers can link besides the
 	// sign-in provider (config file key "connections").
 	Connections []connection.Spec
@@ -128,6 +134,8 @@ var settings = []setting{
 	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
+	{name: "refresh-timeout", def: "3s", usage: "deadline of each call to the provider's token and discovery endpoints (a viewer whose token is still valid gets it meanwhile)"},
+	{name: "forced-refresh-interval", def: "30s", usage: "least time between two refreshes forced by a backend refusing the token, per session and client"},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
 	{name: "log-format", def: "text", usage: "text or json"},
 }
@@ -328,6 +336,12 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	if c.RefreshSkew, err = durationValue(raw, "refresh-skew"); err != nil {
 		return c, err
 	}
+	if c.RefreshTimeout, err = durationValue(raw, "refresh-timeout"); err != nil {
+		return c, err
+	}
+	if c.ForcedRefreshInterval, err = durationValue(raw, "forced-refresh-interval"); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -466,6 +480,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RefreshSkew == 0 {
 		c.RefreshSkew = time.Minute
+	}
+	if c.RefreshTimeout == 0 {
+		c.RefreshTimeout = 3 * time.Second
+	}
+	if c.ForcedRefreshInterval == 0 {
+		c.ForcedRefreshInterval = 30 * time.Second
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

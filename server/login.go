@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -92,7 +93,7 @@ func SafeRedirect(rd string) string {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	p := s.provider.Load()
+	p := s.broker.SignIn().Provider()
 	if p == nil {
 		s.renderPage(w, http.StatusServiceUnavailable, "Sign-in is starting", "tokenhook cannot reach the identity provider yet. Try again in a moment.", "")
 		return
@@ -125,16 +126,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if p.verifier != nil {
+	if p.Verifier != nil {
 		opts = append(opts, oidc.Nonce(nonce))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.oauth.AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, p.OAuth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := s.provider.Load()
+	p := s.broker.SignIn().Provider()
 	tx, _ := s.txStore.Get(r, s.txCookie)
 	// The transaction is single-use whatever happens next.
 	tx.Options.MaxAge = -1
@@ -171,22 +172,26 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
 		return
 	}
-	ctx := s.oauthContext(r.Context())
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	ctx := r.Context()
+	tok, err := s.broker.SignIn().Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if errors.Is(err, broker.ErrUnavailable) {
+		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "tokenhook could not reach the identity provider to finish the sign-in. Try again in a moment.", "/_tokenhook/login")
+		return
+	}
 	if err != nil {
-		s.log.Warn("code exchange failed", "err", redactOAuthError(err))
+		s.log.Warn("code exchange failed", "err", err)
 		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", "/_tokenhook/login")
 		return
 	}
 	now := s.now()
-	sess := &session.Session{Token: tokenFrom(tok, s.cfg.Scopes, now), Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	if p.verifier != nil {
+	sess := &session.Session{Token: broker.TokenFrom(tok, s.cfg.Scopes, now), Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if p.Verifier != nil {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
 			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", "/_tokenhook/login")
 			return
 		}
-		idt, err := p.verifier.Verify(ctx, raw)
+		idt, err := p.Verifier.Verify(ctx, raw)
 		if err != nil {
 			s.log.Warn("ID token rejected", "err", err)
 			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", "/_tokenhook/login")
@@ -253,38 +258,6 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// tokenFrom converts a token response. A response without expires_in is
-// given an hour when it can be refreshed.
-func tokenFrom(tok *oauth2.Token, requested []string, now time.Time) session.Token {
-	t := session.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type(),
-		Scope: scopeOf(tok, requested), IssuedAt: now, Expiry: tok.Expiry}
-	if t.Expiry.IsZero() {
-		t.Expiry = now.Add(time.Hour)
-	}
-	return t
-}
-
-// scopeOf returns the granted scope (the token response's, or the requested one).
-func scopeOf(tok *oauth2.Token, requested []string) string {
-	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
-		return sc
-	}
-	return strings.Join(requested, " ")
-}
-
-// redactOAuthError keeps the OAuth error code of a failed token request and
-// drops the response body, which may echo request parameters.
-func redactOAuthError(err error) string {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		if re.ErrorCode != "" {
-			return "token endpoint error: " + clip(re.ErrorCode, 64)
-		}
-		return "token endpoint status " + re.Response.Status
-	}
-	return err.Error()
 }
 
 // stateCache remembers used sign-in states until they would expire anyway, so a

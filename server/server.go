@@ -10,21 +10,18 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash/maphash"
-
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -52,10 +49,8 @@ type Server struct {
 	verifier      *verify.Verifier
 	secure        bool
 
-	provider atomic.Pointer[provider]
-	states   *stateCache
-	locks    [256]sync.Mutex // per-session refresh locks, striped by key
-	seed     maphash.Seed
+	broker *broker.Broker // the OAuth clients, their providers' state, token refresh
+	states *stateCache
 
 	bundle  *jsbundle.Bundle
 	handler http.Handler
@@ -78,7 +73,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		log:    logger,
 		client: &http.Client{Timeout: 15 * time.Second},
 		states: newStateCache(10000),
-		seed:   maphash.MakeSeed(),
 		now:    time.Now,
 		secure: strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
@@ -100,9 +94,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	if s.conns, err = newConns(cfg.Connections); err != nil {
+	conns, err := newConns(cfg.Connections)
+	if err != nil {
 		return nil, err
 	}
+	s.conns = conns
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
@@ -119,6 +115,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.store = fs
 	} else {
 		s.store = session.NewMemory()
+	}
+	if s.broker, err = s.newBroker(); err != nil {
+		return nil, err
 	}
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
@@ -140,7 +139,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.logRequests(s.mux)
-	go s.discover(ctx)
+	go s.broker.DiscoverSignIn(ctx)
 	go s.sweep(ctx)
 	return s, nil
 }
@@ -167,19 +166,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+Prefix+"jwks.json", s.handleJWKS)
 	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
-	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	m.HandleFunc("GET "+Prefix+"readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if s.provider.Load() == nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("provider not discovered yet\n"))
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	m.HandleFunc("GET "+Prefix+"healthz", s.handleHealth)
+	m.HandleFunc("GET "+Prefix+"readyz", s.handleReady)
 	// tokenhook.js and tokenhook.<hash>.js; the bundle answers 404 for
 	// other names.
 	m.Handle("GET "+Prefix+"{asset}", s.bundle.Handler())
