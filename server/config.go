@@ -73,8 +73,9 @@ type Config struct {
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
 	// access token (capped at a third of the token's lifetime).
 	RefreshSkew time.Duration
-	// RefreshTimeout bounds each call to a provider's token and discovery
-	// endpoints; a caller holding a still-valid token never waits that long.
+	// RefreshTimeout is how long a token request waits for a refresh at the
+	// provider (a caller holding a still-valid token gets it sooner), and
+	// the deadline of discovery and code exchange calls.
 	RefreshTimeout time.Duration
 	// ForcedRefreshInterval is the least time between two refreshes forced
 	// by the browser hook's stale-token report, per session and client.
@@ -134,7 +135,7 @@ var settings = []setting{
 	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
-	{name: "refresh-timeout", def: "3s", usage: "deadline of each call to the provider's token and discovery endpoints (a viewer whose token is still valid gets it meanwhile)"},
+	{name: "refresh-timeout", def: "3s", usage: "how long a token request waits for a refresh at the provider, and the deadline of discovery and code exchange (a viewer whose token is still valid gets it at once)"},
 	{name: "forced-refresh-interval", def: "30s", usage: "least time between two refreshes forced by a backend refusing the token, per session and client"},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
 	{name: "log-format", def: "text", usage: "text or json"},

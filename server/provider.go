@@ -32,7 +32,7 @@ func (s *Server) newBroker() (*broker.Broker, error) {
 		conns = append(conns, cc)
 	}
 	return broker.New(broker.Options{
-		Store: s.store, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, RefreshSkew: cfg.RefreshSkew,
+		Store: s.store, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, CallTimeout: s.client.Timeout, RefreshSkew: cfg.RefreshSkew,
 		ForcedInterval: cfg.ForcedRefreshInterval, Logger: s.log, Now: s.now,
 	}, signin, conns...)
 }

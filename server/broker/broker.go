@@ -38,6 +38,7 @@ var (
 // Defaults of Options.
 const (
 	DefaultTimeout        = 3 * time.Second
+	DefaultCallTimeout    = 15 * time.Second
 	DefaultForcedInterval = 30 * time.Second
 	DefaultRefreshSkew    = time.Minute
 )
@@ -57,9 +58,16 @@ type Options struct {
 	// HTTPClient makes every call to the providers; nil is a client without
 	// its own timeout (each call is bounded by Timeout).
 	HTTPClient *http.Client
-	// Timeout bounds each call to a provider: discovery, refresh, code
-	// exchange (default DefaultTimeout).
+	// Timeout bounds discovery and code exchange calls, and how long a
+	// caller waits for a refresh (default DefaultTimeout). A refresh call
+	// without an answer by then marks the provider unreachable.
 	Timeout time.Duration
+	// CallTimeout bounds the refresh call itself (default
+	// DefaultCallTimeout). It runs on after its callers stopped waiting,
+	// holding the session's lock, because a provider that answers late has
+	// already rotated the refresh token: dropping the answer would end the
+	// session.
+	CallTimeout time.Duration
 	// RefreshSkew: access tokens are refreshed this long before they expire
 	// (capped at a third of their lifetime; default DefaultRefreshSkew).
 	RefreshSkew time.Duration
@@ -100,6 +108,9 @@ func New(o Options, signin ClientConfig, conns ...ClientConfig) (*Broker, error)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.CallTimeout < o.Timeout {
+		o.CallTimeout = max(o.Timeout, DefaultCallTimeout)
 	}
 	if o.RefreshSkew <= 0 {
 		o.RefreshSkew = DefaultRefreshSkew
@@ -243,11 +254,15 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 	if !ck.due {
 		return copyOf(t), nil
 	}
-	if ck.usable && c.health.Waiting(start) {
-		return copyOf(t), nil // retry the refresh after the back-off
+	if c.health.Waiting(start) {
+		// The provider failed lately: retry the refresh after the back-off.
+		if ck.usable {
+			return copyOf(t), nil
+		}
+		return nil, c.unavailable()
 	}
 	held := copyOf(t)
-	wait := b.o.Timeout + time.Second // the holder's refresh, then its save
+	wait := b.o.Timeout // for the holder's refresh
 	if ck.usable {
 		wait = validWait
 	}
@@ -331,17 +346,21 @@ func (b *Broker) refreshLocked(ctx context.Context, c *Client, key, seen, stale 
 }
 
 // refresh redeems t's refresh token and saves the new token set. It runs
-// with key's lock held and is not cancelled with ctx.
+// with key's lock held, is not cancelled with ctx, and is bounded by
+// CallTimeout; without an answer after Timeout it marks the provider
+// unreachable (callers then stop waiting for it and back off).
 func (b *Broker) refresh(ctx context.Context, c *Client, key string, t *session.Token, stale string) result {
 	ctx = context.WithoutCancel(ctx)
 	p, err := c.Discover(ctx)
 	if err != nil {
 		return result{err: err}
 	}
-	rctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, c.http), b.o.Timeout)
+	rctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, c.http), b.o.CallTimeout)
 	defer cancel()
+	slow := time.AfterFunc(b.o.Timeout, func() { c.failed(fmt.Errorf("refresh: no answer within %v", b.o.Timeout)) })
 	now := b.o.Now()
 	tok, err := p.OAuth.TokenSource(rctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
+	slow.Stop()
 	if err != nil {
 		err = c.callError("refresh", err)
 		var re *RefreshError
@@ -356,6 +375,7 @@ func (b *Broker) refresh(ctx context.Context, c *Client, key string, t *session.
 		}
 		return result{err: err}
 	}
+	c.answered()
 	nt := TokenFrom(tok, nil, now)
 	if nt.RefreshToken == "" {
 		nt.RefreshToken = t.RefreshToken // not rotated
