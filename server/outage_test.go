@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -329,4 +330,44 @@ func TestForcedRefreshCap(t *testing.T) {
 	if a := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(fresh)}); a.status != 200 || a.body["access_token"] == fresh || e.tokenCalls.Load()-base != 2 {
 		t.Fatalf("forced refresh after the interval: %v (%d grants)", a, e.tokenCalls.Load()-base)
 	}
+}
+
+// BenchmarkTokenProviderHung measures GET /_tokenhook/token for a session
+// whose access token is still valid but inside the refresh window, while the
+// provider's token endpoint accepts connections and never answers (a hung
+// provider). It reports the slowest answer (goal: under a second).
+func BenchmarkTokenProviderHung(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // never accepts: connections wait in the backlog
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	hung := "http://" + ln.Addr().String()
+	s, err := New(context.Background(), Config{PublicURL: "http://127.0.0.1:4180", AuthURL: hung + "/a", TokenURL: hung + "/t",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32)), RefreshTimeout: 2 * time.Second, RefreshSkew: time.Hour}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess := sessionFor(strings.Repeat("t", 900), time.Hour)
+	// Issued an hour ago, 20 minutes left: inside the (one hour) window.
+	sess.IssuedAt, sess.Expiry = time.Now().Add(-time.Hour), time.Now().Add(20*time.Minute)
+	rec := httptest.NewRecorder()
+	if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sess); err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
+	req.Header.Set("X-TokenHook", "1")
+	req.AddCookie(rec.Result().Cookies()[0])
+	h := s.Handler()
+	var worst time.Duration
+	for b.Loop() {
+		start := time.Now()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		worst = max(worst, time.Since(start))
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
 }
