@@ -224,12 +224,13 @@ func (b *Broker) judge(t *session.Token, stale string, now time.Time) check {
 	return check{due: timeDue || refused, usable: live && !refused}
 }
 
-// Token returns a copy of the token set name ("" for the sign-in provider)
-// of sess, stored under key, refreshed first when it is due: within the skew
-// window of its expiry, or the one a backend refused (stale is its
-// TokenHash). Refresh follows one algorithm: lock key, reload the session,
-// refresh only if still needed, save, unlock; callers that waited take the
-// winner's token.
+// Token returns the token set name ("" for the sign-in provider) of sess,
+// stored under key, refreshed first when it is due: within the skew window
+// of its expiry, or the one a backend refused (stale is its TokenHash).
+// Refresh follows one algorithm: lock key, reload the session, refresh only
+// if still needed, save, unlock; callers that waited take the winner's
+// token. sess must be the caller's own (as Store.Load returns it) and is not
+// changed; the answer points into it when no refresh was made.
 //
 // Faults: while a refresh is impossible (provider down, hung past Timeout,
 // or backing off after a failure) a caller whose token is still valid gets
@@ -252,12 +253,12 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 	start := b.o.Now()
 	ck := b.judge(t, stale, start)
 	if !ck.due {
-		return copyOf(t), nil
+		return t, nil
 	}
 	if c.health.Waiting(start) {
 		// The provider failed lately: retry the refresh after the back-off.
 		if ck.usable {
-			return copyOf(t), nil
+			return t, nil
 		}
 		return nil, c.unavailable()
 	}
