@@ -200,6 +200,7 @@ type RefreshError struct {
 	Status int    // the HTTP status of the answer
 }
 
+// Error names the operation, the OAuth error code and the status.
 func (e *RefreshError) Error() string {
 	code := e.Code
 	if code == "" {
