@@ -190,6 +190,9 @@ func TestProviderFaults(t *testing.T) {
 				t.Fatalf("storm %d: %d refresh grants at Dex, want 1", storm, grants)
 			}
 		}
+		if st := e.srv.broker.SignIn().Status(); st.Refreshes != 5 || st.Refusals != 0 || st.Failures != 0 {
+			t.Fatalf("broker status after 5 storms: %+v, want 5 refreshes", st)
+		}
 	})
 
 	t.Run("hung", func(t *testing.T) {

@@ -365,6 +365,9 @@ func (b *Broker) refresh(ctx context.Context, c *Client, key string, t *session.
 	if err != nil {
 		err = c.callError("refresh", err)
 		var re *RefreshError
+		if errors.As(err, &re) {
+			c.refusals.Add(1)
+		}
 		if errors.As(err, &re) && re.dead() {
 			// Reload: the session object t belongs to is ours alone.
 			sess, lerr := b.o.Store.Load(ctx, key)
@@ -377,6 +380,7 @@ func (b *Broker) refresh(ctx context.Context, c *Client, key string, t *session.
 		return result{err: err}
 	}
 	c.answered()
+	c.refreshes.Add(1)
 	nt := TokenFrom(tok, nil, now)
 	if nt.RefreshToken == "" {
 		nt.RefreshToken = t.RefreshToken // not rotated

@@ -63,6 +63,8 @@ type Client struct {
 	discovering sync.Mutex // one discovery at a time
 	provider    atomic.Pointer[Provider]
 	health      Health
+	refreshes   atomic.Int64 // refresh grants answered with a token
+	refusals    atomic.Int64 // refresh grants refused (dead refresh tokens and other OAuth errors)
 }
 
 // Name is the client's name ("" for the sign-in provider).
@@ -75,6 +77,7 @@ func (c *Client) Provider() *Provider { return c.provider.Load() }
 func (c *Client) Status() Status {
 	st := c.health.status()
 	st.Client, st.Discovered = c.cfg.Name, c.provider.Load() != nil
+	st.Refreshes, st.Refusals = c.refreshes.Load(), c.refusals.Load()
 	return st
 }
 

@@ -79,6 +79,10 @@ type Status struct {
 	Failures int
 	// RetryAt is when the next call will be tried.
 	RetryAt time.Time
+	// Refreshes and Refusals count refresh grants since start: answered
+	// with a token, and refused by the provider. Failures to reach it are
+	// in Failures.
+	Refreshes, Refusals int64
 }
 
 // String is the state in a few words: "ok", "not discovered yet" or
