@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -234,7 +235,8 @@ func (b *Broker) judge(t *session.Token, stale string, now time.Time) check {
 //
 // Faults: while a refresh is impossible (provider down, hung past Timeout,
 // or backing off after a failure) a caller whose token is still valid gets
-// that token, waiting at most half a second; others get ErrUnavailable
+// that token, waiting at most half a second (and not at all once a refresh
+// at the provider has outlived a caller's wait); others get ErrUnavailable
 // within about Timeout. A refresh token the provider refuses ends the token
 // set: ErrLoginRequired for the sign-in provider (the session is deleted),
 // ErrConnectionRequired for a connection (the link is removed).
@@ -254,6 +256,9 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 	ck := b.judge(t, stale, start)
 	if !ck.due {
 		return t, nil
+	}
+	if ck.usable && c.stalled.Load() > 0 {
+		return t, nil // a refresh at this provider is slow: do not queue behind it
 	}
 	if c.health.Waiting(start) {
 		// The provider failed lately: retry the refresh after the back-off.
@@ -281,14 +286,21 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 		unlock()
 		return tok, err
 	}
+	var outlived atomic.Bool // a caller stopped waiting for this refresh
 	go func() {
 		defer unlock()
 		ch <- b.refresh(ctx, c, key, tok, stale)
+		if outlived.Load() {
+			c.stalled.Add(-1)
+		}
 	}()
 	var r result
 	select {
 	case r = <-ch:
 	case <-wctx.Done():
+		if !outlived.Swap(true) {
+			c.stalled.Add(1)
+		}
 		if ck.usable && ctx.Err() == nil {
 			return held, nil
 		}

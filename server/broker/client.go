@@ -65,6 +65,7 @@ type Client struct {
 	health      Health
 	refreshes   atomic.Int64 // refresh grants answered with a token
 	refusals    atomic.Int64 // refresh grants refused (dead refresh tokens and other OAuth errors)
+	stalled     atomic.Int32 // refreshes under way that a caller stopped waiting for
 }
 
 // Name is the client's name ("" for the sign-in provider).
