@@ -8,17 +8,18 @@ SHELL := /bin/bash
 GO ?= go
 # Debian packages the tests need; each is installed with apt-get when dpkg does
 # not list it (only as root; elsewhere a warning, and the tests that need it skip
-# unless CI=true). chromium: browser tests; python3: examples/credentials;
+# unless CI=true). chromium: browser tests; redis-server: shared-state tests
+# (started by internal/testenv on a free port); python3: examples/credentials;
 # python3-flask, python3-jwt: examples/flask. DEBS_LEAN are installed without
 # recommended packages (r-cran-shiny: 59 packages instead of 651).
-DEBS ?= chromium python3 python3-flask python3-jwt
+DEBS ?= chromium python3 python3-flask python3-jwt redis-server
 DEBS_LEAN ?= r-cran-shiny
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
 NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 # Short fuzz runs, as package:FuzzName pairs, each for FUZZTIME.
-FUZZ ?= server/verify:FuzzParseAuthorization server/verify:FuzzVerify
+FUZZ ?= server/verify:FuzzParseAuthorization server/verify:FuzzVerify server:FuzzParseClaim
 FUZZTIME ?= 15s
 GO_TEST_TIMEOUT ?= 20m
 

@@ -19,10 +19,13 @@ import (
 
 // sizeBudget is the issue's budget for the minified, gzipped main script;
 // chunkBudget is the sign-in chunk's (loaded only when a viewer must sign in
-// without leaving the page, on Dash pages, and for signOut).
+// without leaving the page, on Dash pages, and for signOut). The chunk's
+// budget grew from 3072 by 320 bytes for the hijack-proof hand-over (issue
+// 10, defect 1): the one-time code from the popup, the abortable claim, and
+// the short code the viewer compares with the sign-in window.
 const (
 	sizeBudget  = 4096
-	chunkBudget = 3072
+	chunkBudget = 3392
 )
 
 func build(t testing.TB) *Bundle {
@@ -315,7 +318,7 @@ const page = "https://app.example.com/p";
 const w = globalThis;
 w.window = w;
 w.document = { currentScript: { dataset: { methods: "POST" } }, cookie: "", baseURI: page };
-w.location = { href: page, pathname: "/p", search: "", hash: "", assign() {} };
+w.location = { href: page, origin: new URL(page).origin, pathname: "/p", search: "", hash: "", assign() {} };
 w.top = w; w.self = w;
 w.fetch = async (input, init) => {
   const r = new Request(typeof input === "string" ? new URL(input, page).href : input, init);

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/connection"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -19,32 +20,38 @@ func sessionFor(at string, life time.Duration) *session.Session {
 		IssuedAt: now, Expiry: now.Add(life)}, Created: now, ExpiresAt: now.Add(24 * time.Hour)}
 }
 
+// warmTokenServer returns tokenhook's handler with the session store named
+// ("memory", "file" or "redis") and a GET /_tokenhook/token request whose
+// session holds a fresh token (no refresh due).
+func warmTokenServer(b *testing.B, store string) (http.Handler, *http.Request) {
+	cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
+		ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}
+	switch store {
+	case "file":
+		cfg.DataDir = b.TempDir()
+	case "redis":
+		cfg.SessionStore = "redis://" + testenv.StartRedis(b).Addr(b)
+	}
+	s, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
+	req.Header.Set("X-TokenHook", "1")
+	req.AddCookie(rec.Result().Cookies()[0])
+	return s.Handler(), req
+}
+
 // BenchmarkTokenEndpoint measures GET /_tokenhook/token with a warm session
 // (no refresh due): cookie check, session lookup, JSON answer.
 func BenchmarkTokenEndpoint(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		dir  bool
-	}{{"memory", false}, {"file", true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			cfg := Config{PublicURL: "http://127.0.0.1:4180", AuthURL: "http://127.0.0.1:1/a", TokenURL: "http://127.0.0.1:1/t",
-				ClientID: "c", ClientSecret: "s", CookieSecret: []byte(strings.Repeat("k", 32))}
-			if tc.dir {
-				cfg.DataDir = b.TempDir()
-			}
-			s, err := New(context.Background(), cfg, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rec := httptest.NewRecorder()
-			if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
-				b.Fatal(err)
-			}
-			cookie := rec.Result().Cookies()[0]
-			req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
-			req.Header.Set("X-TokenHook", "1")
-			req.AddCookie(cookie)
-			h := s.Handler()
+	for _, store := range []string{"memory", "file", "redis"} {
+		b.Run(store, func(b *testing.B) {
+			h, req := warmTokenServer(b, store)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tokenhook/tokenhook/server/connection"
+	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -68,6 +69,11 @@ type Config struct {
 	// DataDir holds the encrypted session files. Empty keeps sessions in
 	// memory only.
 	DataDir string
+	// SessionStore is where sessions live: "file" (default: in DataDir),
+	// "memory", or a Redis URL (see redisstore.ParseURL) shared by replicas.
+	SessionStore string
+	// SessionStorePassword, when set, replaces the Redis URL's password.
+	SessionStorePassword string
 	// SessionTTL is the longest a session lives, whatever its refresh token says.
 	SessionTTL time.Duration
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
@@ -133,6 +139,8 @@ var settings = []setting{
 	{name: "exchange-secret-file", usage: "file holding the exchange secret"},
 	{name: "assertion-audience", usage: "aud of the X-TokenHook-Session assertion sent upstream (default: the upstream URL)"},
 	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
+	{name: "session-store", def: "file", usage: "where sessions live: file (in --data-dir), memory, or Redis shared by several replicas: redis://[user:password@]host:port/db, rediss://… (TLS), redis+sentinel://host:port,host:port/master/db, redis+cluster://host:port,host:port", secret: true},
+	{name: "session-store-password-file", usage: "file holding the Redis password (replaces the one in --session-store)"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
 	{name: "refresh-timeout", def: "3s", usage: "how long a token request waits for a refresh at the provider, and the deadline of discovery and code exchange (a viewer whose token is still valid gets it at once)"},
@@ -301,6 +309,10 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		return c, err
 	}
 	c.CookieSecret = []byte(secret)
+	c.SessionStore = raw["session-store"]
+	if c.SessionStorePassword, err = secretValue(raw, "session-store-password"); err != nil {
+		return c, err
+	}
 	if s := raw["scopes"]; s != "" {
 		c.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 	}
@@ -475,6 +487,16 @@ func (c *Config) Validate() error {
 			return &ConfigError{"config", fmt.Sprintf("connections[%s]: name used twice", sp.Name)}
 		}
 		names[sp.Name] = true
+	}
+	switch {
+	case c.SessionStore == "" || c.SessionStore == "file" || c.SessionStore == "memory":
+	case redisstore.IsURL(c.SessionStore):
+		if _, err := redisstore.ParseURL(c.SessionStore, c.SessionStorePassword); err != nil {
+			return &ConfigError{"session-store", err.Error()}
+		}
+	default:
+		// Not echoed: a mistyped URL may hold a password.
+		return &ConfigError{"session-store", "want file, memory or a Redis URL (redis://, rediss://, redis+sentinel://, redis+cluster://)"}
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 168 * time.Hour

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -25,6 +25,19 @@ const loginTimeout = 10 * time.Minute
 // rendezvousTTL is how long an iframe's popup sign-in may take, from opening
 // the popup to claiming the result.
 const rendezvousTTL = 5 * time.Minute
+
+// Bounds of the in-memory sign-in tables. Both evict their oldest entries
+// when full; neither ever refuses a newcomer.
+const (
+	maxOnce       = 50000 // used states (about 100 B each)
+	maxRendezvous = 20000 // completed popup sign-ins waiting for their frame
+)
+
+// newSignInLimiter limits unauthenticated sign-in steps per client address:
+// a burst of 30, then one a second, remembering up to 2×50,000 addresses.
+// A viewer's sign-in takes three steps (login, callback, confirm) and its
+// frame one claim per 25 s.
+func newSignInLimiter() *ratelimit.Limiter { return ratelimit.New(time.Second, 30, 50000) }
 
 // validChannel accepts the iframe's channel id: 16 to 128 base64url characters.
 func validChannel(c string) bool { return len(c) >= 16 && len(c) <= 128 && isBase64URL(c) }
@@ -95,23 +108,25 @@ func SafeRedirect(rd string) string {
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	p := s.broker.SignIn().Provider()
 	if p == nil {
-		s.renderPage(w, http.StatusServiceUnavailable, "Sign-in is starting", "tokenhook cannot reach the identity provider yet. Try again in a moment.", "")
+		s.renderRetry(w, "Sign-in is starting", "tokenhook cannot reach the identity provider yet. Try again in a moment.", r.URL.RequestURI())
 		return
 	}
 	q := r.URL.Query()
 	rd := SafeRedirect(q.Get("rd"))
-	channel := ""
+	channel, challenge := "", ""
 	if q.Get("popup") == "1" {
-		channel = q.Get("channel")
-		challenge := q.Get("challenge")
+		channel, challenge = q.Get("channel"), q.Get("challenge")
 		if !validChannel(channel) || !validChallenge(challenge) {
 			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
 			return
 		}
-		if err := s.rendezvous.Start(r.Context(), channel, challenge, rendezvousTTL); err != nil {
-			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was already used. Close it and use the dashboard's sign-in button again.", "")
-			return
-		}
+	}
+	// A provider tokenhook's own calls found unreachable gets no viewer sent
+	// to it: the viewer gets this page and its retry instead of the
+	// browser's connection error.
+	if !s.reach.reachable(r.Context(), s.client, p.OAuth.Endpoint.AuthURL) {
+		s.renderRetry(w, "The identity provider is unreachable", "tokenhook cannot reach the identity provider right now, so signing in is not possible. Try again in a moment.", r.URL.RequestURI())
+		return
 	}
 	state, nonce, verifier := randomString(32), randomString(32), oauth2.GenerateVerifier()
 	tx, _ := s.txStore.New(r, s.txCookie) // a fresh transaction; an old or bad cookie is replaced
@@ -119,7 +134,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	tx.Values["nonce"] = nonce
 	tx.Values["verifier"] = verifier
 	tx.Values["rd"] = rd
+	// A popup sign-in stores nothing on the server until it succeeds: the
+	// frame's channel and challenge travel in the transaction cookie.
 	tx.Values["channel"] = channel
+	tx.Values["challenge"] = challenge
 	if err := tx.Save(r, w); err != nil {
 		s.log.Error("save sign-in transaction", "err", err)
 		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not start the sign-in.", "")
@@ -157,8 +175,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was started too long ago, already finished, or in another browser. Please start again.", "/_tokenhook/login")
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 || !s.states.use(state, s.now().Add(loginTimeout)) {
-		s.log.Warn("sign-in state mismatch or replay")
+	if subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 {
+		s.log.Warn("sign-in state mismatch")
 		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The sign-in answer does not belong to this browser's sign-in. Please start again.", "/_tokenhook/login")
 		return
 	}
@@ -169,18 +187,25 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	verifier, _ := tx.Values["verifier"].(string)
 	if name := txString(tx.Values, "conn"); name != "" {
+		// The connection's exchange is finishConnect's: the state is burnt
+		// before it (the store is bounded by age, so this cannot deny
+		// service either).
+		if !s.useState(w, r, state) {
+			return
+		}
 		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
 		return
 	}
 	ctx := r.Context()
 	tok, err := s.broker.SignIn().Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if errors.Is(err, broker.ErrUnavailable) {
-		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "tokenhook could not reach the identity provider to finish the sign-in. Try again in a moment.", "/_tokenhook/login")
+	if err != nil {
+		s.exchangeFailed(w, err)
 		return
 	}
-	if err != nil {
-		s.log.Warn("code exchange failed", "err", err)
-		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", "/_tokenhook/login")
+	// The state is burnt only now, after the provider accepted the code: an
+	// answer that carried no code, or a code the provider refused, burns
+	// nothing, so no stranger can fill the store with states.
+	if !s.useState(w, r, state) {
 		return
 	}
 	now := s.now()
@@ -205,6 +230,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		var claims map[string]any
 		if err := idt.Claims(&claims); err == nil {
+			sess.SID, _ = claims["sid"].(string) // what back-channel logout tokens name
 			for _, k := range []string{"nonce", "at_hash", "c_hash", "sid"} {
 				delete(claims, k)
 			}
@@ -230,11 +256,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("signed in", "sub", sess.Subject)
 	if channel := txString(tx.Values, "channel"); channel != "" {
-		if err := s.rendezvous.Complete(r.Context(), channel, id); err != nil {
-			s.renderPage(w, http.StatusGone, "Sign-in took too long", "You are signed in, but the dashboard stopped waiting. Close this window and use the dashboard's sign-in button again.", "")
-			return
-		}
-		s.renderPopupDone(w, channel)
+		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
 		return
 	}
 	http.Redirect(w, r, SafeRedirect(txString(tx.Values, "rd")), http.StatusFound)
@@ -260,34 +282,41 @@ func clip(s string, n int) string {
 	return s
 }
 
-// stateCache remembers used sign-in states until they would expire anyway, so a
-// replayed callback (even with a copied transaction cookie) is refused.
-type stateCache struct {
-	mu  sync.Mutex
-	m   map[string]time.Time
-	max int
-}
-
-func newStateCache(max int) *stateCache { return &stateCache{m: make(map[string]time.Time), max: max} }
-
-// use marks state as used and reports whether it was unused.
-func (c *stateCache) use(state string, until time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if len(c.m) >= c.max {
-		for k, t := range c.m {
-			if now.After(t) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= c.max {
-			return false // flooded: refuse rather than forget used states
-		}
-	}
-	if t, ok := c.m[state]; ok && now.Before(t) {
+// useState burns a sign-in state in the one-time store, and answers the
+// callback itself (false) when the state was used before or the store
+// failed.
+func (s *Server) useState(w http.ResponseWriter, r *http.Request, state string) bool {
+	fresh, err := s.states.UseOnce(r.Context(), "state:"+state, loginTimeout)
+	if err != nil {
+		s.log.Error("one-time state store", "err", err)
+		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not record the sign-in.", "/_tokenhook/login")
 		return false
 	}
-	c.m[state] = until
+	if !fresh {
+		s.log.Warn("sign-in state replayed")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "This sign-in answer was used before. Please start again.", "/_tokenhook/login")
+		return false
+	}
 	return true
+}
+
+// exchangeFailed answers a callback whose code exchange failed, saying what
+// happened: the provider refused the code as invalid_grant (a stale,
+// reused or foreign code: the client's problem, 400), the provider answered
+// with another error (502), or tokenhook could not reach it (503, with a
+// retry; logged once per outage by the reachability tracker, not here).
+func (s *Server) exchangeFailed(w http.ResponseWriter, err error) {
+	var re *broker.RefreshError // the provider answered (its body is not kept)
+	answered := errors.As(err, &re)
+	switch {
+	case answered && re.Code == "invalid_grant":
+		s.log.Info("code exchange refused", "err", err)
+		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", "/_tokenhook/login")
+	case answered:
+		s.log.Warn("code exchange failed", "err", err)
+		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", "/_tokenhook/login")
+	default:
+		s.log.Debug("code exchange could not reach the provider", "err", err)
+		s.renderRetry(w, "The identity provider is unreachable", "tokenhook could not reach the identity provider to finish the sign-in. Sign in again in a moment.", "/_tokenhook/login")
+	}
 }

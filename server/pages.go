@@ -26,7 +26,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <main>
   <h1>{{.Title}}</h1>
   <p>{{.Message}}</p>
-  {{if .Link}}<a class="button" href="{{.Link}}">Sign in again</a>{{end}}
+  {{if .Link}}<a class="button" href="{{.Link}}">{{.Button}}</a>{{end}}
 </main>
 </body>
 </html>
@@ -35,7 +35,16 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 // renderPage writes a small, minified HTML page. title and message are
 // escaped by html/template; link must be a same-origin path or "".
 func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
-	s.writePage(w, status, pageTmpl, struct{ Title, Message, Link string }{title, message, link},
+	s.writePage(w, status, pageTmpl, struct{ Title, Message, Link, Button string }{title, message, link, "Sign in again"},
+		"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+}
+
+// renderRetry is the 503 page for a sign-in that cannot go on right now
+// (the identity provider is unreachable): a "Try again" button to link (a
+// same-origin path) and Retry-After.
+func (s *Server) renderRetry(w http.ResponseWriter, title, message, link string) {
+	w.Header().Set("Retry-After", "5")
+	s.writePage(w, http.StatusServiceUnavailable, pageTmpl, struct{ Title, Message, Link, Button string }{title, message, link, "Try again"},
 		"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 }
 

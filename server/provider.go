@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -9,8 +10,9 @@ import (
 )
 
 // newBroker registers the sign-in client and the connections' clients with
-// one token broker over the server's session store.
-func (s *Server) newBroker() (*broker.Broker, error) {
+// one token broker over the server's session store. lock serialises
+// refreshes (nil: in this process only).
+func (s *Server) newBroker(lock broker.Locker) (*broker.Broker, error) {
 	cfg := s.cfg
 	signin := broker.ClientConfig{
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
@@ -32,7 +34,7 @@ func (s *Server) newBroker() (*broker.Broker, error) {
 		conns = append(conns, cc)
 	}
 	return broker.New(broker.Options{
-		Store: s.store, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, CallTimeout: s.client.Timeout, RefreshSkew: cfg.RefreshSkew,
+		Store: s.store, Locker: lock, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, CallTimeout: s.client.Timeout, RefreshSkew: cfg.RefreshSkew,
 		ForcedInterval: cfg.ForcedRefreshInterval, Logger: s.log, Now: s.now,
 	}, signin, conns...)
 }
@@ -44,10 +46,19 @@ type healthAnswer struct {
 	Status      string            `json:"status"`
 	Provider    string            `json:"provider"`
 	Connections map[string]string `json:"connections,omitempty"`
+	// Store is the shared session store's state ("ok" or "unavailable"),
+	// for stores that can be checked (Redis).
+	Store string `json:"store,omitempty"`
 }
 
-func (s *Server) health(status string) healthAnswer {
+func (s *Server) health(r *http.Request, status string) healthAnswer {
 	a := healthAnswer{Status: status}
+	if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
+		a.Store = "ok"
+		if err := p.Ping(r.Context()); err != nil {
+			a.Store = "unavailable"
+		}
+	}
 	for _, st := range s.broker.Status() {
 		if st.Client == "" {
 			a.Provider = st.String()
@@ -64,20 +75,21 @@ func (s *Server) health(status string) healthAnswer {
 // handleHealth is liveness: 200 while the process serves.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.health("ok"))
+	writeJSON(w, http.StatusOK, s.health(r, "ok"))
 }
 
 // handleReady is readiness: 503 until the sign-in provider has been
 // discovered once, 200 from then on. A later provider outage does not make
 // the server unready: bearer validation keeps working from cached keys and
 // viewers keep their still-valid tokens, so taking every replica out of a
-// load balancer would only make things worse. The provider's state is in
-// the answer's "provider" field.
+// load balancer would only make things worse. Nor does a shared session
+// store that is down (bearer requests need none). The provider's state is in
+// the answer's "provider" field, the store's in "store".
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.broker.SignIn().Provider() == nil {
-		writeJSON(w, http.StatusServiceUnavailable, s.health("starting"))
+		writeJSON(w, http.StatusServiceUnavailable, s.health(r, "starting"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.health("ok"))
+	writeJSON(w, http.StatusOK, s.health(r, "ok"))
 }

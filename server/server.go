@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/once"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -49,8 +52,12 @@ type Server struct {
 	verifier      *verify.Verifier
 	secure        bool
 
-	broker *broker.Broker // the OAuth clients, their providers' state, token refresh
-	states *stateCache
+	broker *broker.Broker        // the OAuth clients, their providers' state, token refresh
+	states once.Store            // used sign-in states
+	reach  *reachability         // whether our calls reach the provider
+	limits [2]*ratelimit.Limiter // sign-in starts and claims, per client address
+	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
+	claimWait time.Duration
 
 	bundle  *jsbundle.Bundle
 	handler http.Handler
@@ -69,19 +76,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    logger,
-		client: &http.Client{Timeout: 15 * time.Second},
-		states: newStateCache(10000),
-		now:    time.Now,
-		secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		cfg:       cfg,
+		log:       logger,
+		states:    once.NewMemory(maxOnce),
+		claimWait: defaultClaimWait,
+		now:       time.Now,
+		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
 	if s.secure {
 		// __Host- cookies must be Secure, Path=/ and carry no Domain.
 		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
-	s.rendezvous = rendezvous.NewMemory(10000)
+	s.rendezvous = rendezvous.NewMemory(maxRendezvous)
+	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
+	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
+	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
 	hashKey, err := derive(cfg.CookieSecret, "tokenhook cookie mac v1", 32)
 	if err != nil {
 		return nil, err
@@ -94,11 +104,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	conns, err := newConns(cfg.Connections)
-	if err != nil {
+	if s.conns, err = newConns(cfg.Connections); err != nil {
 		return nil, err
 	}
-	s.conns = conns
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
@@ -107,16 +115,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 	s.txStore.MaxAge(int(loginTimeout.Seconds()))
 
-	if cfg.DataDir != "" {
-		fs, err := session.NewFile(cfg.DataDir, storeKey)
-		if err != nil {
-			return nil, fmt.Errorf("data dir: %w", err)
-		}
-		s.store = fs
-	} else {
-		s.store = session.NewMemory()
+	var lock broker.Locker
+	if s.store, lock, err = openStore(ctx, cfg, storeKey); err != nil {
+		return nil, err
 	}
-	if s.broker, err = s.newBroker(); err != nil {
+	if s.broker, err = s.newBroker(lock); err != nil {
 		return nil, err
 	}
 
@@ -155,11 +158,13 @@ func derive(secret []byte, purpose string, n int) ([]byte, error) {
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET "+Prefix+"login", s.handleLogin)
-	m.HandleFunc("GET "+Prefix+"callback", s.handleCallback)
+	// Unauthenticated sign-in steps are limited per client address.
+	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.handleLogin))
+	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
+	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handleConfirm))
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
-	m.HandleFunc("POST "+Prefix+"claim", s.handleClaim)
+	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handleClaim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
 	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
 	m.HandleFunc("POST "+Prefix+"exchange", s.handleExchange)

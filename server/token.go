@@ -155,6 +155,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errConnectionRequired):
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "connection_required",
 			"error_description": "link " + name + " first", "connect_url": Prefix + "connect/" + url.PathEscape(name)})
+	case writeStoreError(w, err):
+		s.log.Warn("session store unavailable", "err", err)
 	case err != nil:
 		s.log.Warn("token refresh failed", "connection", name, "err", err)
 		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")

@@ -11,6 +11,8 @@ export interface Deps {
   tok(url: string): Manager;
   /** The URL requests are resolved against (document.baseURI). */
   base(): string;
+  /** The page's own origin (location.origin, never the base URL's). */
+  self: string;
   /** True once dash() was called: Dash endpoints are decorated for every method. */
   dash(): boolean;
   /** Loads the sign-in chunk, which holds again (the refresh and replay after a 401). */
@@ -44,7 +46,7 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     // The URL checked is the URL sent: resolved here against the same base.
     const url = req ? req.url : new URL(String(input), d.base()).href;
     // no-cors requests cannot carry Authorization (the browser drops it).
-    if ((i.mode || (req && req.mode)) === "no-cors" || !shouldDecorate(method, url, d.base(), c, d.dash())) {
+    if ((i.mode || (req && req.mode)) === "no-cors" || !shouldDecorate(method, url, d.base(), d.self, c, d.dash())) {
       return orig(input, init);
     }
     const h = merge(req && req.headers, i.headers);

@@ -124,7 +124,13 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       return n ? conn(n) : tokens;
     },
     load,
-    base: () => doc.baseURI || loc.href, dash: () => !!dashHooks, fail };
+    base: () => doc.baseURI || loc.href,
+    // Same-origin means location.origin, always: a <base> element moves
+    // where relative URLs go, never whose origin the page is.
+    self: loc.origin,
+    dash: () => !!dashHooks,
+    fail,
+  };
   w.fetch = wrapFetch(f, d);
   if (w.XMLHttpRequest) w.XMLHttpRequest = wrapXHR(w.XMLHttpRequest, d);
 

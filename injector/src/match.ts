@@ -69,19 +69,22 @@ export function pathAllowed(path: string, r: Rules): boolean {
 export const dashPath = /\/_dash-[^/]*$/;
 
 /**
- * shouldDecorate resolves url against the page location and applies all
- * rules. Our own endpoints under /_tokenhook/ are never decorated. When dash
- * is true, Dash renderer endpoints are decorated whatever their method (its
- * layout/dependencies GETs must carry the token too).
+ * shouldDecorate resolves url against base (the document's base URL, which
+ * is where the browser sends a relative URL) and applies all rules. self is
+ * the page's own origin, location.origin: never derived from base, so a
+ * <base href="https://elsewhere/"> cannot make elsewhere "the page's own
+ * origin". Our own endpoints under /_tokenhook/ are never decorated. When
+ * dash is true, Dash renderer endpoints are decorated whatever their method
+ * (its layout/dependencies GETs must carry the token too).
  */
-export function shouldDecorate(method: string, url: string, base: string, r: Rules, dash?: boolean): boolean {
+export function shouldDecorate(method: string, url: string, base: string, self: string, r: Rules, dash?: boolean): boolean {
   let u: URL;
   try {
     u = new URL(url, base);
   } catch (e) {
     return false;
   }
-  if (!originAllowed(u, new URL(base).origin, r.origins) || /^\/_tokenhook\//.test(u.pathname)) return false;
+  if (!originAllowed(u, self, r.origins) || /^\/_tokenhook\//.test(u.pathname)) return false;
   if (!pathAllowed(u.pathname, r)) return false;
   return methodAllowed(method, r.methods) || (!!dash && dashPath.test(u.pathname));
 }

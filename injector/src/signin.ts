@@ -1,10 +1,12 @@
 // The sign-in chunk: a second bundle the main script loads only when a
 // viewer must sign in without leaving the page (inside an iframe, or a gated
 // page whose refresh failed). It shows the "Sign in to continue" prompt,
-// opens the popup on the click, and collects the result: by the popup's
-// postMessage (fast path) or by the server rendezvous (claim long-poll),
-// which also works when the popup has no opener (COOP, noopener, Tableau
-// Desktop's system browser).
+// opens the popup on the click, and collects the result with a claim. The
+// sign-in window vouches for this frame in one of two ways: it posts a
+// one-time code to its opener (the claim carries it), or, with no opener
+// (COOP, noopener, Tableau Desktop's system browser), the viewer confirms
+// there the short code this prompt shows. Either way a sign-in somebody
+// else started can never be claimed by them.
 import { Config, on, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
 import { Clock, Manager, Source, staleHash } from "./tokens";
@@ -52,6 +54,8 @@ export interface Pending {
   secret: string;
   /** base64url(SHA-256(secret)), 43 characters. */
   challenge: string;
+  /** The short code the sign-in window shows (shortCode of the challenge). */
+  short: string;
 }
 
 /** How long one sign-in may take (the server's rendezvous TTL). */
@@ -71,8 +75,24 @@ export function b64(d: Uint8Array): string {
 export async function newChannel(c: Crypto): Promise<Pending> {
   const secret = b64(c.getRandomValues(new Uint8Array(32)));
   const channel = b64(c.getRandomValues(new Uint8Array(18)));
-  const challenge = b64(new Uint8Array(await c.subtle.digest("SHA-256", new TextEncoder().encode(secret))));
-  return { channel, secret, challenge };
+  const d = new Uint8Array(await c.subtle.digest("SHA-256", new TextEncoder().encode(secret)));
+  return { channel, secret, challenge: b64(d), short: shortCode(d) };
+}
+
+/**
+ * shortCode is the code the viewer compares with the sign-in window's: the
+ * first 40 bits of the challenge as eight characters without look-alikes,
+ * "ABCD-EFGH" (the server's rendezvous.ShortCode).
+ */
+export function shortCode(d: Uint8Array): string {
+  let s = "";
+  for (let i = 0, acc = 0, bits = 0; s.length < 9; ) {
+    if (s.length === 4) s += "-";
+    if (bits < 5) (acc = ((acc << 8) | d[i++]) & 0xfff), (bits += 8);
+    bits -= 5;
+    s += "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[(acc >> bits) & 31];
+  }
+  return s;
 }
 
 /** popupURL is the login route for a popup sign-in on channel p. */
@@ -81,15 +101,16 @@ export function popupURL(base: string, p: Pending): string {
 }
 
 /**
- * accept decides whether a message event is the popup's "signed in" note:
- * only from our own origin, only from the window we opened, only for our
- * channel. Anything else (another origin, another window, another channel,
- * a forged shape) is ignored. The message carries no token; it only says
- * "claim now".
+ * accept decides whether a message event is the popup's "signed in" note
+ * and returns its one-time code, or "": only from our own origin, only from
+ * the window we opened, only for our channel. Anything else (another
+ * origin, another window, another channel, a forged shape) is ignored. The
+ * message carries no token, only the code that lets this frame claim.
  */
-export function accept(ev: { origin: string; source: unknown; data: any }, origin: string, popup: unknown, channel: string): boolean {
+export function accept(ev: { origin: string; source: unknown; data: any }, origin: string, popup: unknown, channel: string): string {
   const d = ev.data;
-  return !!popup && ev.origin === origin && ev.source === popup && !!d && d.type === "tokenhook:signed-in" && d.channel === channel;
+  const ok = !!popup && ev.origin === origin && ev.source === popup && !!d && d.type === "tokenhook:signed-in" && d.channel === channel;
+  return ok && typeof d.code === "string" ? d.code : "";
 }
 
 const CSS =
@@ -97,7 +118,7 @@ const CSS =
   ":host(.g){inset:0;display:grid;place-items:center;background:#f6f7f9}" +
   ":host(.p){top:.75rem;left:0;right:0;display:flex;justify-content:center;pointer-events:none}" +
   ".c{pointer-events:auto;max-width:24rem;margin:0 1rem;padding:1.25rem 1.5rem;background:#fff;border-radius:10px;box-shadow:0 2px 10px rgba(0,0,0,.18);text-align:center}" +
-  "h2{font-size:1.15rem;margin:0 0 .4rem}p{margin:0 0 .9rem}" +
+  "h2{font-size:1.15rem;margin:0 0 .4rem}p{margin:0 0 .9rem}.k{font:600 1.3rem monospace}.k:empty{display:none}" +
   "button{font:inherit;padding:.45rem 1.1rem;border-radius:6px;border:1px solid #2456d3;background:#2456d3;color:#fff;cursor:pointer}" +
   "button:focus-visible{outline:3px solid #9bb6ff;outline-offset:2px}";
 
@@ -144,6 +165,9 @@ export function show(h: Host): void {
   const msg = el("p", card, "Sign-in opens in a new window.");
   msg.id = "th-p";
   msg.setAttribute("aria-live", "polite");
+  // The short code the sign-in window may ask the viewer to compare.
+  const code = el("p", card);
+  code.className = "k";
   const btn = el("button", card, o.signinButton || "Sign in");
   btn.type = "button";
   const cur: UI = { host, say: (s: string) => void (msg.textContent = s), prev: doc.activeElement };
@@ -161,7 +185,8 @@ export function show(h: Host): void {
     if (!p) return;
     // Synchronously, inside the click: popup blockers allow only this.
     const popup = w.open(popupURL(h.base, p), "tokenhook-signin", o.popupFeatures || "popup,width=520,height=680");
-    cur.say(popup ? "Finish signing in in the new window." : "Finish signing in in the new window. If none opened, allow pop-ups and try again.");
+    cur.say("Finish signing in in the new window" + (popup ? "" : " (allow pop-ups if none opened)") + ". If it asks, check it shows this code:");
+    code.textContent = p.short;
     prepare(); // a fresh channel for another click
     claim(h, cur, p, popup);
   });
@@ -175,34 +200,40 @@ export function show(h: Host): void {
 
 /**
  * claim collects the sign-in for p: POST <base>claim, again after each
- * "pending" (202), every second after 410 (the popup has not opened the
- * channel yet) or a network error, until TTL. An accepted postMessage from
- * the popup claims at once when no claim is in flight (one in flight is
- * answered as soon as the server sees the sign-in finish). 400, 403 and 409
- * end this attempt.
+ * "pending" (202), every second after a network error or an unexpected
+ * answer, until TTL. The popup's note brings the one-time code: the claim
+ * in flight is cut short and a new one carries it. Without a note, the
+ * claim succeeds once the viewer confirmed the code in the sign-in window.
+ * 400, 403, 409 and 410 end this attempt.
  */
 async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promise<void> {
   const w = h.w;
   const end = Date.now() + TTL;
-  let busy = false;
+  let code = "";
+  let stop: AbortController | null = null;
   let kick = () => undefined as void;
   const onMsg = (ev: MessageEvent) => {
-    if (accept(ev, w.location.origin, popup, p.channel) && !busy) kick();
+    const c = accept(ev, w.location.origin, popup, p.channel);
+    if (!c || code) return;
+    code = c;
+    if (stop) stop.abort();
+    kick();
   };
   w.addEventListener("message", onMsg);
   try {
     while (ui === cur && Date.now() < end) {
-      busy = true;
+      const c = (stop = new AbortController());
       const r = await h
         .f(h.base + "claim", {
           method: "POST",
           headers: { "X-TokenHook": "1", "Content-Type": "application/json" },
           credentials: "same-origin",
           cache: "no-store",
-          body: JSON.stringify({ channel: p.channel, secret: p.secret }),
+          signal: c.signal,
+          body: JSON.stringify({ channel: p.channel, secret: p.secret, code: code || undefined }),
         })
         .catch(() => null);
-      busy = false;
+      stop = null;
       if (ui !== cur) return;
       const s = r ? r.status : 0;
       if (s === 200) {
@@ -212,8 +243,8 @@ async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promis
         if (prev && prev.focus && prev.isConnected) prev.focus();
         return finish(h);
       }
-      if (s === 202) continue;
-      if (s === 400 || s === 403 || s === 409) return cur.say("That sign-in could not be used. Sign in again.");
+      if (s === 202 || c.signal.aborted) continue;
+      if (s === 400 || s === 403 || s === 409 || s === 410) return cur.say("That sign-in could not be used. Sign in again.");
       await new Promise<void>((r) => {
         kick = r;
         w.setTimeout(r, 1000);

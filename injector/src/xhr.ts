@@ -136,7 +136,7 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
       send.call(x, body);
     };
     const a = s.args;
-    if (!shouldDecorate(a[0], String(a[1]), d.base(), c, d.dash())) return go(null);
+    if (!shouldDecorate(a[0], String(a[1]), d.base(), d.self, c, d.dash())) return go(null);
     const m = (s.m = d.tok(String(a[1])));
     if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return go(null);
     s.body = body;

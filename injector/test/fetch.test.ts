@@ -18,7 +18,7 @@ function setup(user: UserConfig = {}, answer: (r: Seen, n: number) => Response =
     return { token: "tok" + issued, exp: clock.now() + 3600_000 };
   };
   const tokens = manager(src, true, clock, () => {}, () => {});
-  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, dash: () => dash, fail: (e) => fails.push(e) };
+  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => dash, fail: (e) => fails.push(e) };
   const net = network(answer);
   return { f: wrapFetch(net.f, d), seen: net.seen, issuedCount: () => issued, tokens, fails, clock };
 }
@@ -70,6 +70,25 @@ test("what is not decorated", async () => {
   assert.equal(issuedCount(), 0, "no token is even fetched");
   await f("https://api.example.com/x", { method: "POST" });
   assert.equal(auth(seen[seen.length - 1]), "Bearer tok1", "an allowed extra origin gets it");
+});
+
+test("a <base> element pointing elsewhere does not make elsewhere same-origin", async () => {
+  // The page is https://app.example.com/dash/ with <base href="https://elsewhere.example/">.
+  const base = "https://elsewhere.example/";
+  const tokens = manager(async () => ({ token: "secret", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
+  const net = network(() => new Response("ok"), base);
+  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => base, self: "https://app.example.com", dash: () => false, fail: () => {} });
+  await f("api/relative", { method: "POST", body: "r" });
+  await f("https://elsewhere.example/api/absolute", { method: "POST", body: "a" });
+  await f("https://app.example.com/api/own", { method: "POST", body: "o" });
+  assert.deepEqual(
+    net.seen.map((s) => [s.url, auth(s)]),
+    [
+      ["https://elsewhere.example/api/relative", null],
+      ["https://elsewhere.example/api/absolute", null],
+      ["https://app.example.com/api/own", "Bearer secret"],
+    ],
+  );
 });
 
 test("methods * decorates GET", async () => {
@@ -165,7 +184,7 @@ test("token failures: the request goes out without the header and the failure is
   );
   const fails: unknown[] = [];
   const net = network(() => new Response("ok"));
-  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => page, dash: () => false, fail: (e) => fails.push(e) });
+  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => false, fail: (e) => fails.push(e) });
   assert.equal((await f("/api", { method: "POST" })).status, 200);
   assert.equal(auth(net.seen[0]), null);
   assert.equal(fails.length, 1);
@@ -211,7 +230,7 @@ test("connection origins get their connection's token only; other origins get no
     cfg,
     tok: (u) => (cfg.origins[new URL(u, page).origin] === "data" ? data : signin),
     load: async () => ({ again }),
-    base: () => page,
+    base: () => page, self: new URL(page).origin,
     dash: () => false,
     fail: () => {},
   });

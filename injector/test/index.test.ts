@@ -13,7 +13,7 @@ const page = "https://app.example.com/dash/?x=1#h";
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 /** A fake window over a fake network whose token endpoint answers with token(). */
-function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string> } = {}) {
+function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string } = {}) {
   const navigated: string[] = [];
   // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
   const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
@@ -28,7 +28,7 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
   const w: any = {
     document: {
       cookie: "",
-      baseURI: page,
+      baseURI: opts.baseURI || page,
       documentElement: { style: {} as Record<string, string> },
       createElement: () => ({}),
       head: {
@@ -41,6 +41,7 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
     },
     location: {
       href: page,
+      origin: new URL(page).origin,
       pathname: "/dash/",
       search: "?x=1",
       hash: "#h",
@@ -75,6 +76,20 @@ test("install wraps fetch once and exposes the API", async () => {
   assert.equal(seen[seen.length - 1].headers.get("authorization"), "Bearer tok");
   assert.equal(await api.getToken(), "tok");
   for (const k of ["getToken", "signIn", "signOut", "on", "dash"]) assert.equal(typeof (api as any)[k], "function", k);
+});
+
+test("<base href> elsewhere: the page's origin is still location.origin", async () => {
+  const { w, seen } = fakeWindow({ baseURI: "https://elsewhere.example/" });
+  install(w, null);
+  await w.fetch("/api/relative", { method: "POST", body: "r" });
+  await w.fetch("https://elsewhere.example/api/absolute", { method: "POST", body: "a" });
+  await w.fetch("https://app.example.com/api/own", { method: "POST", body: "o" });
+  const sent = seen.filter((s) => s.method === "POST").map((s) => [s.body, s.headers.get("authorization")]);
+  assert.deepEqual(sent, [
+    ["r", null],
+    ["a", null],
+    ["o", "Bearer tok"],
+  ]);
 });
 
 const loginRequired = () => new Response('{"error":"login_required"}', { status: 401 });

@@ -99,5 +99,18 @@ test("shouldDecorate", () => {
     { name: "excluded", method: "POST", url: "/login", r: { exclude: [glob("/login")] }, want: false },
     { name: "unparsable", method: "POST", url: "http://[::1", want: false },
   ];
-  for (const c of cases) assert.equal(shouldDecorate(c.method, c.url, page, rules(c.r), c.dash), c.want, c.name);
+  for (const c of cases) assert.equal(shouldDecorate(c.method, c.url, page, "https://app.example.com", rules(c.r), c.dash), c.want, c.name);
+});
+
+test("shouldDecorate: the page's own origin is self, never the <base> URL's", () => {
+  // A page at https://app.example.com with <base href="https://elsewhere.example/">.
+  const base = "https://elsewhere.example/";
+  const self = "https://app.example.com";
+  const cases: { name: string; url: string; want: boolean }[] = [
+    { name: "relative, resolved to elsewhere", url: "api/x", want: false },
+    { name: "root-relative, resolved to elsewhere", url: "/api/x", want: false },
+    { name: "absolute to elsewhere", url: "https://elsewhere.example/api/x", want: false },
+    { name: "absolute to the page's own origin", url: "https://app.example.com/api/x", want: true },
+  ];
+  for (const c of cases) assert.equal(shouldDecorate("POST", c.url, base, self, rules()), c.want, c.name);
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, webcrypto } from "node:crypto";
-import { accept, b64, newChannel, popupURL } from "../src/signin";
+import { accept, b64, newChannel, popupURL, shortCode } from "../src/signin";
 
 const b64url = /^[A-Za-z0-9_-]+$/;
 
@@ -17,6 +17,14 @@ test("newChannel: random channel and secret, S256 challenge of the secret", asyn
   assert.notEqual(a.channel, b.channel);
   assert.notEqual(a.secret, b.secret);
   assert.ok(!a.challenge.includes(a.secret));
+  assert.equal(a.short, shortCode(createHash("sha256").update(a.secret).digest()), "short code of the challenge");
+});
+
+test("shortCode: 40 bits of the challenge, the same code the server shows", () => {
+  // The server's rendezvous.ShortCode(Challenge("x")) (see its test).
+  assert.equal(shortCode(createHash("sha256").update("x").digest()), "FX2T-NSXZ");
+  assert.equal(shortCode(new Uint8Array(32)), "AAAA-AAAA");
+  assert.equal(shortCode(new Uint8Array(32).fill(255)), "9999-9999");
 });
 
 test("b64 is unpadded base64url", () => {
@@ -34,13 +42,15 @@ test("popupURL carries channel and challenge, never the secret", async () => {
   assert.ok(!u.href.includes(p.secret));
 });
 
-test("accept: only our origin, our popup window, our channel, the right type", () => {
+test("accept: only our origin, our popup window, our channel, the right type; it returns the code", () => {
   const popup = { name: "popup" };
   const other = { name: "another window" };
   const origin = "https://dash.example";
-  const good = { type: "tokenhook:signed-in", channel: "chan-0123456789abcdef" };
+  const good = { type: "tokenhook:signed-in", channel: "chan-0123456789abcdef", code: "one-time-code" };
   const cases: { name: string; ev: { origin: string; source: unknown; data: any }; popup?: unknown; want: boolean }[] = [
     { name: "the popup's note", ev: { origin, source: popup, data: good }, want: true },
+    { name: "no code", ev: { origin, source: popup, data: { ...good, code: undefined } }, want: false },
+    { name: "a code that is not a string", ev: { origin, source: popup, data: { ...good, code: { toString: () => "x" } } }, want: false },
     { name: "foreign origin", ev: { origin: "https://evil.example", source: popup, data: good }, want: false },
     { name: "origin prefix trick", ev: { origin: origin + ".evil.example", source: popup, data: good }, want: false },
     { name: "another window", ev: { origin, source: other, data: good }, want: false },
@@ -52,6 +62,6 @@ test("accept: only our origin, our popup window, our channel, the right type", (
     { name: "null data", ev: { origin, source: popup, data: null }, want: false },
   ];
   for (const c of cases) {
-    assert.equal(accept(c.ev, origin, "popup" in c ? c.popup : popup, good.channel), c.want, c.name);
+    assert.equal(accept(c.ev, origin, "popup" in c ? c.popup : popup, good.channel), c.want ? good.code : "", c.name);
   }
 });

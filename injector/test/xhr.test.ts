@@ -84,7 +84,7 @@ function setup(answer: (s: Sent) => Answer, user: UserConfig = {}) {
   const tokens = manager(src, true, clock, () => {}, () => {});
   const { X: Raw, sent } = fakeXHR(answer);
   const Orig = Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest };
-  const X = wrapXHR(Orig, { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, dash: () => false, fail: () => {} });
+  const X = wrapXHR(Orig, { cfg: parse({}, user), tok: () => tokens, load: async () => ({ again }), base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} });
   return { X, Orig, sent, tokens, count: () => n };
 }
 

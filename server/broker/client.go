@@ -178,13 +178,13 @@ func (c *Client) unavailable() error {
 
 func (c *Client) failed(err error) {
 	if c.health.Fail(c.now(), err) {
-		c.log.Warn("identity provider unreachable", "client", c.label(), "err", err)
+		c.log.Warn("provider calls failing: still-valid tokens are served, refreshes back off", "client", c.label(), "err", err)
 	}
 }
 
 func (c *Client) answered() {
 	if c.health.OK() {
-		c.log.Info("identity provider reachable again", "client", c.label())
+		c.log.Info("provider calls answered again", "client", c.label())
 	}
 }
 

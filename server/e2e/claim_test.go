@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tokenhook/tokenhook/server"
 	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 
 // claimPage is a page without the hook that claims sign-ins by hand.
@@ -35,9 +38,11 @@ type claimResult struct {
 
 // TestClaimInBrowser: the rendezvous as the browser sees it, with the sign-in
 // finished in another browser (a separate browser context opening the same
-// popup URL, as Tableau Desktop's system browser does): an unknown channel is
-// refused as expired, a wrong secret as invalid_grant, the right secret
-// collects a working session once, and a replayed claim is refused.
+// popup URL, as Tableau Desktop's system browser does). That window has no
+// opener, so it asks the viewer to compare the code the frame shows; once
+// confirmed, a malformed claim is refused as invalid_request, a wrong secret
+// as invalid_grant, the right secret collects a working session once, and a
+// replayed claim is refused.
 func TestClaimInBrowser(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.Mux.HandleFunc("GET /claims", func(w http.ResponseWriter, r *http.Request) {
@@ -55,15 +60,21 @@ func TestClaimInBrowser(t *testing.T) {
 	other.Navigate(popupURL)
 	e.loginInPopup(other)
 	waitAcrossLoads(t, other, `/^Signed in/.test(document.title)`)
+	want := rendezvous.ShortCode(browsertest.Eval[string](tab, `window.challenge`))
+	if got := browsertest.Eval[string](other, `document.getElementById("short").textContent`); got != want {
+		t.Fatalf("the sign-in window shows the code %q, want the frame's %q", got, want)
+	}
+	if _, err := chromedp.RunResponse(other.Context(), chromedp.Click(chromedp.CSS(`button[value=yes]`))); err != nil {
+		t.Fatalf("confirm: %v", err)
+	}
 	if txt := browsertest.Eval[string](other, `document.body.innerText`); !strings.Contains(txt, "Return to the dashboard") {
-		t.Errorf("the popup page says %q, want it to send the viewer back to the dashboard", txt)
+		t.Errorf("after confirming the sign-in window says %q, want it to send the viewer back to the dashboard", txt)
 	}
 
 	tests := []struct {
 		name, channel, secret string
 		want                  claimResult
 	}{
-		{"unknown channel", `rand(18)`, `window.secret`, claimResult{http.StatusGone, "expired_token"}},
 		{"malformed", `"short"`, `window.secret`, claimResult{http.StatusBadRequest, "invalid_request"}},
 		{"wrong secret", `window.channel`, `rand(32)`, claimResult{http.StatusForbidden, "invalid_grant"}},
 		{"the right secret", `window.channel`, `window.secret`, claimResult{http.StatusOK, "signed_in"}},

@@ -171,10 +171,11 @@ func (e *env) tableauPage() {
 // TestIframePopupSignIn: a dashboard framed by another site shows the
 // sign-in prompt; its button opens the popup; after the sign-in at the
 // provider's real login form the frame has a session and its next POST
-// carries the viewer's token. With an opener the popup's postMessage says
-// "claim now" and the popup closes itself; opened with noopener (no opener,
-// as with COOP or Tableau Desktop's system browser) the claim long-poll
-// (rendezvous) delivers it all the same.
+// carries the viewer's token. With an opener the popup's postMessage hands
+// the frame the one-time code it claims with, and the popup closes itself;
+// opened with noopener (no opener, as with COOP or Tableau Desktop's system
+// browser) the popup asks the viewer to compare the code the frame's prompt
+// shows, and once confirmed the claim long-poll (rendezvous) delivers it.
 func TestIframePopupSignIn(t *testing.T) {
 	tests := []struct {
 		name, path string
@@ -249,6 +250,16 @@ func TestIframePopupSignIn(t *testing.T) {
 			}
 
 			e.loginInPopup(popup)
+			if !tc.gated { // no opener: the viewer compares the codes and confirms
+				shown := frameEval[string](f, promptJS+`.shadowRoot.querySelector(".k").textContent`)
+				waitAcrossLoads(t, popup, `/^Signed in/.test(document.title)`)
+				if got := browsertest.Eval[string](popup, `document.getElementById("short").textContent`); got != shown || len(shown) != 9 {
+					t.Fatalf("the sign-in window shows %q, the frame %q: want the same code", got, shown)
+				}
+				if _, err := chromedp.RunResponse(popup.Context(), chromedp.Click(chromedp.CSS(`button[value=yes]`))); err != nil {
+					t.Fatalf("confirm: %v", err)
+				}
+			}
 			f.waitFor(`!` + promptJS)
 			if e.Tokens.count(server.Prefix+"claim") == claimsBefore {
 				t.Error("the frame never claimed the sign-in")

@@ -2,9 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,35 +18,34 @@ import (
 const maxFileSize = 1 << 20
 
 // File is a Store that writes each session to its own file under a directory,
-// encrypted with AES-256-GCM, and keeps decrypted sessions in memory so a
-// lookup costs no disk access. Sessions survive a restart of the process that
-// reopens the same directory with the same key. One process should own a
-// directory at a time.
+// sealed by an Envelope (AES-256-GCM), and keeps recently used sessions
+// decrypted in a memory cache bounded in bytes, so a lookup usually costs no
+// disk access and a million viewers do not fill the memory. Sessions survive
+// a restart of the process that reopens the same directory with the same key.
+// One process should own a directory at a time.
 type File struct {
 	dir   string
-	aead  cipher.AEAD
-	cache *Memory
+	env   *Envelope
+	cache *lru
 }
 
 // NewFile opens (creating if needed) a file store in dir. key must be 32 bytes;
 // derive it from the cookie secret so a stolen data directory alone reveals
-// nothing.
-func NewFile(dir string, key []byte) (*File, error) {
-	if len(key) != 32 {
-		return nil, errors.New("session: file store key must be 32 bytes")
+// nothing. cacheBytes bounds the memory cache of decrypted sessions (least
+// recently used ones are dropped and read from disk again when needed);
+// zero means DefaultCacheBytes.
+func NewFile(dir string, key []byte, cacheBytes int64) (*File, error) {
+	env, err := NewEnvelope(key)
+	if err != nil {
+		return nil, err
+	}
+	if cacheBytes <= 0 {
+		cacheBytes = DefaultCacheBytes
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("session: create data dir: %w", err)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("session: cipher: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("session: gcm: %w", err)
-	}
-	return &File{dir: dir, aead: aead, cache: NewMemory()}, nil
+	return &File{dir: dir, env: env, cache: newLRU(cacheBytes)}, nil
 }
 
 func (s *File) path(key string) (string, error) {
@@ -61,60 +57,59 @@ func (s *File) path(key string) (string, error) {
 }
 
 // Load implements Store.
-func (s *File) Load(ctx context.Context, key string) (*Session, error) {
-	if v, err := s.cache.Load(ctx, key); err == nil {
+func (s *File) Load(_ context.Context, key string) (*Session, error) {
+	now := time.Now()
+	if v, ok := s.cache.get(key, now); ok {
 		return v, nil
 	}
-	v, err := s.read(key)
+	stamp := s.cache.stamp()
+	v, size, err := s.read(key, now)
 	if err != nil {
 		return nil, err
 	}
-	_ = s.cache.Save(ctx, key, v)
+	s.cache.fill(key, v, size, stamp)
 	return v, nil
 }
 
-// read decrypts the session file of key, bypassing the memory cache. An
-// ended session's file is removed.
-func (s *File) read(key string) (*Session, error) {
+// read decrypts the session file of key, bypassing the memory cache, and
+// returns the session and its plain-text size. An ended session's file is
+// removed.
+func (s *File) read(key string, now time.Time) (*Session, int, error) {
 	p, err := s.path(key)
 	if err != nil {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("session: open: %w", err)
+		return nil, 0, fmt.Errorf("session: open: %w", err)
 	}
 	defer f.Close()
 	buf, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("session: read: %w", err)
+		return nil, 0, fmt.Errorf("session: read: %w", err)
 	}
-	if len(buf) > maxFileSize || len(buf) < s.aead.NonceSize() {
-		return nil, ErrNotFound
+	if len(buf) > maxFileSize {
+		return nil, 0, ErrNotFound
 	}
-	nonce, box := buf[:s.aead.NonceSize()], buf[s.aead.NonceSize():]
-	plain, err := s.aead.Open(nil, nonce, box, []byte(key))
+	// A box that does not open (cookie secret changed, damaged file): the
+	// session is gone.
+	v, size, err := s.env.open(key, buf)
 	if err != nil {
-		// Wrong key (cookie secret changed) or a damaged file: the session is gone.
-		return nil, ErrNotFound
+		return nil, 0, err
 	}
-	var v Session
-	if err := json.Unmarshal(plain, &v); err != nil {
-		return nil, ErrNotFound
-	}
-	if !v.Live(time.Now()) {
+	if !v.Live(now) {
 		_ = os.Remove(p)
-		return nil, ErrNotFound
+		return nil, 0, ErrNotFound
 	}
-	return &v, nil
+	return v, size, nil
 }
 
 // Save implements Store. The file is written to a temporary name and renamed,
 // so a crash never leaves a half-written session.
-func (s *File) Save(ctx context.Context, key string, v *Session) error {
+func (s *File) Save(_ context.Context, key string, v *Session) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
@@ -123,11 +118,10 @@ func (s *File) Save(ctx context.Context, key string, v *Session) error {
 	if err != nil {
 		return fmt.Errorf("session: encode: %w", err)
 	}
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("session: nonce: %w", err)
+	box, err := s.env.seal(key, plain)
+	if err != nil {
+		return err
 	}
-	box := s.aead.Seal(nonce, nonce, plain, []byte(key))
 	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("session: write: %w", err)
@@ -142,12 +136,13 @@ func (s *File) Save(ctx context.Context, key string, v *Session) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("session: write: %w", err)
 	}
-	return s.cache.Save(ctx, key, v)
+	s.cache.put(key, v, len(plain))
+	return nil
 }
 
-// Delete implements Store.
-func (s *File) Delete(ctx context.Context, key string) error {
-	_ = s.cache.Delete(ctx, key)
+// Delete implements Store. The file goes before the cache entry, so a Load
+// running meanwhile cannot cache the session again (see lru.fill).
+func (s *File) Delete(_ context.Context, key string) error {
 	p, err := s.path(key)
 	if err != nil {
 		return nil
@@ -155,6 +150,7 @@ func (s *File) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("session: delete: %w", err)
 	}
+	s.cache.delete(key)
 	return nil
 }
 
@@ -162,15 +158,45 @@ func (s *File) Delete(ctx context.Context, key string) error {
 // memory, and returns how many files it removed. It reads files without
 // filling the memory cache.
 func (s *File) Sweep(ctx context.Context) (int, error) {
-	if _, err := s.cache.Sweep(ctx); err != nil {
-		return 0, err
-	}
+	now := time.Now()
+	s.cache.sweep(now)
+	n := 0
+	err := s.each(ctx, func(key string, _ *Session, err error) {
+		if !errors.Is(err, ErrNotFound) {
+			return
+		}
+		// read already removed an ended session's file; a damaged one is
+		// removed here.
+		if rm := os.Remove(filepath.Join(s.dir, key+".session")); rm == nil || errors.Is(rm, fs.ErrNotExist) {
+			n++
+		}
+	}, now)
+	return n, err
+}
+
+// Find implements Finder by reading every session file (without filling the
+// memory cache): its cost grows with the number of sessions on disk, which
+// is fine for the rare back-channel logout of a single-machine deployment.
+func (s *File) Find(ctx context.Context, sid, sub string) ([]string, error) {
+	var keys []string
+	err := s.each(ctx, func(key string, v *Session, err error) {
+		if err == nil && v.matches(sid, sub) {
+			keys = append(keys, key)
+		}
+	}, time.Now())
+	return keys, err
+}
+
+// each calls fn with every session file's key and its session or read error.
+func (s *File) each(ctx context.Context, fn func(key string, v *Session, err error), now time.Time) error {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return 0, fmt.Errorf("session: sweep: %w", err)
+		return fmt.Errorf("session: list: %w", err)
 	}
-	n := 0
 	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		name := e.Name()
 		if !strings.HasSuffix(name, ".session") {
 			continue
@@ -179,11 +205,8 @@ func (s *File) Sweep(ctx context.Context) (int, error) {
 		if _, err := hex.DecodeString(key); err != nil {
 			continue
 		}
-		if _, err := s.read(key); errors.Is(err, ErrNotFound) {
-			if os.Remove(filepath.Join(s.dir, name)) == nil {
-				n++
-			}
-		}
+		v, _, err := s.read(key, now)
+		fn(key, v, err)
 	}
-	return n, nil
+	return nil
 }

@@ -67,3 +67,17 @@ func (s *Memory) Sweep(context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Find implements Finder.
+func (s *Memory) Find(_ context.Context, sid, sub string) ([]string, error) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keys []string
+	for k, v := range s.m {
+		if v.Live(now) && v.matches(sid, sub) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}

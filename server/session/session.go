@@ -3,7 +3,8 @@
 //
 // Stores are addressed by a key derived from the session id (see Key), so a
 // store's contents never reveal a cookie value. A Redis or SQL store only has to
-// implement the three methods of Store.
+// implement the three methods of Store; Finder, Bus and UseOnce are the
+// other shared-state contracts a store can offer.
 package session
 
 import (
@@ -11,11 +12,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 )
 
 // ErrNotFound is returned by Store.Load when no live session has the key.
 var ErrNotFound = errors.New("session: not found")
+
+// ErrFull is returned by a bounded in-memory table that refuses a new entry
+// rather than forgetting one it must keep.
+var ErrFull = errors.New("session: table full")
 
 // Token is one OAuth token set. It holds secrets: never log it.
 type Token struct {
@@ -38,6 +44,9 @@ type Session struct {
 	// provider is OpenID Connect).
 	Subject string `json:"sub,omitempty"`
 	Email   string `json:"email,omitempty"`
+	// SID is the provider's session id (the ID token's sid claim), which
+	// back-channel logout tokens name.
+	SID string `json:"sid,omitempty"`
 	// Claims are the ID token's claims (JSON object) served by /userinfo.
 	Claims []byte `json:"claims,omitempty"`
 	// Connections holds the tokens of the viewer's linked connections, by name.
@@ -77,6 +86,39 @@ type Store interface {
 	// Delete removes the session; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 }
+
+// matches reports whether s belongs to the provider session sid (when sid is
+// set) of the subject sub (when sub is set). Both empty match nothing.
+func (s *Session) matches(sid, sub string) bool {
+	if sid == "" && sub == "" {
+		return false
+	}
+	return (sid == "" || s.SID == sid) && (sub == "" || s.Subject == sub)
+}
+
+// Finder finds sessions by the provider's session id or subject, for
+// back-channel logout and revocation by an administrator.
+type Finder interface {
+	// Find returns the keys of the sessions with the provider session id sid
+	// (when sid is set) and the subject sub (when sub is set). Both empty
+	// find nothing. Keys of sessions that ended meanwhile may be included.
+	Find(ctx context.Context, sid, sub string) ([]string, error)
+}
+
+// UnavailableError reports that a store could not be reached or answered
+// with an error: the session may well exist. Servers answer it with 503
+// naming Store, never by signing the viewer out.
+type UnavailableError struct {
+	Store string // "redis", "file", …
+	Op    string // load, save, delete, …
+	Err   error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("session store %s unavailable: %s: %v", e.Store, e.Op, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // Key derives the storage key of a session id: stores never see the id
 // itself, so reading a store does not give anyone a usable cookie.

@@ -20,7 +20,7 @@ func newKey(t testing.TB) []byte {
 func TestStores(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	fs, err := NewFile(dir, newKey(t))
+	fs, err := NewFile(dir, newKey(t), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestStores(t *testing.T) {
 func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 	ctx := context.Background()
 	dir, key := t.TempDir(), newKey(t)
-	a, _ := NewFile(dir, key)
+	a, _ := NewFile(dir, key, 0)
 	k := Key("abc")
 	secret := "refresh-token-plaintext-marker"
 	if err := a.Save(ctx, k, &Session{Token: Token{RefreshToken: secret}, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
@@ -81,12 +81,12 @@ func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 	if st.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("session file mode %v readable by others", st.Mode())
 	}
-	b, _ := NewFile(dir, key) // a restarted process
+	b, _ := NewFile(dir, key, 0) // a restarted process
 	v, err := b.Load(ctx, k)
 	if err != nil || v.RefreshToken != secret {
 		t.Fatalf("after reopen: %+v %v", v, err)
 	}
-	c, _ := NewFile(dir, newKey(t)) // another cookie secret
+	c, _ := NewFile(dir, newKey(t), 0) // another cookie secret
 	if _, err := c.Load(ctx, k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("loaded with the wrong key: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 
 func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()
-	fs, _ := NewFile(b.TempDir(), newKey(b))
+	fs, _ := NewFile(b.TempDir(), newKey(b), 0)
 	k := Key("bench")
 	fs.Save(ctx, k, &Session{Token: Token{AccessToken: string(make([]byte, 900)), RefreshToken: "rt"}, ExpiresAt: time.Now().Add(time.Hour)})
 	b.Run("cached", func(b *testing.B) {
@@ -119,7 +119,7 @@ func BenchmarkLookup(b *testing.B) {
 	b.Run("from-disk", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			fs.cache.Delete(ctx, k)
+			fs.cache.delete(k)
 			if _, err := fs.Load(ctx, k); err != nil {
 				b.Fatal(err)
 			}
