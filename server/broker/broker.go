@@ -274,7 +274,10 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	unlock, err := b.o.Locker.Lock(wctx, key)
+	unlock, won, err := b.lockOrWinner(wctx, c, key, held.AccessToken, stale)
+	if won != nil {
+		return won, nil
+	}
 	if err != nil {
 		if ck.usable && ctx.Err() == nil {
 			return held, nil
@@ -310,6 +313,53 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 		return held, nil
 	}
 	return r.tok, r.err
+}
+
+// Waiters for key's lock also reload the session, every pollMin at first and
+// backing off to pollMax, so they take a winner's token as soon as it is
+// saved instead of queueing for the lock one after the other (a shared lock
+// such as a Redis lease hands over only as fast as its waiters poll it).
+const (
+	pollMin = 10 * time.Millisecond
+	pollMax = 100 * time.Millisecond
+)
+
+// lockOrWinner takes key's lock, unless another caller saves a new token
+// (one that is not seen, not expired and not the stale one) first: then it
+// returns that token and holds nothing.
+func (b *Broker) lockOrWinner(ctx context.Context, c *Client, key, seen, stale string) (unlock func(), won *session.Token, err error) {
+	type locked struct {
+		unlock func()
+		err    error
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan locked, 1)
+	go func() {
+		u, err := b.o.Locker.Lock(lctx, key)
+		got <- locked{u, err}
+	}()
+	poll := time.NewTimer(pollMin)
+	defer poll.Stop()
+	for every := pollMin; ; every = min(every*2, pollMax) {
+		select {
+		case l := <-got:
+			return l.unlock, nil, l.err
+		case <-poll.C:
+		}
+		sess, err := b.o.Store.Load(ctx, key)
+		if err == nil {
+			if t := tokenOf(sess, c.cfg.Name); t != nil && t.AccessToken != seen && b.o.Now().Before(t.Expiry) && (stale == "" || stale != TokenHash(t.AccessToken)) {
+				go func() { // the lock may still come: give it back
+					if l := <-got; l.err == nil {
+						l.unlock()
+					}
+				}()
+				return nil, t, nil
+			}
+		}
+		poll.Reset(every)
+	}
 }
 
 // result is the outcome of a refresh.
