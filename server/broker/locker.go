@@ -21,6 +21,10 @@ type Locker interface {
 //     unlock from another goroutine than the one that called Lock: a refresh
 //     it has started carries on (and then releases the lock) after the caller
 //     that started it stopped waiting.
+//   - A holder keeps the lock as long as it runs (up to the broker's
+//     CallTimeout, 15 s by default): a lease must be renewed meanwhile.
+//   - The broker cancels ctx when a waiter stops waiting (a winner's token
+//     was saved meanwhile); a Lock that succeeds anyway is released at once.
 
 // StripedLocker is an in-process Locker: keys hash onto 256 stripes, each a
 // lock that a waiter can stop waiting for when its context ends. Two keys may
