@@ -84,6 +84,13 @@ type Config struct {
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
 	// access token (capped at a third of the token's lifetime).
 	RefreshSkew time.Duration
+	// RefreshTimeout is how long a token request waits for a refresh at the
+	// provider (a caller holding a still-valid token gets it sooner), and
+	// the deadline of discovery and code exchange calls.
+	RefreshTimeout time.Duration
+	// ForcedRefreshInterval is the least time between two refreshes forced
+	// by the browser hook's stale-token report, per session and client.
+	ForcedRefreshInterval time.Duration
 	// Connections are the OAuth connections viewers can link besides the
 	// sign-in provider (config file key "connections").
 	Connections []connection.Spec
@@ -153,6 +160,8 @@ var settings = []setting{
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
 	{name: "reuse-port", def: "false", boolean: true, usage: "listen with SO_REUSEPORT so a new process can start on the same port before the old one stops (zero-downtime restarts)"},
 	{name: "shutdown-timeout", def: "10s", usage: "on SIGTERM, how long in-flight requests may take to finish before their connections are closed"},
+	{name: "refresh-timeout", def: "3s", usage: "how long a token request waits for a refresh at the provider, and the deadline of discovery and code exchange (a viewer whose token is still valid gets it at once)"},
+	{name: "forced-refresh-interval", def: "30s", usage: "least time between two refreshes forced by a backend refusing the token, per session and client"},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
 	{name: "log-format", def: "text", usage: "text or json"},
 }
@@ -370,6 +379,12 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	if c.RefreshSkew, err = durationValue(raw, "refresh-skew"); err != nil {
 		return c, err
 	}
+	if c.RefreshTimeout, err = durationValue(raw, "refresh-timeout"); err != nil {
+		return c, err
+	}
+	if c.ForcedRefreshInterval, err = durationValue(raw, "forced-refresh-interval"); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -566,6 +581,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.RefreshTimeout == 0 {
+		c.RefreshTimeout = 3 * time.Second
+	}
+	if c.ForcedRefreshInterval == 0 {
+		c.ForcedRefreshInterval = 30 * time.Second
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,24 +8,19 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/connection"
-	"github.com/tokenhook/tokenhook/server/session"
 )
 
-// conn is a configured connection with its (lazily discovered) OAuth client.
+// conn is a configured connection (its OAuth client is registered with the
+// broker under the same name).
 type conn struct {
 	spec   connection.Spec
 	ep     connection.Endpoints
 	secret string
-
-	mu    sync.Mutex
-	oauth *oauth2.Config
 }
 
 // newConns resolves the configured connections.
@@ -59,38 +53,11 @@ func newConns(specs []connection.Spec) (map[string]*conn, error) {
 	return out, nil
 }
 
-// config returns the connection's OAuth client, discovering an OpenID issuer
-// on first use (and again after a failure).
-func (c *conn) config(ctx context.Context, s *Server) (*oauth2.Config, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.oauth != nil {
-		return c.oauth, nil
-	}
-	conf := &oauth2.Config{
-		ClientID: c.spec.ClientID, ClientSecret: c.secret, Scopes: c.ep.Scopes,
-		RedirectURL: s.cfg.PublicURL + Prefix + "callback",
-		Endpoint:    oauth2.Endpoint{AuthURL: c.ep.AuthURL, TokenURL: c.ep.TokenURL},
-	}
-	if c.ep.Issuer != "" {
-		dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), s.client), 15*time.Second)
-		defer cancel()
-		op, err := oidc.NewProvider(dctx, c.ep.Issuer)
-		if err != nil {
-			return nil, fmt.Errorf("connection %s: discover %s: %w", c.spec.Name, c.ep.Issuer, err)
-		}
-		conf.Endpoint = op.Endpoint()
-	}
-	c.oauth = conf
-	return conf, nil
-}
-
 // handleConnect starts linking a connection for the signed-in viewer:
 // GET /_tokenhook/connect/{name}?rd=/path[&popup=1].
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	c, ok := s.conns[name]
-	if !ok {
+	if _, ok := s.conns[name]; !ok {
 		s.renderPage(w, http.StatusNotFound, "Unknown connection", "No connection named "+clip(name, 40)+" is configured.", "")
 		return
 	}
@@ -100,7 +67,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"login?"+url.Values{"rd": {back}}.Encode(), http.StatusFound)
 		return
 	}
-	conf, err := c.config(r.Context(), s)
+	p, err := s.broker.Client(name).Discover(r.Context())
 	if err != nil {
 		s.log.Warn("connection unavailable", "connection", name, "err", err)
 		s.renderPage(w, http.StatusBadGateway, "Connection unavailable", "tokenhook cannot reach "+name+"'s sign-in right now. Try again in a moment.", "")
@@ -121,11 +88,11 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	for k, v := range c.ep.AuthParams {
+	for k, v := range p.AuthParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, conf.AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, p.OAuth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
 // finishConnect completes a connection's code flow: the callback calls it
@@ -136,29 +103,22 @@ func (s *Server) finishConnect(w http.ResponseWriter, r *http.Request, name, cod
 		s.renderPage(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", Prefix+"login")
 		return
 	}
-	conf, err := s.oauthConfig(r.Context(), name)
-	if err != nil {
+	c := s.broker.Client(name)
+	tok, err := c.Exchange(r.Context(), code, oauth2.VerifierOption(verifier))
+	if errors.Is(err, broker.ErrUnavailable) {
 		s.renderPage(w, http.StatusBadGateway, "Connection failed", "tokenhook cannot reach "+name+" right now.", "")
 		return
 	}
-	tok, err := conf.Exchange(s.oauthContext(r.Context()), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		s.log.Warn("connection code exchange failed", "connection", name, "err", redactOAuthError(err))
+		s.log.Warn("connection code exchange failed", "connection", name, "err", err)
 		s.renderPage(w, http.StatusBadGateway, "Connection failed", name+" did not accept the link. Please try again.", "")
 		return
 	}
-	t := tokenFrom(tok, conf.Scopes, s.now())
-	mu := &s.locks[s.stripe(key)]
-	mu.Lock()
-	if cur, err := s.store.Load(r.Context(), key); err == nil {
-		sess = cur
+	err = s.broker.Link(r.Context(), key, name, broker.TokenFrom(tok, c.Provider().OAuth.Scopes, s.now()))
+	if errors.Is(err, broker.ErrLoginRequired) {
+		s.renderPage(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", Prefix+"login")
+		return
 	}
-	if sess.Connections == nil {
-		sess.Connections = map[string]*session.Token{}
-	}
-	sess.Connections[name] = &t
-	err = s.store.Save(r.Context(), key, sess)
-	mu.Unlock()
 	if err != nil {
 		s.log.Error("save connection", "err", err)
 		s.renderPage(w, http.StatusInternalServerError, "Connection failed", "tokenhook could not store the connection.", "")
@@ -218,16 +178,12 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
 		return
 	}
-	mu := &s.locks[s.stripe(key)]
-	mu.Lock()
-	defer mu.Unlock()
-	sess, err := s.store.Load(r.Context(), key)
-	if err != nil {
+	err = s.broker.Unlink(r.Context(), key, name)
+	if errors.Is(err, broker.ErrLoginRequired) {
 		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
 		return
 	}
-	delete(sess.Connections, name)
-	if err := s.store.Save(r.Context(), key, sess); err != nil {
+	if err != nil {
 		s.log.Error("save session", "err", err)
 		writeJSONError(w, http.StatusInternalServerError, "server_error", "could not disconnect")
 		return

@@ -112,7 +112,7 @@ func (e *testEnv) start(ln net.Listener) {
 	e.srv, e.cancel = srv, cancel
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(10 * time.Second)
-	for srv.provider.Load() == nil {
+	for srv.broker.SignIn().Provider() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("provider not discovered")
 		}

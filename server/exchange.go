@@ -90,7 +90,7 @@ func (s *Server) handleExchange(w http.ResponseWriter, r *http.Request) {
 	if name == connection.ReservedName {
 		name = ""
 	}
-	_, t, err := s.freshToken(r.Context(), claims.SID, sess, name, "")
+	t, err := s.broker.Token(r.Context(), claims.SID, sess, name, "")
 	switch {
 	case errors.Is(err, errConnectionRequired):
 		connect := s.cfg.PublicURL + Prefix + "connect/" + url.PathEscape(audience)

@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -105,7 +106,7 @@ func SafeRedirect(rd string) string {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	p := s.provider.Load()
+	p := s.broker.SignIn().Provider()
 	if p == nil {
 		s.renderRetry(w, "Sign-in is starting", "tokenhook cannot reach the identity provider yet. Try again in a moment.", r.URL.RequestURI())
 		return
@@ -123,7 +124,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// A provider tokenhook's own calls found unreachable gets no viewer sent
 	// to it: the viewer gets this page and its retry instead of the
 	// browser's connection error.
-	if !s.reach.reachable(r.Context(), s.client, p.oauth.Endpoint.AuthURL) {
+	if !s.reach.reachable(r.Context(), s.client, p.OAuth.Endpoint.AuthURL) {
 		s.renderRetry(w, "The identity provider is unreachable", "tokenhook cannot reach the identity provider right now, so signing in is not possible. Try again in a moment.", r.URL.RequestURI())
 		return
 	}
@@ -143,16 +144,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
-	if p.verifier != nil {
+	if p.Verifier != nil {
 		opts = append(opts, oidc.Nonce(nonce))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, p.oauth.AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, p.OAuth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p := s.provider.Load()
+	p := s.broker.SignIn().Provider()
 	tx, _ := s.txStore.Get(r, s.txCookie)
 	// The transaction is single-use whatever happens next.
 	tx.Options.MaxAge = -1
@@ -195,8 +196,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
 		return
 	}
-	ctx := s.oauthContext(r.Context())
-	tok, err := p.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	ctx := r.Context()
+	tok, err := s.broker.SignIn().Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		s.exchangeFailed(w, err)
 		return
@@ -208,14 +209,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	sess := &session.Session{Token: tokenFrom(tok, s.cfg.Scopes, now), Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	if p.verifier != nil {
+	sess := &session.Session{Token: broker.TokenFrom(tok, s.cfg.Scopes, now), Created: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	if p.Verifier != nil {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
 			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", "/_tokenhook/login")
 			return
 		}
-		idt, err := p.verifier.Verify(ctx, raw)
+		idt, err := p.Verifier.Verify(ctx, raw)
 		if err != nil {
 			s.log.Warn("ID token rejected", "err", err)
 			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", "/_tokenhook/login")
@@ -281,38 +282,6 @@ func clip(s string, n int) string {
 	return s
 }
 
-// tokenFrom converts a token response. A response without expires_in is
-// given an hour when it can be refreshed.
-func tokenFrom(tok *oauth2.Token, requested []string, now time.Time) session.Token {
-	t := session.Token{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.Type(),
-		Scope: scopeOf(tok, requested), IssuedAt: now, Expiry: tok.Expiry}
-	if t.Expiry.IsZero() {
-		t.Expiry = now.Add(time.Hour)
-	}
-	return t
-}
-
-// scopeOf returns the granted scope (the token response's, or the requested one).
-func scopeOf(tok *oauth2.Token, requested []string) string {
-	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
-		return sc
-	}
-	return strings.Join(requested, " ")
-}
-
-// redactOAuthError keeps the OAuth error code of a failed token request and
-// drops the response body, which may echo request parameters.
-func redactOAuthError(err error) string {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		if re.ErrorCode != "" {
-			return "token endpoint error: " + clip(re.ErrorCode, 64)
-		}
-		return "token endpoint status " + re.Response.Status
-	}
-	return err.Error()
-}
-
 // useState burns a sign-in state in the one-time store, and answers the
 // callback itself (false) when the state was used before or the store
 // failed.
@@ -337,14 +306,14 @@ func (s *Server) useState(w http.ResponseWriter, r *http.Request, state string) 
 // with another error (502), or tokenhook could not reach it (503, with a
 // retry; logged once per outage by the reachability tracker, not here).
 func (s *Server) exchangeFailed(w http.ResponseWriter, err error) {
-	var re *oauth2.RetrieveError
+	var re *broker.RefreshError // the provider answered (its body is not kept)
 	answered := errors.As(err, &re)
 	switch {
-	case answered && re.ErrorCode == "invalid_grant":
-		s.log.Info("code exchange refused", "err", redactOAuthError(err))
+	case answered && re.Code == "invalid_grant":
+		s.log.Info("code exchange refused", "err", err)
 		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", "/_tokenhook/login")
 	case answered:
-		s.log.Warn("code exchange failed", "err", redactOAuthError(err))
+		s.log.Warn("code exchange failed", "err", err)
 		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", "/_tokenhook/login")
 	default:
 		s.log.Debug("code exchange could not reach the provider", "err", err)

@@ -2,71 +2,94 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"time"
+	"net/http"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/tokenhook/tokenhook/server/broker"
 )
 
-// provider is the discovered (or configured) identity provider.
-type provider struct {
-	oauth      oauth2.Config
-	verifier   *oidc.IDTokenVerifier // nil for plain OAuth 2.0 providers
-	endSession string                // RP-initiated logout endpoint, if any
-}
-
-// discover resolves the provider, retrying with backoff until it succeeds or
-// ctx ends, so tokenhook can start before its identity provider.
-func (s *Server) discover(ctx context.Context) {
-	backoff := 250 * time.Millisecond
-	for {
-		p, err := s.newProvider(ctx)
-		if err == nil {
-			s.provider.Store(p)
-			s.log.Info("identity provider ready", "issuer", s.cfg.Issuer)
-			return
+// newBroker registers the sign-in client and the connections' clients with
+// one token broker over the server's session store. lock serialises
+// refreshes (nil: in this process only).
+func (s *Server) newBroker(lock broker.Locker) (*broker.Broker, error) {
+	cfg := s.cfg
+	signin := broker.ClientConfig{
+		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Scopes: cfg.Scopes,
+		RedirectURL: cfg.PublicURL + Prefix + "callback", VerifyIDTokens: cfg.Issuer != "",
+	}
+	if cfg.Issuer == "" {
+		signin.Endpoint = oauth2.Endpoint{AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL}
+	}
+	conns := make([]broker.ClientConfig, 0, len(cfg.Connections))
+	for _, sp := range cfg.Connections {
+		c := s.conns[sp.Name]
+		cc := broker.ClientConfig{
+			Name: sp.Name, Issuer: c.ep.Issuer, ClientID: sp.ClientID, ClientSecret: c.secret, Scopes: c.ep.Scopes,
+			RedirectURL: cfg.PublicURL + Prefix + "callback", AuthParams: c.ep.AuthParams,
 		}
-		s.log.Warn("identity provider not reachable yet", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
+		if c.ep.Issuer == "" {
+			cc.Endpoint = oauth2.Endpoint{AuthURL: c.ep.AuthURL, TokenURL: c.ep.TokenURL}
 		}
-		backoff = min(backoff*2, 30*time.Second)
+		conns = append(conns, cc)
 	}
+	return broker.New(broker.Options{
+		Store: s.store, Locker: lock, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, CallTimeout: s.client.Timeout, RefreshSkew: cfg.RefreshSkew,
+		ForcedInterval: cfg.ForcedRefreshInterval, Logger: s.log, Now: s.now,
+	}, signin, conns...)
 }
 
-func (s *Server) newProvider(ctx context.Context) (*provider, error) {
-	p := &provider{oauth: oauth2.Config{
-		ClientID:     s.cfg.ClientID,
-		ClientSecret: s.cfg.ClientSecret,
-		RedirectURL:  s.cfg.PublicURL + Prefix + "callback",
-		Scopes:       s.cfg.Scopes,
-	}}
-	if s.cfg.Issuer == "" {
-		p.oauth.Endpoint = oauth2.Endpoint{AuthURL: s.cfg.AuthURL, TokenURL: s.cfg.TokenURL}
-		return p, nil
-	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, s.client), 15*time.Second)
-	defer cancel()
-	op, err := oidc.NewProvider(dctx, s.cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("discover %s: %w", s.cfg.Issuer, err)
-	}
-	var extra struct {
-		EndSession string `json:"end_session_endpoint"`
-	}
-	_ = op.Claims(&extra)
-	p.oauth.Endpoint = op.Endpoint()
-	// The verifier fetches keys with its own long-lived context.
-	p.verifier = op.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), s.client), &oidc.Config{ClientID: s.cfg.ClientID})
-	p.endSession = extra.EndSession
-	return p, nil
+// healthAnswer is what healthz and readyz answer: the overall status and,
+// separately, each provider's state ("ok", "not discovered yet" or
+// "unreachable since …").
+type healthAnswer struct {
+	Status      string            `json:"status"`
+	Provider    string            `json:"provider"`
+	Connections map[string]string `json:"connections,omitempty"`
+	// Store is the shared session store's state ("ok" or "unavailable"),
+	// for stores that can be checked (Redis).
+	Store string `json:"store,omitempty"`
 }
 
-// oauthContext carries the server's HTTP client (with its timeout) into
-// golang.org/x/oauth2 calls.
-func (s *Server) oauthContext(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, s.client)
+func (s *Server) health(r *http.Request, status string) healthAnswer {
+	a := healthAnswer{Status: status}
+	if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
+		a.Store = "ok"
+		if err := p.Ping(r.Context()); err != nil {
+			a.Store = "unavailable"
+		}
+	}
+	for _, st := range s.broker.Status() {
+		if st.Client == "" {
+			a.Provider = st.String()
+			continue
+		}
+		if a.Connections == nil {
+			a.Connections = map[string]string{}
+		}
+		a.Connections[st.Client] = st.String()
+	}
+	return a
+}
+
+// handleHealth is liveness: 200 while the process serves.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, s.health(r, "ok"))
+}
+
+// handleReady is readiness: 503 until the sign-in provider has been
+// discovered once, 200 from then on. A later provider outage does not make
+// the server unready: bearer validation keeps working from cached keys and
+// viewers keep their still-valid tokens, so taking every replica out of a
+// load balancer would only make things worse. Nor does a shared session
+// store that is down (bearer requests need none). The provider's state is in
+// the answer's "provider" field, the store's in "store".
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.broker.SignIn().Provider() == nil {
+		writeJSON(w, http.StatusServiceUnavailable, s.health(r, "starting"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.health(r, "ok"))
 }

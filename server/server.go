@@ -10,23 +10,22 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash/maphash"
 
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/once"
-	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/proxy"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -54,14 +53,12 @@ type Server struct {
 	verifier      *verify.Verifier
 	secure        bool
 
-	provider atomic.Pointer[provider]
-	states   once.Store            // used sign-in states
-	reach    *reachability         // whether our calls reach the provider
-	limits   [2]*ratelimit.Limiter // sign-in starts and claims, per client address
+	broker *broker.Broker        // the OAuth clients, their providers' state, token refresh
+	states once.Store            // used sign-in states
+	reach  *reachability         // whether our calls reach the provider
+	limits [2]*ratelimit.Limiter // sign-in starts and claims, per client address
 	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
 	claimWait time.Duration
-	locks     [256]sync.Mutex // per-session refresh locks, striped by key
-	seed      maphash.Seed
 
 	draining  chan struct{} // closed when Serve starts draining
 	drainOnce sync.Once
@@ -88,7 +85,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		states:    once.NewMemory(maxOnce),
 		claimWait: defaultClaimWait,
 		draining:  make(chan struct{}),
-		seed:      maphash.MakeSeed(),
 		now:       time.Now,
 		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
@@ -124,7 +120,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 	s.txStore.MaxAge(int(loginTimeout.Seconds()))
 
-	if s.store, err = openStore(ctx, cfg, storeKey); err != nil {
+	var lock broker.Locker
+	if s.store, lock, err = openStore(ctx, cfg, storeKey); err != nil {
+		return nil, err
+	}
+	if s.broker, err = s.newBroker(lock); err != nil {
 		return nil, err
 	}
 
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.logRequests(s.mux)
-	go s.discover(ctx)
+	go s.broker.DiscoverSignIn(ctx)
 	go s.sweep(ctx)
 	return s, nil
 }
@@ -176,30 +176,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+Prefix+"jwks.json", s.handleJWKS)
 	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
-	m.HandleFunc("GET "+Prefix+"healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	m.HandleFunc("GET "+Prefix+"readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if s.provider.Load() == nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("provider not discovered yet\n"))
-			return
-		}
-		// A shared store that is down stays a 200: bearer requests are still
-		// served, and taking every replica out of the balancer would stop
-		// them too. The answer names the store's state for operators.
-		if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
-			if err := p.Ping(r.Context()); err != nil {
-				w.Write([]byte("ok; session store unavailable (sign-ins and session requests answer 503)\n"))
-				return
-			}
-			w.Write([]byte("ok; session store ok\n"))
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	m.HandleFunc("GET "+Prefix+"healthz", s.handleHealth)
+	m.HandleFunc("GET "+Prefix+"readyz", s.handleReady)
 	// tokenhook.js and tokenhook.<hash>.js; the bundle answers 404 for
 	// other names.
 	m.Handle("GET "+Prefix+"{asset}", s.bundle.Handler())

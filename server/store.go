@@ -6,29 +6,32 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
-// openStore opens the session store --session-store names. A Redis client
-// lives until ctx ends.
-func openStore(ctx context.Context, cfg Config, key []byte) (session.Store, error) {
+// openStore opens the session store --session-store names, and the lock
+// that serialises refreshes across the processes sharing it (nil for the
+// file and memory stores: one process). A Redis client lives until ctx ends.
+func openStore(ctx context.Context, cfg Config, key []byte) (session.Store, broker.Locker, error) {
 	switch {
 	case redisstore.IsURL(cfg.SessionStore):
 		rc, err := redisstore.Open(cfg.SessionStore, cfg.SessionStorePassword)
 		if err != nil {
-			return nil, &ConfigError{"session-store", err.Error()}
+			return nil, nil, &ConfigError{"session-store", err.Error()}
 		}
 		context.AfterFunc(ctx, func() { rc.Close() })
-		return redisstore.NewSessions(rc, key, "")
+		st, err := redisstore.NewSessions(rc, key, "")
+		return st, redisstore.NewLease(rc, ""), err
 	case cfg.SessionStore == "memory" || cfg.DataDir == "":
-		return session.NewMemory(), nil
+		return session.NewMemory(), nil, nil
 	}
 	fs, err := session.NewFile(cfg.DataDir, key, 0)
 	if err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
-	return fs, nil
+	return fs, nil, nil
 }
 
 // writeStoreError answers a request whose session store failed: 503 with a

@@ -65,7 +65,7 @@ func TestSessionStoreSetting(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			st, err := openStore(ctx, cfg, make([]byte, 32))
+			st, _, err := openStore(ctx, cfg, make([]byte, 32))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,7 +131,7 @@ func TestRedisSessionsThroughServer(t *testing.T) {
 	if a := e.token(c, nil); a.status != 200 {
 		t.Fatalf("token after restart: %v", a)
 	}
-	if body := getBody(t, e.url+"/_tokenhook/readyz"); body != "ok; session store ok\n" {
+	if body := getBody(t, e.url+"/_tokenhook/readyz"); !strings.Contains(body, `"status":"ok"`) || !strings.Contains(body, `"store":"ok"`) {
 		t.Fatalf("readyz: %q", body)
 	}
 
@@ -144,7 +144,7 @@ func TestRedisSessionsThroughServer(t *testing.T) {
 	if sc := a.header.Values("Set-Cookie"); len(sc) != 0 {
 		t.Fatalf("Redis down signed the viewer out: %v", sc)
 	}
-	if body := getBody(t, e.url+"/_tokenhook/readyz"); !strings.Contains(body, "session store unavailable") {
+	if body := getBody(t, e.url+"/_tokenhook/readyz"); !strings.Contains(body, `"status":"ok"`) || !strings.Contains(body, `"store":"unavailable"`) {
 		t.Fatalf("readyz with Redis down: %q", body)
 	}
 

@@ -2,13 +2,9 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,11 +14,12 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // errLoginRequired means the viewer has no usable session.
-var errLoginRequired = errors.New("login required")
+var errLoginRequired = broker.ErrLoginRequired
 
 // startSession stores sess under a new random id, sets the session cookie and
 // returns the id. A new id on every sign-in prevents session fixation.
@@ -147,7 +144,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	var t *session.Token
 	sess, key, err := s.loadSession(r)
 	if err == nil {
-		_, t, err = s.freshToken(r.Context(), key, sess, name, stale)
+		t, err = s.broker.Token(r.Context(), key, sess, name, stale)
 	}
 	switch {
 	case errors.Is(err, errLoginRequired):
@@ -174,145 +171,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // TokenHash is the value the browser hook sends in X-TokenHook-Stale: the
 // unpadded base64url SHA-256 of the access token a backend rejected.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// needsRefresh reports whether t should be replaced: it is within the skew
-// window of its expiry, or it is the one a backend rejected.
-func (s *Server) needsRefresh(t *session.Token, stale string, now time.Time) bool {
-	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(TokenHash(t.AccessToken))) == 1 {
-		return true
-	}
-	skew := s.cfg.RefreshSkew
-	if life := t.Expiry.Sub(t.IssuedAt); life > 0 && life/3 < skew {
-		skew = life / 3
-	}
-	return !now.Add(skew).Before(t.Expiry)
-}
+func TokenHash(token string) string { return broker.TokenHash(token) }
 
 // errConnectionRequired means the viewer has not linked the connection.
-var errConnectionRequired = errors.New("connection not linked")
-
-// tokenOf returns the token set name ("" for the sign-in provider) of sess.
-func tokenOf(sess *session.Session, name string) *session.Token {
-	if name == "" {
-		return &sess.Token
-	}
-	return sess.Connections[name]
-}
-
-// freshToken returns sess (stored under key) and its token set name ("" for
-// the sign-in provider, else a connection), refreshed first when it is
-// about to expire or is the stale one a backend rejected. Refresh is
-// single-flight per session: the first caller refreshes while the others wait
-// on the session's lock and then find the new token, so a rotating refresh
-// token is used exactly once.
-func (s *Server) freshToken(ctx context.Context, key string, sess *session.Session, name, stale string) (*session.Session, *session.Token, error) {
-	t := tokenOf(sess, name)
-	if t == nil {
-		return nil, nil, errConnectionRequired
-	}
-	if !s.needsRefresh(t, stale, s.now()) {
-		return sess, t, nil
-	}
-	seen := t.AccessToken
-	mu := &s.locks[s.stripe(key)]
-	mu.Lock()
-	defer mu.Unlock()
-	// Re-check after taking the lock: another request may have refreshed
-	// while this one waited. Its token is the answer, even if the provider
-	// issues lifetimes shorter than our skew.
-	sess, err := s.store.Load(ctx, key)
-	if errors.Is(err, session.ErrNotFound) {
-		return nil, nil, errLoginRequired
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if t = tokenOf(sess, name); t == nil {
-		return nil, nil, errConnectionRequired
-	}
-	now := s.now()
-	if t.AccessToken != seen && now.Before(t.Expiry) && (stale == "" || stale != TokenHash(t.AccessToken)) {
-		return sess, t, nil
-	}
-	if !s.needsRefresh(t, stale, now) {
-		return sess, t, nil
-	}
-	// dead ends the token set: the whole session for the sign-in provider,
-	// only the link for a connection.
-	dead := func() (*session.Session, *session.Token, error) {
-		if name == "" {
-			_ = s.store.Delete(ctx, key)
-			return nil, nil, errLoginRequired
-		}
-		delete(sess.Connections, name)
-		if err := s.store.Save(ctx, key, sess); err != nil {
-			return nil, nil, fmt.Errorf("save session: %w", err)
-		}
-		return nil, nil, errConnectionRequired
-	}
-	if t.RefreshToken == "" {
-		if now.Before(t.Expiry) {
-			return sess, t, nil // nothing better to give; the backend will decide
-		}
-		return dead()
-	}
-	conf, err := s.oauthConfig(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	rctx, cancel := context.WithTimeout(s.oauthContext(context.WithoutCancel(ctx)), 15*time.Second)
-	defer cancel()
-	tok, err := conf.TokenSource(rctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || re.Response.StatusCode == http.StatusUnauthorized || re.Response.StatusCode == http.StatusBadRequest) {
-			s.log.Info("refresh token rejected", "sub", sess.Subject, "connection", name, "err", redactOAuthError(err))
-			return dead()
-		}
-		return nil, nil, fmt.Errorf("refresh: %s", redactOAuthError(err))
-	}
-	nt := tokenFrom(tok, nil, now)
-	if nt.RefreshToken == "" {
-		nt.RefreshToken = t.RefreshToken // not rotated
-	}
-	if nt.TokenType == "" {
-		nt.TokenType = t.TokenType
-	}
-	if nt.Scope == "" {
-		nt.Scope = t.Scope
-	}
-	*t = nt
-	if err := s.store.Save(ctx, key, sess); err != nil {
-		return nil, nil, fmt.Errorf("save refreshed session: %w", err)
-	}
-	s.log.Debug("access token refreshed", "sub", sess.Subject, "connection", name)
-	return sess, t, nil
-}
-
-// oauthConfig returns the OAuth client of the sign-in provider ("") or of a
-// connection.
-func (s *Server) oauthConfig(ctx context.Context, name string) (*oauth2.Config, error) {
-	if name == "" {
-		p := s.provider.Load()
-		if p == nil {
-			return nil, errors.New("identity provider not ready")
-		}
-		return &p.oauth, nil
-	}
-	c, ok := s.conns[name]
-	if !ok {
-		return nil, errConnectionRequired
-	}
-	return c.config(ctx, s)
-}
-
-func (s *Server) stripe(key string) uint8 {
-	return uint8(maphash.String(s.seed, key))
-}
+var errConnectionRequired = broker.ErrConnectionRequired
 
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -347,9 +209,9 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearSessionCookie(w)
 	logoutURL := ""
-	if p := s.provider.Load(); p != nil && p.endSession != "" {
+	if p := s.broker.SignIn().Provider(); p != nil && p.EndSession != "" {
 		q := url.Values{"client_id": {s.cfg.ClientID}, "post_logout_redirect_uri": {s.cfg.PublicURL + "/"}}
-		logoutURL = p.endSession + "?" + q.Encode()
+		logoutURL = p.EndSession + "?" + q.Encode()
 	}
 	if byScript {
 		writeJSON(w, http.StatusOK, map[string]string{"logout_url": logoutURL})

@@ -286,6 +286,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
 		CookieSecret: []byte(randHex(32)), Upstream: upstream,
+		// The replay tests force a refresh per case in one session; the
+		// server-side cap of forced refreshes has its own test.
+		ForcedRefreshInterval: time.Nanosecond,
 	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,9 @@ type Token struct {
 	Scope        string    `json:"scope,omitempty"`
 	Expiry       time.Time `json:"exp"` // access token expiry
 	IssuedAt     time.Time `json:"iat"` // when the access token was obtained
+	// Forced is when a refresh was last forced by a backend refusing the
+	// token (the broker caps how often that may happen).
+	Forced time.Time `json:"forced,omitzero"`
 }
 
 // Session is one signed-in viewer's state. It holds tokens: never log it.
