@@ -124,9 +124,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.store, lock, err = openStore(ctx, cfg, storeKey); err != nil {
 		return nil, err
 	}
-	if s.broker, err = s.newBroker(lock); err != nil {
-		return nil, err
-	}
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
@@ -143,6 +140,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		if s.upstream, err = s.newUpstream(); err != nil {
 			return nil, err
 		}
+	}
+	// The broker ends sessions whose refresh token died: it gets the store
+	// as wrapped by newUpstream, so that closes the session's WebSockets.
+	if s.broker, err = s.newBroker(lock); err != nil {
+		return nil, err
 	}
 	s.mux = http.NewServeMux()
 	s.routes()
