@@ -11,6 +11,10 @@ import { network, Seen, tokenAnswer } from "./util";
 
 const page = "https://app.example.com/dash/?x=1#h";
 const tick = () => new Promise((r) => setTimeout(r, 5));
+/** Waits (up to 2 s) until cond holds: the warm-up's promise chain may take longer than one tick on a loaded machine. */
+async function until(cond: () => boolean) {
+  for (let i = 0; i < 400 && !cond(); i++) await tick();
+}
 
 /** A fake window over a fake network whose token endpoint answers with token(). */
 function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string } = {}) {
@@ -112,7 +116,7 @@ test("not signed in inside a frame: no navigation, loginrequired, the prompt fro
   const api = install(w, null);
   let events = 0;
   api.on("loginrequired", () => events++);
-  await tick();
+  await until(() => events > 0);
   assert.equal(events, 1, "the warm-up already found the frame signed out");
   const res = await w.fetch("/api", { method: "POST" });
   assert.equal(res.status, 200, "without the gate the request still goes out");
