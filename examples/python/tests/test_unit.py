@@ -151,6 +151,28 @@ def test_cache_never_outlives_the_assertion() -> None:
     assert len(calls) == 2
 
 
+def test_cache_asks_again_after_five_minutes() -> None:
+    # A WebSocket upgrade's assertion lives as long as the session; the
+    # cache still asks tokenhook (which checks the session) every 5 minutes.
+    calls: list[int] = []
+    clock = Clock()
+    wall = Clock()
+
+    def fetch(a: str, conn: str, s: tokenhook.Settings) -> dict[str, Any]:
+        calls.append(1)
+        return {"access_token": "t", "expires_in": 3600}
+
+    ex = Exchanger(clock=clock, wall=wall, fetch=fetch)
+    a = fake_assertion(exp=wall.now + 7 * 24 * 3600)
+    ex.token(a, "data", SETTINGS)
+    clock.now += 299
+    ex.token(a, "data", SETTINGS)
+    assert len(calls) == 1
+    clock.now += 2
+    ex.token(a, "data", SETTINGS)
+    assert len(calls) == 2
+
+
 def test_cache_is_per_assertion() -> None:
     def fetch(a: str, conn: str, s: tokenhook.Settings) -> dict[str, Any]:
         return {"access_token": "for-" + a[-8:], "expires_in": 300}
