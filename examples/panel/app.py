@@ -4,8 +4,10 @@ A Panel page talks to its server over one WebSocket, and browsers cannot put
 an Authorization header on a WebSocket upgrade. tokenhook authenticates the
 page load and the upgrade with its same-origin session cookie (plus an exact
 Origin check on the upgrade) and adds the signed X-TokenHook-Session
-assertion; Panel keeps the headers of the request that opened the session in
-pn.state.headers, where the tokenhook package finds it:
+assertion. Panel keeps the page load's headers in pn.state.headers (an HTTP
+request's assertion lives five minutes); in callbacks the tokenhook package
+reads the WebSocket upgrade's, whose assertion lives as long as the viewer's
+session:
 
 - tokenhook.current_user(): the viewer, verified against tokenhook's keys;
 - tokenhook.get_user_token("signin") (or a connection's name): the viewer's
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
+from datetime import datetime, timezone
 
 import panel as pn
 
@@ -57,12 +60,22 @@ def ask_provider() -> str:
         return f"the provider says you are {json.loads(r.read(MAX_DOCUMENT)).get('email')}"
 
 
+def session_end() -> str:
+    """When the viewer's tokenhook session ends: the expiry of the verified
+    assertion this callback sees (the WebSocket upgrade's)."""
+    try:
+        exp = tokenhook.current_user().claims["exp"]
+    except tokenhook.TokenHookError as e:
+        return f"unknown ({e})"
+    return datetime.fromtimestamp(exp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 button = pn.widgets.Button(name="Ask the identity provider who I am", button_type="primary")
 answer = pn.pane.Markdown("Clicks run in Python over the WebSocket.", sizing_mode="stretch_width")
 
 
 def on_click(event) -> None:
-    answer.object = f"Click {event.obj.clicks}: {ask_provider()}"
+    answer.object = f"Click {event.obj.clicks}: {ask_provider()}. Your session lasts until {session_end()}."
 
 
 button.on_click(on_click)

@@ -488,6 +488,17 @@ func WaitPageText(t testing.TB, tab *browsertest.Tab, want string) {
 	}
 }
 
+// PageText returns the text of the page (shadow roots included), each run
+// of white space as one space.
+func PageText(t testing.TB, tab *browsertest.Tab) string {
+	t.Helper()
+	s, err := browsertest.EvalErr[string](tab, deepText+`(document.body || document).replace(/\s+/g, " ")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // ClickButton clicks the first button (shadow roots included) whose text
 // contains label, waiting for one to appear.
 func ClickButton(t testing.TB, tab *browsertest.Tab, label string) {
