@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
-from datetime import datetime, timezone
 
 import panel as pn
 
@@ -61,13 +61,9 @@ def ask_provider() -> str:
 
 
 def session_end() -> str:
-    """When the viewer's tokenhook session ends: the expiry of the verified
-    assertion this callback sees (the WebSocket upgrade's)."""
-    try:
-        exp = tokenhook.current_user().claims["exp"]
-    except tokenhook.TokenHookError as e:
-        return f"unknown ({e})"
-    return datetime.fromtimestamp(exp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """When the viewer's tokenhook session ends: the expiry of this WebSocket's verified assertion."""
+    exp = tokenhook.current_user().claims["exp"]
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
 
 
 button = pn.widgets.Button(name="Ask the identity provider who I am", button_type="primary")
@@ -75,7 +71,10 @@ answer = pn.pane.Markdown("Clicks run in Python over the WebSocket.", sizing_mod
 
 
 def on_click(event) -> None:
-    answer.object = f"Click {event.obj.clicks}: {ask_provider()}. Your session lasts until {session_end()}."
+    try:
+        answer.object = f"Click {event.obj.clicks}: {ask_provider()}. Your session lasts until {session_end()}."
+    except tokenhook.TokenHookError as e:
+        answer.object = f"tokenhook: {e}"
 
 
 button.on_click(on_click)
