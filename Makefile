@@ -9,11 +9,11 @@ GO ?= go
 # Debian packages the tests need; each is installed with apt-get when dpkg does
 # not list it (only as root; elsewhere a warning, and the tests that need it skip
 # unless CI=true). chromium: browser tests; redis-server: shared-state tests
-# (started by internal/testenv on a free port); python3: examples/credentials;
-# python3-flask, python3-jwt: examples/flask. DEBS_LEAN are installed without
-# recommended packages (r-cran-shiny: 59 packages instead of 651; r-cran-curl:
-# examples/credentials runs the R helper).
-DEBS ?= chromium python3 python3-flask python3-jwt redis-server
+# (started by internal/testenv on a free port); python3, python3-venv: the
+# virtual environment (make venv); python3-flask, python3-jwt: examples/flask.
+# DEBS_LEAN are installed without recommended packages (r-cran-shiny: 59
+# packages instead of 651; r-cran-curl: examples/credentials runs the R helper).
+DEBS ?= chromium python3 python3-venv python3-flask python3-jwt redis-server
 DEBS_LEAN ?= r-cran-shiny r-cran-curl
 # Every folder with a committed npm lock file gets `npm ci` (node_modules is
 # never committed): the Dash renderer fixture, the injector, examples.

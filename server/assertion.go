@@ -22,7 +22,8 @@ const SessionHeader = "X-TokenHook-Session"
 // exchange endpoint.
 const SessionTokenType = "urn:tokenhook:params:oauth:token-type:session"
 
-// assertionTTL is the lifetime of a session assertion.
+// assertionTTL is the lifetime of the session assertion sent with an HTTP
+// request (a WebSocket upgrade's lives longer: see socketAssertionExpiry).
 const assertionTTL = 5 * time.Minute
 
 // assertionClaims are the claims of a session assertion.
@@ -96,14 +97,40 @@ func (a *assertionSigner) forSession(issuer, audience, subject, email, key strin
 	return raw, nil
 }
 
-// sign returns a session assertion for the session stored under key.
+// sign returns a session assertion for the session stored under key that
+// lives assertionTTL.
 func (a *assertionSigner) sign(issuer, audience, subject, email, key string, now time.Time) (string, error) {
+	return a.signUntil(issuer, audience, subject, email, key, now, now.Add(assertionTTL))
+}
+
+// signUntil returns a session assertion for the session stored under key
+// that expires at exp.
+func (a *assertionSigner) signUntil(issuer, audience, subject, email, key string, now, exp time.Time) (string, error) {
 	c := assertionClaims{
 		Claims: jwt.Claims{Issuer: issuer, Audience: jwt.Audience{audience}, Subject: subject,
-			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(assertionTTL)), ID: randomString(12)},
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp), ID: randomString(12)},
 		Email: email, SID: key,
 	}
 	return jwt.Signed(a.signer).Claims(c).Serialize()
+}
+
+// socketAssertionExpiry is when the assertion sent with a WebSocket upgrade
+// expires. A WebSocket app (Panel, Streamlit, Shiny, Dash WebSocket
+// callbacks) keeps the upgrade's headers for the connection's whole life, so
+// the assertion lives as long as the credentials the connection was opened
+// with (credsEnd: the session's end, or a bearer's expiry; the proxy closes
+// the connection then), at most maxLife from now and never shorter than an
+// HTTP request's assertion. The exchange endpoint still refuses it as soon
+// as the session has ended.
+func socketAssertionExpiry(now, credsEnd time.Time, maxLife time.Duration) time.Time {
+	exp := now.Add(maxLife)
+	if !credsEnd.IsZero() && credsEnd.Before(exp) {
+		exp = credsEnd
+	}
+	if short := now.Add(assertionTTL); exp.Before(short) {
+		exp = short
+	}
+	return exp
 }
 
 // errBadAssertion is any reason to refuse a session assertion.

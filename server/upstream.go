@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/proxy"
@@ -136,12 +137,24 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 
 // addAssertion puts the session assertion on requests whose identity names
 // a session, for the app's backend to exchange (see handleExchange). The
-// proxy has already removed any client-sent one.
+// proxy has already removed any client-sent one. A WebSocket upgrade gets
+// one that lives as long as the connection's credentials
+// (socketAssertionExpiry); other requests a five-minute one.
 func (s *Server) addAssertion(pr *httputil.ProxyRequest, id verify.Identity) {
 	if id.SessionKey == "" || id.Claims == nil {
 		return
 	}
-	a, err := s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, s.now())
+	now := s.now()
+	var a string
+	var err error
+	// ReverseProxy keeps Upgrade on the outgoing request only for a real
+	// upgrade (Connection: upgrade); otherwise it drops it as hop-by-hop.
+	if strings.EqualFold(pr.Out.Header.Get("Upgrade"), "websocket") {
+		exp := socketAssertionExpiry(now, id.Claims.Expiry, s.cfg.SessionTTL)
+		a, err = s.assertions.signUntil(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now, exp)
+	} else {
+		a, err = s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now)
+	}
 	if err != nil {
 		s.log.Error("sign session assertion", "err", err)
 		return

@@ -4,8 +4,10 @@ A Panel page talks to its server over one WebSocket, and browsers cannot put
 an Authorization header on a WebSocket upgrade. tokenhook authenticates the
 page load and the upgrade with its same-origin session cookie (plus an exact
 Origin check on the upgrade) and adds the signed X-TokenHook-Session
-assertion; Panel keeps the headers of the request that opened the session in
-pn.state.headers, where the tokenhook package finds it:
+assertion. Panel keeps the page load's headers in pn.state.headers (an HTTP
+request's assertion lives five minutes); in callbacks the tokenhook package
+reads the WebSocket upgrade's, whose assertion lives as long as the viewer's
+session:
 
 - tokenhook.current_user(): the viewer, verified against tokenhook's keys;
 - tokenhook.get_user_token("signin") (or a connection's name): the viewer's
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 
 import panel as pn
@@ -57,12 +60,21 @@ def ask_provider() -> str:
         return f"the provider says you are {json.loads(r.read(MAX_DOCUMENT)).get('email')}"
 
 
+def session_end() -> str:
+    """When the viewer's tokenhook session ends: the expiry of this WebSocket's verified assertion."""
+    exp = tokenhook.current_user().claims["exp"]
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+
+
 button = pn.widgets.Button(name="Ask the identity provider who I am", button_type="primary")
 answer = pn.pane.Markdown("Clicks run in Python over the WebSocket.", sizing_mode="stretch_width")
 
 
 def on_click(event) -> None:
-    answer.object = f"Click {event.obj.clicks}: {ask_provider()}"
+    try:
+        answer.object = f"Click {event.obj.clicks}: {ask_provider()}. Your session lasts until {session_end()}."
+    except tokenhook.TokenHookError as e:
+        answer.object = f"tokenhook: {e}"
 
 
 button.on_click(on_click)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
@@ -56,6 +57,12 @@ def ask_provider() -> str:
         return f"the provider says you are {json.loads(r.read(MAX_DOCUMENT)).get('email')}"
 
 
+def session_end(session: Session) -> str:
+    """When the viewer's tokenhook session ends: the expiry of this WebSocket's verified assertion."""
+    exp = tokenhook.current_user(session).claims["exp"]
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+
+
 def server(input: Inputs, output: Outputs, session: Session) -> None:
     # "force": reopen the WebSocket when it drops (a tokenhook restart); on a
     # plain `shiny run` server that starts a new session with the page's
@@ -73,7 +80,7 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
     @reactive.event(input.ask)
     def answer() -> str:
         try:
-            return f"Click {input.ask()}: {ask_provider()}"
+            return f"Click {input.ask()}: {ask_provider()}. Your session lasts until {session_end(session)}."
         except tokenhook.TokenHookError as e:
             return f"tokenhook: {e}"
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 import urllib.request
 
 import streamlit as st
@@ -51,6 +52,12 @@ def ask_provider() -> str:
         return f"the provider says you are {json.loads(r.read(MAX_DOCUMENT)).get('email')}"
 
 
+def session_end() -> str:
+    """When the viewer's tokenhook session ends: the expiry of this WebSocket's verified assertion."""
+    exp = tokenhook.current_user().claims["exp"]
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+
+
 st.set_page_config(page_title="tokenhook: Streamlit")
 st.title("Streamlit behind tokenhook")
 
@@ -63,7 +70,7 @@ except tokenhook.TokenHookError as e:
 
 if st.button("Ask the identity provider who I am"):
     try:
-        st.session_state["answer"] = f"Click {next(answers())}: {ask_provider()}"
+        st.session_state["answer"] = f"Click {next(answers())}: {ask_provider()}. Your session lasts until {session_end()}."
     except tokenhook.TokenHookError as e:
         st.session_state["answer"] = f"tokenhook: {e}"
 st.write(st.session_state.get("answer", "Clicks run in Python over the WebSocket."))

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -564,6 +565,8 @@ const Asked = "the provider says you are "
 // tab signed in to the app: the page shows the verified viewer, and a click
 // on AskButton round-trips (the callback's get_user_token got a token the
 // provider accepts). With a screenshot path it then takes the screenshot.
+// The answer ends with "Your session lasts until <exp>.", the expiry of the
+// assertion the callback sees, which must be the session's end.
 func (e *Env) CheckSignedInApp(t *testing.T, tab *browsertest.Tab, screenshot string) {
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
 		WaitPageText(t, tab, "Signed in as "+e.Email)
@@ -573,6 +576,19 @@ func (e *Env) CheckSignedInApp(t *testing.T, tab *browsertest.Tab, screenshot st
 		WaitPageText(t, tab, "Click 1: "+Asked+e.Email)
 		if screenshot != "" {
 			Screenshot(t, tab, screenshot)
+		}
+	})
+	t.Run("the callback's assertion is the WebSocket upgrade's, which lives as long as the session", func(t *testing.T) {
+		// An HTTP request's lives five minutes: get_user_token would fail
+		// with it in a page kept open longer.
+		text, err := browsertest.EvalErr[string](tab, deepText+`(document.body || document)`)
+		m := regexp.MustCompile(`Your session lasts until (\S+)\.`).FindStringSubmatch(text)
+		if err != nil || m == nil {
+			t.Fatalf("the page does not show when the session ends (%v)", err)
+		}
+		until, err := time.Parse(time.RFC3339, m[1])
+		if err != nil || until.Before(time.Now().Add(time.Hour)) {
+			t.Fatalf("the callback's assertion expires at %s (%v), want the session's end", m[1], err)
 		}
 	})
 }

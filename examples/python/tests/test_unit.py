@@ -130,7 +130,16 @@ def test_cache_reuses_until_shortly_before_expiry() -> None:
     assert ex.token(a, "data", SETTINGS) == "tok3"
 
 
-def test_cache_never_outlives_the_assertion() -> None:
+@pytest.mark.parametrize(
+    "assertion_life, reused_for",
+    [
+        (60, 60),  # never longer than the assertion lives
+        # A WebSocket upgrade's assertion lives as long as the session; the
+        # cache still asks tokenhook (which checks the session) every 5 minutes.
+        (7 * 24 * 3600, 300),
+    ],
+)
+def test_cache_never_outlives_the_assertion_nor_five_minutes(assertion_life: int, reused_for: int) -> None:
     calls: list[int] = []
     clock = Clock()
     wall = Clock()
@@ -141,9 +150,9 @@ def test_cache_never_outlives_the_assertion() -> None:
         return {"access_token": "t", "expires_in": 3600}
 
     ex = Exchanger(clock=clock, wall=wall, fetch=fetch)
-    a = fake_assertion(exp=wall.now + 60)  # the assertion ends in a minute
+    a = fake_assertion(exp=wall.now + assertion_life)
     ex.token(a, "data", SETTINGS)
-    clock.now += 59
+    clock.now += reused_for - 1
     ex.token(a, "data", SETTINGS)
     assert len(calls) == 1
     clock.now += 2

@@ -23,6 +23,10 @@ EXCHANGE_PATH = "/_tokenhook/exchange"
 MAX_ANSWER = 64 << 10  # bytes read from tokenhook at most
 #: A cached token is used until this many seconds before it expires.
 EARLY = 30.0
+#: A cached token is used for at most this many seconds, so a session that
+#: ended (logout) is noticed within this time even with a WebSocket upgrade's
+#: assertion, which tokenhook signs for the session's whole life.
+MAX_AGE = 300.0
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ class Exchanger:
     connection. ``fetch`` does the exchange (default :func:`exchange`);
     ``clock`` and ``wall`` are the monotonic and the Unix clock. tokenhook signs the assertion for one viewer's session, so
     an entry can only ever be found by a request of that viewer, and it
-    never outlives the assertion (five minutes) nor the token (minus
-    :data:`EARLY` seconds). At most ``max_entries`` are kept; stale ones
+    never outlives the assertion, the token (minus :data:`EARLY` seconds)
+    nor :data:`MAX_AGE` (tokenhook checks the session at each exchange). At most ``max_entries`` are kept; stale ones
     go first, then the oldest. Safe to share between threads; concurrent
     calls for the same key exchange once.
     """
@@ -105,6 +109,7 @@ class Exchanger:
         exp = _unverified_exp(assertion)
         if exp is not None:
             ttl = min(ttl, exp - self._wall())
+        ttl = min(ttl, MAX_AGE)
         if ttl <= 0:
             return
         with self._lock:

@@ -101,7 +101,31 @@ def _panel() -> Any:
 
     if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
         return None
-    return pn.state.headers
+    socket = _bokeh_socket_headers(pn.state.curdoc.session_context)
+    return socket if socket is not None else pn.state.headers
+
+
+def _bokeh_socket_headers(context: Any) -> Any:
+    """The headers of the WebSocket upgrade of a Bokeh (Panel) session, or None.
+
+    ``pn.state.headers`` are those of the page load, whose assertion lives
+    five minutes; the upgrade's lives as long as the viewer's session, and a
+    reconnect brings a fresh one. Bokeh keeps the open connections of a
+    session privately (``ServerSession._subscribed_connections``, each a
+    ``ServerConnection`` whose ``_socket`` is Tornado's WebSocket handler):
+    when that changes, this finds nothing and the page load's headers serve.
+    """
+    session = getattr(context, "session", None)
+    try:
+        connections = tuple(getattr(session, "_subscribed_connections", None) or ())
+    except RuntimeError:  # the set changed while being copied
+        return None
+    for conn in connections:
+        request = getattr(getattr(conn, "_socket", None), "request", None)
+        headers = getattr(request, "headers", None)
+        if headers is not None and header(headers):
+            return headers
+    return None
 
 
 def _streamlit() -> Any:

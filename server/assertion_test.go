@@ -1,0 +1,108 @@
+package server
+
+import (
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/server/connection"
+)
+
+func TestSocketAssertionExpiry(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	const week = 168 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		credsEnd time.Time
+		want     time.Time
+	}{
+		{"the session's end", now.Add(time.Hour), now.Add(time.Hour)},
+		{"at most the session TTL", now.Add(2 * week), now.Add(week)},
+		{"no end known: the session TTL", time.Time{}, now.Add(week)},
+		{"never shorter than an HTTP request's", now.Add(time.Minute), now.Add(assertionTTL)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := socketAssertionExpiry(now, tc.credsEnd, week); !got.Equal(tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWebSocketAssertionLivesWithSession: a WebSocket app keeps the
+// assertion of the upgrade for the connection's life, so that assertion
+// stays exchangeable past the five minutes of an HTTP request's while the
+// session lives, and is refused once the session ended. Through the
+// composed server with its clock moved forward.
+func TestWebSocketAssertionLivesWithSession(t *testing.T) {
+	app := &identityApp{}
+	upstream := httptest.NewServer(app)
+	t.Cleanup(upstream.Close)
+	e := newEnvWith(t, func(_ *testEnv, c *Config) {
+		c.Upstream = upstream.URL
+		c.ExchangeSecret = exchangeSecret
+	})
+	// No request has reached the server yet: setting its clock is safe.
+	var ahead atomic.Int64
+	e.srv.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	d := &dataEnv{testEnv: e}
+	c, _ := e.bearerOf(users[0])
+
+	if resp, _ := do(t, c, "GET", e.url+"/report", map[string]string{"Accept": "text/html"}, ""); resp.StatusCode != 200 {
+		t.Fatalf("page: %d", resp.StatusCode)
+	}
+	page := app.last().Get(SessionHeader)
+	ws := dialSession(t, e, c)
+	upgrade := app.last().Get(SessionHeader)
+	if page == "" || upgrade == "" {
+		t.Fatalf("assertions: page %q, upgrade %q", page, upgrade)
+	}
+
+	exchange := func(assertion string) exchangeResult {
+		t.Helper()
+		return d.exchange(t, assertion, connection.ReservedName, nil)
+	}
+	for name, a := range map[string]string{"page": page, "upgrade": upgrade} {
+		if r := exchange(a); r.status != 200 {
+			t.Fatalf("the %s's assertion at once: %v", name, r)
+		}
+	}
+	// The upgrade's assertion ends with the session, not later.
+	sess, _, err := e.srv.loadSession(mustReq(c, e.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := e.srv.assertions.verify(upgrade, e.url, e.srv.assertionAudience(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp := claims.Expiry.Time(); exp.After(sess.ExpiresAt) || exp.Before(time.Now().Add(time.Hour)) {
+		t.Fatalf("the upgrade's assertion expires at %v, the session at %v", exp, sess.ExpiresAt)
+	}
+
+	ahead.Store(int64(6 * time.Minute))
+	if r := exchange(page); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("a page's assertion after 6 minutes: %v", r)
+	}
+	if r := exchange(upgrade); r.status != 200 || !isJWT(r.body["access_token"]) {
+		t.Fatalf("the upgrade's assertion after 6 minutes, session live: %v", r)
+	}
+
+	if resp, _ := do(t, c, "POST", e.url+"/_tokenhook/logout", map[string]string{"X-TokenHook": "1"}, ""); resp.StatusCode != 200 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if code, _ := wsCloseStatus(t, ws, 5*time.Second); code != 4401 {
+		t.Fatalf("socket closed with %d, want 4401", code)
+	}
+	if r := exchange(upgrade); r.status != 400 || r.body["error"] != "invalid_grant" || r.body["access_token"] != nil {
+		t.Fatalf("the upgrade's assertion after logout: %v", r)
+	}
+}
+
+// isJWT reports whether v is a string shaped like a JWT.
+func isJWT(v any) bool {
+	s, _ := v.(string)
+	return strings.Count(s, ".") == 2
+}
