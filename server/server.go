@@ -153,6 +153,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	s.mux = http.NewServeMux()
 	s.routes()
+	if cfg.Issuer != "" {
+		bc, err := s.backchannelHandler(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mux.Handle("POST "+Prefix+"backchannel-logout", bc)
+	}
 	s.handler = s.logRequests(s.mux)
 	go s.broker.DiscoverSignIn(ctx)
 	go s.sweep(ctx)

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tokenhook/tokenhook/server/backchannel"
+)
+
+// backchannelHandler serves POST /_tokenhook/backchannel-logout (OpenID
+// Connect Back-Channel Logout 1.0): logout tokens signed with the sign-in
+// provider's keys, for our client id, each used once on every replica (the
+// shared one-time store), end the sessions they name on every replica.
+func (s *Server) backchannelHandler(ctx context.Context) (http.Handler, error) {
+	v, err := backchannel.New(backchannel.Config{
+		Issuer: s.cfg.Issuer, ClientID: s.cfg.ClientID, Replay: s.states,
+		KeySet: &discoveredKeySet{ctx: oidc.ClientContext(ctx, s.client), client: s.client, issuer: s.cfg.Issuer},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return backchannel.Handler(v, backchannel.EndSessions(s.finder, s.bus)), nil
+}
+
+// discoveredKeySet is the issuer's key set (its jwks_uri), discovered on
+// first use: the logout endpoint works once the provider is reachable, and
+// a provider that is down at start-up does not stop tokenhook.
+type discoveredKeySet struct {
+	ctx    context.Context // carries client; lives as long as the server
+	client *http.Client
+	issuer string
+
+	mu sync.Mutex
+	ks oidc.KeySet
+}
+
+// VerifySignature implements oidc.KeySet.
+func (d *discoveredKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	ks, err := d.keySet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ks.VerifySignature(ctx, jwt)
+}
+
+func (d *discoveredKeySet) keySet(ctx context.Context) (oidc.KeySet, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ks != nil {
+		return d.ks, nil
+	}
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, d.client), d.issuer)
+	if err != nil {
+		return nil, fmt.Errorf("discover the issuer's keys: %w", err)
+	}
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
+		return nil, fmt.Errorf("discover the issuer's keys: no jwks_uri (%v)", err)
+	}
+	d.ks = oidc.NewRemoteKeySet(d.ctx, meta.JWKS)
+	return d.ks, nil
+}
