@@ -389,6 +389,34 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("an administrator's revoke ends the sessions on every replica", func(t *testing.T) {
+		viewer := newBrowser()
+		f.signIn(viewer, users[3], "/")
+		ws := f.dialOn(t, viewer, 2)
+		_, info := f.on(viewer, 0, "GET", Prefix+"userinfo", map[string]string{"X-TokenHook": "1"})
+		var who struct {
+			Sub string `json:"sub"`
+		}
+		if json.Unmarshal([]byte(info), &who); who.Sub == "" {
+			t.Fatalf("userinfo: %s", info)
+		}
+		start := time.Now()
+		ended, err := RevokeSessions(context.Background(), f.cfg, "", who.Sub) // what "tokenhook sessions revoke --sub" runs
+		if err != nil || ended != 1 {
+			t.Fatalf("revoke: %d sessions, %v", ended, err)
+		}
+		if code, _ := wsCloseStatus(t, ws, time.Second); code != 4401 {
+			t.Fatalf("WebSocket on replica 2 closed with %d, want 4401", code)
+		}
+		t.Logf("revoke to close frame: %v", time.Since(start))
+		for i := range n {
+			resp, body := f.on(viewer, i, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
+			if code, _ := jsonError(body); resp.StatusCode != 401 || code != "login_required" {
+				t.Fatalf("token on replica %d after revoke: %d %s", i, resp.StatusCode, body)
+			}
+		}
+	})
+
 	t.Run("Redis stopped under load: 503 JSON, nobody signed out, recovery", func(t *testing.T) {
 		tok := f.token(c, nil)
 		at, _ := tok.body["access_token"].(string)

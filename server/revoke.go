@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenhook/tokenhook/server/backchannel"
+	"github.com/tokenhook/tokenhook/server/redisstore"
 )
 
 // backchannelHandler serves POST /_tokenhook/backchannel-logout (OpenID
@@ -65,4 +67,37 @@ func (d *discoveredKeySet) keySet(ctx context.Context) (oidc.KeySet, error) {
 	}
 	d.ks = oidc.NewRemoteKeySet(d.ctx, meta.JWKS)
 	return d.ks, nil
+}
+
+// RevokeSessions ends every session of the subject sub and/or the provider
+// session sid (both set: sessions matching both) in the Redis store cfg
+// names, and announces each on the store's bus, so every replica closes the
+// session's open WebSockets at once. It returns how many sessions ended.
+// The file and memory stores belong to one running process, which caches
+// them: revoke there by restarting it, so RevokeSessions refuses them.
+func RevokeSessions(ctx context.Context, cfg Config, sid, sub string) (int, error) {
+	if sid == "" && sub == "" {
+		return 0, errors.New("revoke: name a subject (--sub) or a provider session (--sid)")
+	}
+	if !redisstore.IsURL(cfg.SessionStore) {
+		return 0, &ConfigError{"session-store", "revoking from outside the server needs the Redis store the replicas share"}
+	}
+	key, err := derive(cfg.CookieSecret, storeKeyPurpose, 32)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // closes the Redis client
+	sh, err := openStore(ctx, cfg, key)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := sh.store.Find(ctx, sid, sub)
+	if err != nil {
+		return 0, fmt.Errorf("revoke: %w", err)
+	}
+	if err := backchannel.EndSessions(sh.store, sh.bus)(ctx, sid, sub); err != nil {
+		return 0, fmt.Errorf("revoke: %w", err)
+	}
+	return len(keys), nil
 }

@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	storeKey, err := derive(cfg.CookieSecret, "tokenhook session store v1", 32)
+	storeKey, err := derive(cfg.CookieSecret, storeKeyPurpose, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +165,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	go s.sweep(ctx)
 	return s, nil
 }
+
+// storeKeyPurpose derives the key that seals sessions in the store.
+const storeKeyPurpose = "tokenhook session store v1"
 
 // derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
 func derive(secret []byte, purpose string, n int) ([]byte, error) {
