@@ -60,7 +60,9 @@ func BenchmarkProxiedBearerByStore(b *testing.B) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second}
 	resp, err := idptest.Login(ctx, browser, fileURL+"/_tokenhook/login?rd=%2F", users[0].Email, users[0].Password,
-		func(next *url.URL) bool { return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), fileURL) })
+		func(next *url.URL) bool {
+			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), fileURL)
+		})
 	if err != nil {
 		b.Fatal(err)
 	}
