@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -48,12 +49,19 @@ type fleet struct {
 	served map[string]int // path → index of the replica that served it last
 
 	logoutKey *ecdsa.PrivateKey // signs logout tokens; its public key is in Dex's key set
+
+	// While holdGrants is set, token requests to Dex wait 3 s (a slow
+	// provider; held is told of each) and are dropped if their caller went
+	// away meanwhile. grants counts the requests Dex answered.
+	holdGrants atomic.Bool
+	held       chan struct{}
+	grants     atomic.Int32
 }
 
 // newFleet starts n replicas on one Redis behind a round-robin front.
 func newFleet(t *testing.T, n int) *fleet {
 	t.Helper()
-	f := &fleet{redis: testenv.StartRedis(t), served: map[string]int{}}
+	f := &fleet{redis: testenv.StartRedis(t), served: map[string]int{}, held: make(chan struct{}, 1)}
 	f.testEnv = &testEnv{t: t, logs: &syncBuffer{}}
 	var err error
 	if f.logoutKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
@@ -136,6 +144,22 @@ func (f *fleet) wrapProvider(h http.Handler) http.Handler {
 		switch {
 		case r.URL.Path == "/dex/token":
 			f.tokenCalls.Add(1)
+			if f.holdGrants.Load() {
+				// Read the body first: only then does net/http notice a
+				// caller that went away (and cancel r's context).
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				select {
+				case f.held <- struct{}{}:
+				default:
+				}
+				select {
+				case <-r.Context().Done():
+					return // the caller died: Dex never sees the grant
+				case <-time.After(3 * time.Second):
+				}
+			}
+			defer f.grants.Add(1)
 		case strings.HasSuffix(r.URL.Path, "/keys"):
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, r)
