@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -374,14 +373,8 @@ func TestFleet(t *testing.T) {
 		viewer := newBrowser()
 		f.signIn(viewer, users[2], "/")
 		ws := f.dialOn(t, viewer, 1)
-		_, info := f.on(viewer, 0, "GET", Prefix+"userinfo", map[string]string{"X-TokenHook": "1"})
-		var who struct {
-			Sub string `json:"sub"`
-		}
-		if json.Unmarshal([]byte(info), &who); who.Sub == "" {
-			t.Fatalf("userinfo: %s", info)
-		}
-		raw := f.logoutToken(who.Sub)
+		sub := f.subjectOf(viewer)
+		raw := f.logoutToken(sub)
 		post := func(i int) (int, string) {
 			req, _ := http.NewRequest("POST", f.url+Prefix+"backchannel-logout", strings.NewReader(url.Values{"logout_token": {raw}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -397,12 +390,7 @@ func TestFleet(t *testing.T) {
 		if status, body := post(2); status != 200 {
 			t.Fatalf("back-channel logout: %d %s", status, body)
 		}
-		for i := range n {
-			resp, body := f.on(viewer, i, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
-			if code, _ := jsonError(body); resp.StatusCode != 401 || code != "login_required" {
-				t.Fatalf("token on replica %d after back-channel logout: %d %s", i, resp.StatusCode, body)
-			}
-		}
+		f.wantSignedOut(t, viewer)
 		if code, _ := wsCloseStatus(t, ws, time.Second); code != 4401 {
 			t.Fatalf("WebSocket on replica 1 closed with %d, want 4401", code)
 		}
@@ -417,15 +405,9 @@ func TestFleet(t *testing.T) {
 		viewer := newBrowser()
 		f.signIn(viewer, users[3], "/")
 		ws := f.dialOn(t, viewer, 2)
-		_, info := f.on(viewer, 0, "GET", Prefix+"userinfo", map[string]string{"X-TokenHook": "1"})
-		var who struct {
-			Sub string `json:"sub"`
-		}
-		if json.Unmarshal([]byte(info), &who); who.Sub == "" {
-			t.Fatalf("userinfo: %s", info)
-		}
+		sub := f.subjectOf(viewer)
 		start := time.Now()
-		ended, err := RevokeSessions(context.Background(), f.cfg, "", who.Sub) // what "tokenhook sessions revoke --sub" runs
+		ended, err := RevokeSessions(context.Background(), f.cfg, "", sub) // what "tokenhook sessions revoke --sub" runs
 		if err != nil || ended != 1 {
 			t.Fatalf("revoke: %d sessions, %v", ended, err)
 		}
@@ -433,12 +415,7 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("WebSocket on replica 2 closed with %d, want 4401", code)
 		}
 		t.Logf("revoke to close frame: %v", time.Since(start))
-		for i := range n {
-			resp, body := f.on(viewer, i, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
-			if code, _ := jsonError(body); resp.StatusCode != 401 || code != "login_required" {
-				t.Fatalf("token on replica %d after revoke: %d %s", i, resp.StatusCode, body)
-			}
-		}
+		f.wantSignedOut(t, viewer)
 	})
 
 	t.Run("Redis stopped under load: 503 JSON, nobody signed out, recovery", func(t *testing.T) {
@@ -514,12 +491,7 @@ func TestFleet(t *testing.T) {
 		if err := f.rc.FlushAll(context.Background()).Err(); err != nil {
 			t.Fatal(err)
 		}
-		for i := range n {
-			resp, body := f.on(c, i, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
-			if code, _ := jsonError(body); resp.StatusCode != 401 || code != "login_required" {
-				t.Fatalf("replica %d after FLUSHALL: %d %s", i, resp.StatusCode, body)
-			}
-		}
+		f.wantSignedOut(t, c)
 	})
 }
 
@@ -527,17 +499,30 @@ func TestFleet(t *testing.T) {
 // it echoes.
 func (f *fleet) dialOn(t *testing.T, c *http.Client, i int) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(f.url, "http")+"/ws", &websocket.DialOptions{
-		HTTPClient: c, HTTPHeader: http.Header{"Origin": {f.url}, pinReplica: {fmt.Sprint(i)}}})
-	if err != nil {
-		t.Fatal(err)
+	return dialEcho(t, c, f.url, http.Header{pinReplica: {strconv.Itoa(i)}})
+}
+
+// subjectOf returns the subject of browser c's session, from userinfo.
+func (f *fleet) subjectOf(c *http.Client) string {
+	f.t.Helper()
+	_, info := f.on(c, 0, "GET", Prefix+"userinfo", map[string]string{"X-TokenHook": "1"})
+	var who struct {
+		Sub string `json:"sub"`
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	if err := ws.Write(t.Context(), websocket.MessageText, []byte("hello")); err != nil {
-		t.Fatal(err)
+	if json.Unmarshal([]byte(info), &who); who.Sub == "" {
+		f.t.Fatalf("userinfo: %s", info)
 	}
-	if _, msg, err := ws.Read(t.Context()); err != nil || string(msg) != "hello" {
-		t.Fatalf("echo %q %v", msg, err)
+	return who.Sub
+}
+
+// wantSignedOut checks that browser c's session is gone on every replica:
+// the token endpoint answers login_required.
+func (f *fleet) wantSignedOut(t *testing.T, c *http.Client) {
+	t.Helper()
+	for i := range f.replicas {
+		resp, body := f.on(c, i, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
+		if code, _ := jsonError(body); resp.StatusCode != 401 || code != "login_required" {
+			t.Fatalf("token on replica %d: %d %s, want 401 login_required", i, resp.StatusCode, body)
+		}
 	}
-	return ws
 }
