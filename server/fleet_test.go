@@ -370,10 +370,7 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("back-channel logout ends the sessions on every replica", func(t *testing.T) {
-		viewer := newBrowser()
-		f.signIn(viewer, users[2], "/")
-		ws := f.dialOn(t, viewer, 1)
-		sub := f.subjectOf(viewer)
+		viewer, ws, sub := f.viewerOn(t, users[2], 1)
 		raw := f.logoutToken(sub)
 		post := func(i int) (int, string) {
 			req, _ := http.NewRequest("POST", f.url+Prefix+"backchannel-logout", strings.NewReader(url.Values{"logout_token": {raw}}.Encode()))
@@ -402,10 +399,7 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("an administrator's revoke ends the sessions on every replica", func(t *testing.T) {
-		viewer := newBrowser()
-		f.signIn(viewer, users[3], "/")
-		ws := f.dialOn(t, viewer, 2)
-		sub := f.subjectOf(viewer)
+		viewer, ws, sub := f.viewerOn(t, users[3], 2)
 		start := time.Now()
 		ended, err := RevokeSessions(context.Background(), f.cfg, "", sub) // what "tokenhook sessions revoke --sub" runs
 		if err != nil || ended != 1 {
@@ -500,6 +494,15 @@ func TestFleet(t *testing.T) {
 func (f *fleet) dialOn(t *testing.T, c *http.Client, i int) *websocket.Conn {
 	t.Helper()
 	return dialEcho(t, c, f.url, http.Header{pinReplica: {strconv.Itoa(i)}})
+}
+
+// viewerOn signs u in with a new browser and opens a WebSocket of the
+// session on replica i; it returns the browser, the socket and u's subject.
+func (f *fleet) viewerOn(t *testing.T, u idp.User, i int) (*http.Client, *websocket.Conn, string) {
+	t.Helper()
+	c := newBrowser()
+	f.signIn(c, u, "/")
+	return c, f.dialOn(t, c, i), f.subjectOf(c)
 }
 
 // subjectOf returns the subject of browser c's session, from userinfo.
