@@ -424,21 +424,23 @@ func TestFleet(t *testing.T) {
 		count := func(what string) { mu.Lock(); counts[what]++; mu.Unlock() }
 		stop := time.Now().Add(5 * time.Second)
 		var wg sync.WaitGroup
-		for w := range 6 {
+		for w := range 8 {
 			wg.Go(func() {
 				plain := &http.Client{Timeout: 10 * time.Second}
 				for i := 0; time.Now().Before(stop); i++ {
 					r := (w + i) % n
 					var resp *http.Response
 					var body string
-					kind := w % 3
+					kind := w % 4
 					switch kind {
 					case 0:
 						resp, body = f.on(c, r, "GET", Prefix+"token", map[string]string{"X-TokenHook": "1"})
 					case 1:
 						resp, body = f.on(c, r, "GET", "/page", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"})
-					default:
+					case 2: // a bearer alone: no Redis needed
 						resp, body = do(t, plain, "GET", f.url+"/data", map[string]string{"Authorization": "Bearer " + at}, "")
+					default: // a bearer with the session cookie: the bearer decides
+						resp, body = f.on(c, r, "GET", "/data", map[string]string{"Authorization": "Bearer " + at})
 					}
 					for _, ck := range resp.Cookies() {
 						if strings.Contains(ck.Name, "tokenhook") && ck.MaxAge < 0 {
@@ -447,9 +449,9 @@ func TestFleet(t *testing.T) {
 					}
 					code, desc := jsonError(body)
 					switch {
-					case kind == 2 && resp.StatusCode == 200:
+					case kind >= 2 && resp.StatusCode == 200:
 						count("bearer 200")
-					case kind != 2 && resp.StatusCode == 503 && code == "temporarily_unavailable" && strings.Contains(desc, "redis") &&
+					case kind < 2 && resp.StatusCode == 503 && code == "temporarily_unavailable" && strings.Contains(desc, "redis") &&
 						strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json"):
 						count("session 503")
 					default:
