@@ -247,8 +247,16 @@ func wsCloseStatus(t *testing.T, ws *websocket.Conn, within time.Duration) (webs
 // dialSession opens a WebSocket through tokenhook with browser c's session.
 func dialSession(t *testing.T, e *testEnv, c *http.Client) *websocket.Conn {
 	t.Helper()
-	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(e.url, "http")+"/ws",
-		&websocket.DialOptions{HTTPClient: c, HTTPHeader: http.Header{"Origin": {e.url}}})
+	return dialEcho(t, c, e.url, http.Header{})
+}
+
+// dialEcho opens a WebSocket to base+"/ws" from base's origin with browser
+// c's cookies and the headers hdr, and checks it echoes.
+func dialEcho(t *testing.T, c *http.Client, base string, hdr http.Header) *websocket.Conn {
+	t.Helper()
+	hdr.Set("Origin", base)
+	ws, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(base, "http")+"/ws",
+		&websocket.DialOptions{HTTPClient: c, HTTPHeader: hdr})
 	if err != nil {
 		t.Fatal(err)
 	}

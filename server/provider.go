@@ -53,7 +53,7 @@ type healthAnswer struct {
 
 func (s *Server) health(r *http.Request, status string) healthAnswer {
 	a := healthAnswer{Status: status}
-	if p, ok := s.store.(interface{ Ping(context.Context) error }); ok {
+	if p, ok := s.finder.(interface{ Ping(context.Context) error }); ok {
 		a.Store = "ok"
 		if err := p.Ping(r.Context()); err != nil {
 			a.Store = "unavailable"

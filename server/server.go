@@ -38,8 +38,10 @@ const Prefix = "/_tokenhook/"
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	store  session.Store
-	client *http.Client // for calls to the identity provider
+	store  session.Store // announces deleted sessions on bus (endingStore)
+	finder findingStore  // the store itself: finds sessions by sid or sub
+	bus    session.Bus   // "session ended" events of every replica
+	client *http.Client  // for calls to the identity provider
 
 	idCookie      *securecookie.SecureCookie // the session id cookie
 	txStore       *sessions.CookieStore      // the short-lived sign-in transaction
@@ -82,7 +84,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s := &Server{
 		cfg:       cfg,
 		log:       logger,
-		states:    once.NewMemory(maxOnce),
 		claimWait: defaultClaimWait,
 		draining:  make(chan struct{}),
 		now:       time.Now,
@@ -93,7 +94,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		// __Host- cookies must be Secure, Path=/ and carry no Domain.
 		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
-	s.rendezvous = rendezvous.NewMemory(maxRendezvous)
 	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
 	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
 	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	storeKey, err := derive(cfg.CookieSecret, "tokenhook session store v1", 32)
+	storeKey, err := derive(cfg.CookieSecret, storeKeyPurpose, 32)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +120,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
 	s.txStore.MaxAge(int(loginTimeout.Seconds()))
 
-	var lock broker.Locker
-	if s.store, lock, err = openStore(ctx, cfg, storeKey); err != nil {
+	sh, err := openStore(ctx, cfg, storeKey)
+	if err != nil {
+		return nil, err
+	}
+	s.finder, s.states, s.rendezvous, s.bus = sh.store, sh.states, sh.rendezvous, sh.bus
+	s.store = endingStore{Store: sh.store, bus: sh.bus, log: logger}
+	if s.broker, err = s.newBroker(sh.lock); err != nil {
 		return nil, err
 	}
 
@@ -141,18 +146,28 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			return nil, err
 		}
 	}
-	// The broker ends sessions whose refresh token died: it gets the store
-	// as wrapped by newUpstream, so that closes the session's WebSockets.
-	if s.broker, err = s.newBroker(lock); err != nil {
-		return nil, err
+	if s.upstream != nil {
+		// Sessions ended on any replica close their WebSockets here.
+		stop := s.bus.Subscribe(s.upstream.CloseSession)
+		context.AfterFunc(ctx, stop)
 	}
 	s.mux = http.NewServeMux()
 	s.routes()
+	if cfg.Issuer != "" {
+		bc, err := s.backchannelHandler(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mux.Handle("POST "+Prefix+"backchannel-logout", bc)
+	}
 	s.handler = s.logRequests(s.mux)
 	go s.broker.DiscoverSignIn(ctx)
 	go s.sweep(ctx)
 	return s, nil
 }
+
+// storeKeyPurpose derives the key that seals sessions in the store.
+const storeKeyPurpose = "tokenhook session store v1"
 
 // derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
 func derive(secret []byte, purpose string, n int) ([]byte, error) {

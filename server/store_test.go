@@ -65,10 +65,11 @@ func TestSessionStoreSetting(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			st, _, err := openStore(ctx, cfg, make([]byte, 32))
+			sh, err := openStore(ctx, cfg, make([]byte, 32))
 			if err != nil {
 				t.Fatal(err)
 			}
+			st := sh.store
 			if got := fmt.Sprintf("%T", st); got != tc.want {
 				t.Fatalf("store %s, want %s", got, tc.want)
 			}

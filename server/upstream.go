@@ -17,8 +17,7 @@ import (
 
 // newUpstream builds the reverse proxy to cfg.Upstream (package proxy) with
 // the server's parts plugged in: sessions, the sign-in redirect, the
-// embedded sign-in page for iframes, and the session assertion. Sessions
-// that end through this server close their open WebSockets at once.
+// embedded sign-in page for iframes, and the session assertion.
 func (s *Server) newUpstream() (*proxy.Proxy, error) {
 	target, err := url.Parse(s.cfg.Upstream)
 	if err != nil {
@@ -48,7 +47,6 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store = endingStore{Store: s.store, ended: p.CloseSession}
 	return p, nil
 }
 
@@ -60,40 +58,20 @@ func (s *Server) closeWebSockets() {
 	}
 }
 
-// endingStore reports every session deleted through it (logout, a refresh
-// token the provider refused) to ended.
-type endingStore struct {
-	session.Store
-	ended func(key string)
-}
-
-// Delete implements session.Store.
-func (e endingStore) Delete(ctx context.Context, key string) error {
-	err := e.Store.Delete(ctx, key)
-	e.ended(key)
-	return err
-}
-
-// Sweep passes the sweep of ended sessions through (see Server.sweep).
-func (e endingStore) Sweep(ctx context.Context) (int, error) {
-	if sw, ok := e.Store.(interface {
-		Sweep(context.Context) (int, error)
-	}); ok {
-		return sw.Sweep(ctx)
-	}
-	return 0, nil
-}
-
 // proxySessions shows the server's sign-in sessions to the proxy.
 type proxySessions struct{ s *Server }
 
 // Session implements proxy.Sessions.
-func (ps proxySessions) Session(r *http.Request) (verify.Identity, bool) {
+func (ps proxySessions) Session(r *http.Request) (verify.Identity, error) {
 	sess, key, err := ps.s.loadSession(r)
-	if err != nil {
-		return verify.Identity{}, false
+	var u *session.UnavailableError
+	switch {
+	case errors.As(err, &u):
+		return verify.Identity{}, err
+	case err != nil:
+		return verify.Identity{}, verify.ErrNoToken
 	}
-	return ps.s.sessionIdentity(sess, key), true
+	return ps.s.sessionIdentity(sess, key), nil
 }
 
 // Recheck implements proxy.Sessions: it reads the store, by key.

@@ -3,6 +3,7 @@
 //	tokenhook demo     a real embedded IdP, a demo dashboard and tokenhook in front
 //	tokenhook serve    sign-in, sessions, the token endpoint and the proxy
 //	tokenhook bundle   write the browser script to a folder and print its tag
+//	tokenhook sessions revoke --sub S | --sid S   end sessions on every replica (Redis store)
 //	tokenhook version  print the version
 //
 // Run "tokenhook serve -h" for every setting.
@@ -40,6 +41,8 @@ Commands:
   demo      run the demo: an embedded IdP, a demo dashboard, tokenhook in front
   serve     run the server (sign-in, sessions, token endpoint, proxy)
   bundle    write tokenhook.<hash>.js to --out DIR and print its <script> tag
+  sessions  revoke --sub S | --sid S [serve's flags]: end a viewer's sessions on every
+            replica (Redis store; reads the same settings and environment as serve)
   version   print the version
 
 Run "tokenhook <command> -h" for a command's flags.
@@ -58,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "bundle":
 		return bundle(args[1:], stdout, stderr)
+	case "sessions":
+		return sessions(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tokenhook", version())
 		return 0
@@ -176,5 +181,53 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "tokenhook demo stopped")
+	return 0
+}
+
+// sessions runs "tokenhook sessions revoke --sub S | --sid S": it ends the
+// named sessions in the shared Redis store and announces them, so every
+// replica closes their WebSockets. The other flags are serve's (the store
+// URL, its password and the cookie secret are read the same way).
+func sessions(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "revoke" {
+		fmt.Fprintln(stderr, "Usage: tokenhook sessions revoke --sub SUBJECT | --sid PROVIDER_SESSION [serve's flags]")
+		return 2
+	}
+	var sid, sub string
+	var rest []string
+	for i := 1; i < len(args); i++ {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if name != "sub" && name != "sid" || !strings.HasPrefix(args[i], "-") {
+			rest = append(rest, args[i])
+			continue
+		}
+		if !hasVal {
+			if i+1 == len(args) {
+				fmt.Fprintf(stderr, "tokenhook: sessions revoke: --%s needs a value\n", name)
+				return 2
+			}
+			i++
+			val = args[i]
+		}
+		if name == "sub" {
+			sub = val
+		} else {
+			sid = val
+		}
+	}
+	cfg, err := server.LoadConfig(rest, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
+		return 2
+	}
+	n, err := server.RevokeSessions(ctx, cfg, sid, sub)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%d session(s) ended\n", n)
 	return 0
 }

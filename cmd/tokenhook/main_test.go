@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestServeConfigErrors(t *testing.T) {
@@ -113,5 +115,33 @@ func TestBooleanFlagsInTheCLI(t *testing.T) {
 		if code != 1 || !strings.Contains(errb.String(), "cannot listen on "+addr) {
 			t.Errorf("%q: exit %d, %q; want the listen error for %s", args, code, errb.String(), addr)
 		}
+	}
+}
+
+// TestSessionsRevokeCommand: "tokenhook sessions revoke" reads serve's
+// settings, needs a subject or provider session, refuses the per-process
+// stores, and ends sessions in a real Redis.
+func TestSessionsRevokeCommand(t *testing.T) {
+	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
+	redisURL := func() string { return "redis://" + testenv.StartRedis(t).Addr(t) + "/0" }
+	for _, tc := range []struct {
+		name string
+		args func() []string
+		code int
+		want string
+	}{
+		{"no subcommand", func() []string { return nil }, 2, "Usage: tokenhook sessions revoke"},
+		{"nobody named", func() []string { return append([]string{"revoke"}, base...) }, 1, "name a subject"},
+		{"file store", func() []string { return append([]string{"revoke", "--sub", "u1", "--data-dir", t.TempDir()}, base...) }, 1, "needs the Redis store"},
+		{"missing value", func() []string { return []string{"revoke", "--sid"} }, 2, "--sid needs a value"},
+		{"redis", func() []string { return append([]string{"revoke", "--sub=u1", "--session-store", redisURL()}, base...) }, 0, "0 session(s) ended"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), append([]string{"sessions"}, tc.args()...), func(string) string { return "" }, &out, &errb)
+			if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.want) {
+				t.Fatalf("exit %d, out %q, err %q; want %d and %q", code, out.String(), errb.String(), tc.code, tc.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenhook/tokenhook/server/once"
 )
 
 // Event is the member of a logout token's events claim that makes it one.
@@ -35,13 +37,6 @@ var signingAlgs = []jose.SignatureAlgorithm{
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
 }
 
-// ReplayCache remembers the ids of logout tokens already used, for every
-// replica (redisstore.Once) or one process (session.MemoryOnce).
-type ReplayCache interface {
-	// UseOnce records key for ttl and reports whether this was its first use.
-	UseOnce(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
-}
-
 // Config configures a Validator.
 type Config struct {
 	// Issuer is the exact iss of the provider's tokens.
@@ -51,8 +46,9 @@ type Config struct {
 	// KeySet verifies signatures with the issuer's keys: the provider's
 	// oidc.NewRemoteKeySet(ctx, jwksURI), or an oidc.StaticKeySet.
 	KeySet oidc.KeySet
-	// Replay refuses a token id seen before.
-	Replay ReplayCache
+	// Replay refuses a token id seen before: once.Memory for one process,
+	// redisstore.Once shared by every replica.
+	Replay once.Store
 	// MaxAge is how old (by iat) a token may be (default 10 minutes). The
 	// replay cache keeps ids for as long.
 	MaxAge time.Duration

@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -83,7 +84,7 @@ func logoutClaims() map[string]any {
 }
 
 func newValidator(t testing.TB, ks oidc.KeySet) *Validator {
-	v, err := New(Config{Issuer: issuer, ClientID: clientID, KeySet: ks, Replay: session.NewMemoryOnce(1000), Now: func() time.Time { return now }})
+	v, err := New(Config{Issuer: issuer, ClientID: clientID, KeySet: ks, Replay: once.NewMemory(1000), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestValidateRefusesForgeries(t *testing.T) {
 
 func TestReplayRefused(t *testing.T) {
 	is := newIssuer(t)
-	replay := session.NewMemoryOnce(100)
+	replay := once.NewMemory(100)
 	a, _ := New(Config{Issuer: issuer, ClientID: clientID, KeySet: is.keySet(), Replay: replay, Now: func() time.Time { return now }})
 	b, _ := New(Config{Issuer: issuer, ClientID: clientID, KeySet: is.keySet(), Replay: replay, Now: func() time.Time { return now }})
 	tok := is.sign(t, logoutClaims(), "")

@@ -7,6 +7,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenhook/tokenhook/server/backchannel"
+	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -18,7 +19,7 @@ func Example() {
 		Issuer:   "https://idp.example.com",
 		ClientID: "tokenhook",
 		KeySet:   oidc.NewRemoteKeySet(ctx, "https://idp.example.com/jwks"),
-		Replay:   session.NewMemoryOnce(10000),
+		Replay:   once.NewMemory(10000),
 	})
 	if err != nil {
 		panic(err)

@@ -73,6 +73,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -106,8 +107,10 @@ type TokenVerifier interface {
 type Sessions interface {
 	// Session returns the identity of the request's live sign-in session
 	// (Claims set, Claims.Expiry when the session ends, SessionKey naming
-	// it), or false when the request carries none.
-	Session(r *http.Request) (verify.Identity, bool)
+	// it), verify.ErrNoToken when the request carries none, or
+	// *session.UnavailableError when the store cannot answer now (the
+	// proxy answers 503, never a sign-in redirect).
+	Session(r *http.Request) (verify.Identity, error)
 	// Recheck loads the session id.SessionKey afresh, never from a
 	// per-request or per-connection memo, and returns its identity, or
 	// false when the session has ended. Open WebSockets call it.
@@ -281,6 +284,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := p.authenticate(r, token, terr)
+	if writeStoreUnavailable(w, err) {
+		return
+	}
 	if errors.Is(err, verify.ErrNoToken) && isNavigation(r) && p.cfg.SignIn != nil {
 		p.cfg.SignIn.ServeHTTP(w, r)
 		return
@@ -312,10 +318,7 @@ func (p *Proxy) Authenticate(r *http.Request) (verify.Identity, error) {
 // reading it gave.
 func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (verify.Identity, error) {
 	if errors.Is(tokenErr, verify.ErrNoToken) {
-		if id, ok := p.session(r); ok {
-			return id, nil
-		}
-		return verify.Identity{}, verify.ErrNoToken
+		return p.session(r)
 	}
 	if tokenErr != nil {
 		return verify.Identity{}, tokenErr
@@ -325,26 +328,52 @@ func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (ver
 		return verify.Identity{}, err
 	}
 	id := verify.Identity{Claims: c, Source: verify.SourceBearer}
-	if s, ok := p.session(r); ok {
+	s, err := p.session(r)
+	switch {
+	case err == nil:
 		if s.Claims.Subject != c.Subject {
 			return verify.Identity{}, ErrIdentityConflict
 		}
 		id.SessionKey = s.SessionKey
+	case !errors.Is(err, verify.ErrNoToken):
+		// The store cannot answer: the valid bearer alone decides, without
+		// the session's key (no session assertion is added).
+		p.log.Warn("proxy: session lookup failed; serving the bearer alone", "err", err)
 	}
 	return id, nil
 }
 
-// session returns the identity of r's live session.
-func (p *Proxy) session(r *http.Request) (verify.Identity, bool) {
+// session returns the identity of r's live session, verify.ErrNoToken
+// without one, or the store's error.
+func (p *Proxy) session(r *http.Request) (verify.Identity, error) {
 	if p.cfg.Sessions == nil {
-		return verify.Identity{}, false
+		return verify.Identity{}, verify.ErrNoToken
 	}
-	id, ok := p.cfg.Sessions.Session(r)
-	if !ok || !live(id) {
-		return verify.Identity{}, false
+	id, err := p.cfg.Sessions.Session(r)
+	if err != nil {
+		return verify.Identity{}, err
+	}
+	if !live(id) {
+		return verify.Identity{}, verify.ErrNoToken
 	}
 	id.Source = verify.SourceSession
-	return id, true
+	return id, nil
+}
+
+// writeStoreUnavailable answers 503 with a JSON error naming the session
+// store when err is its failure (the viewer stays signed in; the browser
+// hook retries) and reports whether it did.
+func writeStoreUnavailable(w http.ResponseWriter, err error) bool {
+	var u *session.UnavailableError
+	if !errors.As(err, &u) {
+		return false
+	}
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":%q}`+"\n", "the session store ("+u.Store+") is unavailable; try again")
+	return true
 }
 
 // live reports whether a session identity is usable now.

@@ -38,12 +38,12 @@ func (s cookieSessions) claims() *verify.Claims {
 	return &verify.Claims{Subject: sub, Email: "sam@example.com", PreferredUsername: "sam", Groups: []string{"staff"}}
 }
 
-func (s cookieSessions) Session(r *http.Request) (verify.Identity, bool) {
+func (s cookieSessions) Session(r *http.Request) (verify.Identity, error) {
 	c, err := r.Cookie("th_session")
 	if err != nil || c.Value != "ok" || (s.ended != nil && s.ended.Load()) {
-		return verify.Identity{}, false
+		return verify.Identity{}, verify.ErrNoToken
 	}
-	return verify.Identity{Claims: s.claims(), SessionKey: "key-ok"}, true
+	return verify.Identity{Claims: s.claims(), SessionKey: "key-ok"}, nil
 }
 
 func (s cookieSessions) Recheck(_ context.Context, id verify.Identity) (verify.Identity, bool) {

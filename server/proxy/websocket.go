@@ -70,6 +70,9 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := p.authenticate(r, token, terr)
+	if writeStoreUnavailable(w, err) {
+		return
+	}
 	if err == nil {
 		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
 	}

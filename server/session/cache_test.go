@@ -181,33 +181,6 @@ func TestLocalBus(t *testing.T) {
 	}
 }
 
-func TestMemoryOnce(t *testing.T) {
-	ctx := context.Background()
-	o := NewMemoryOnce(2)
-	for _, step := range []struct {
-		key   string
-		first bool
-		err   error
-	}{
-		{"a", true, nil},
-		{"a", false, nil}, // replay
-		{"b", true, nil},
-		{"c", false, ErrFull}, // full of unexpired keys: refuse, never forget
-		{"a", false, nil},     // still a replay when full
-	} {
-		first, err := o.UseOnce(ctx, step.key, time.Hour)
-		if first != step.first || !errors.Is(err, step.err) {
-			t.Fatalf("UseOnce(%q) = %v, %v; want %v, %v", step.key, first, err, step.first, step.err)
-		}
-	}
-	short := NewMemoryOnce(1)
-	short.UseOnce(ctx, "x", time.Millisecond)
-	time.Sleep(5 * time.Millisecond)
-	if first, err := short.UseOnce(ctx, "y", time.Hour); !first || err != nil {
-		t.Fatalf("expired key not reclaimed: %v, %v", first, err)
-	}
-}
-
 // BenchmarkCacheHeap reports the heap one cached session costs, to check
 // entryOverhead: compare heap-B/session with est-B/session.
 func BenchmarkCacheHeap(b *testing.B) {

@@ -66,17 +66,31 @@ func (e *Envelope) Open(key string, box []byte, now time.Time) (*Session, error)
 // open is Open without the lifetime check; it also returns the size of the
 // plain text.
 func (e *Envelope) open(key string, box []byte) (*Session, int, error) {
-	if len(box) < e.aead.NonceSize() {
-		return nil, 0, ErrNotFound
-	}
-	nonce, sealed := box[:e.aead.NonceSize()], box[e.aead.NonceSize():]
-	plain, err := e.aead.Open(nil, nonce, sealed, []byte(key))
+	plain, err := e.OpenBytes(key, box)
 	if err != nil {
-		return nil, 0, ErrNotFound
+		return nil, 0, err
 	}
 	var v Session
 	if err := json.Unmarshal(plain, &v); err != nil {
 		return nil, 0, ErrNotFound
 	}
 	return &v, len(plain), nil
+}
+
+// SealBytes encrypts plain for storage under key (a value that is not a
+// session, such as a session id waiting in a shared table).
+func (e *Envelope) SealBytes(key string, plain []byte) ([]byte, error) { return e.seal(key, plain) }
+
+// OpenBytes decrypts what SealBytes returned for key; a box that does not
+// open gives ErrNotFound.
+func (e *Envelope) OpenBytes(key string, box []byte) ([]byte, error) {
+	if len(box) < e.aead.NonceSize() {
+		return nil, ErrNotFound
+	}
+	nonce, sealed := box[:e.aead.NonceSize()], box[e.aead.NonceSize():]
+	plain, err := e.aead.Open(nil, nonce, sealed, []byte(key))
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return plain, nil
 }

@@ -3,8 +3,8 @@
 //
 // Stores are addressed by a key derived from the session id (see Key), so a
 // store's contents never reveal a cookie value. A Redis or SQL store only has to
-// implement the three methods of Store; Finder, Bus and UseOnce are the
-// other shared-state contracts a store can offer.
+// implement the three methods of Store; Finder and Bus are the other
+// shared-state contracts a store can offer (one-time keys: package once).
 package session
 
 import (
@@ -18,10 +18,6 @@ import (
 
 // ErrNotFound is returned by Store.Load when no live session has the key.
 var ErrNotFound = errors.New("session: not found")
-
-// ErrFull is returned by a bounded in-memory table that refuses a new entry
-// rather than forgetting one it must keep.
-var ErrFull = errors.New("session: table full")
 
 // Token is one OAuth token set. It holds secrets: never log it.
 type Token struct {

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/server/idp/idptest"
+)
+
+// BenchmarkProxiedBearerByStore compares proxied bearer requests (no
+// cookie) through a tokenhook on the file store and one on the Redis store,
+// in alternating batches, and reports redis/file throughput as "ratio"
+// (goal ≥ 0.97: a bearer-only request never touches the store). Both
+// validate the same Dex access token. Run it with e.g. -benchtime=20x.
+func BenchmarkProxiedBearerByStore(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	b.Cleanup(app.Close)
+	idpLn, fileLn := localListener(b), localListener(b)
+	fileURL, issuer := "http://"+fileLn.Addr().String(), "http://"+idpLn.Addr().String()+"/dex"
+	p, err := idp.Start(ctx, idp.Options{Issuer: issuer, Listener: idpLn, Users: users,
+		Clients: []idp.Client{{ID: "tokenhook", Secret: testSecret, RedirectURIs: []string{fileURL + "/_tokenhook/callback"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	cfg := Config{PublicURL: fileURL, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
+		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), Upstream: app.URL, DataDir: b.TempDir()}
+	start := func(cfg Config) *Server {
+		s, err := New(ctx, cfg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); s.broker.SignIn().Provider() == nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("provider not discovered")
+			}
+		}
+		return s
+	}
+	fileSrv := start(cfg)
+	go fileSrv.Serve(ctx, fileLn)
+	cfg.SessionStore, cfg.DataDir = "redis://"+testenv.StartRedis(b).Addr(b)+"/0", ""
+	redisLn := localListener(b) // served the same way as the file store's
+	go start(cfg).Serve(ctx, redisLn)
+	redisURL := "http://" + redisLn.Addr().String()
+
+	// Sign in once for a Dex access token both accept.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	resp, err := idptest.Login(ctx, browser, fileURL+"/_tokenhook/login?rd=%2F", users[0].Email, users[0].Password,
+		func(next *url.URL) bool {
+			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), fileURL)
+		})
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", fileURL+"/_tokenhook/token", nil)
+	req.Header.Set("X-TokenHook", "1")
+	if resp, err = browser.Do(req); err != nil {
+		b.Fatal(err)
+	}
+	var tok tokenResponse
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.AccessToken == "" {
+		b.Fatal("no access token")
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+	get := func(u string) {
+		req, _ := http.NewRequest("GET", u+"/data", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	const batch, workers = 400, 16
+	run := func(u string) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range batch / workers {
+					get(u)
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	run(fileURL) // warm connections and validation caches
+	run(redisURL)
+	var tFile, tRedis time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			tFile += run(fileURL)
+			tRedis += run(redisURL)
+		} else {
+			tRedis += run(redisURL)
+			tFile += run(fileURL)
+		}
+	}
+	n := float64(b.N * batch)
+	b.ReportMetric(n/tFile.Seconds(), "file-req/s")
+	b.ReportMetric(n/tRedis.Seconds(), "redis-req/s")
+	b.ReportMetric(tFile.Seconds()/tRedis.Seconds(), "ratio")
+}
