@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
 	"github.com/tokenhook/tokenhook/server/connection"
-	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
 )
 
 const exchangeSecret = "upstream-exchange-secret"

@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/internal/idp"
 )
 
 func main() {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
 )
 
 // lockedBuffer collects devidp's output while it runs.

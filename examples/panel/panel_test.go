@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}

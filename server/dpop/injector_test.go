@@ -21,8 +21,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenhook/tokenhook/injector"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/jsbundle"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 

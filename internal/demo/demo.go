@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/idp"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 var browser browsertest.Shared
