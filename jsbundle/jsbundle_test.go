@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // sizeBudget is the budget for the minified, gzipped main script;
@@ -301,13 +303,7 @@ func TestMinifyHTML(t *testing.T) {
 // TestRunsInNode runs the real bundle in node against a tiny fake window:
 // it must install window.TokenHook and decorate a POST.
 func TestRunsInNode(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is required when CI=true")
-		}
-		t.Skip("node not installed")
-	}
+	node := testenv.NeedCommand(t, "node")
 	b := build(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bundle.js"), b.Code(), 0o644); err != nil {

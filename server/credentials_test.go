@@ -10,22 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // python3 returns Debian's Python (which sees Debian's packages), or skips the
 // test on a machine without it (failing it in CI).
-func python3(t *testing.T) string {
-	for _, p := range []string{"/usr/bin/python3", "python3"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("python3 is required in CI")
-	}
-	t.Skip("python3 not installed")
-	return ""
-}
+func python3(t *testing.T) string { return testenv.NeedCommand(t, "/usr/bin/python3", "python3") }
 
 // TestPythonCredentialsHelper runs examples/credentials/tokenhook_credentials.py
 // against the real server: the assertion the proxy forwards is exchanged for
@@ -95,13 +86,7 @@ func TestPythonCredentialsHelper(t *testing.T) {
 // TestRCredentialsHelperParses checks the R helper is valid R (running it
 // needs the curl R package, which the Shiny example does not).
 func TestRCredentialsHelperParses(t *testing.T) {
-	rscript, err := exec.LookPath("Rscript")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Rscript is required in CI (Debian r-cran-shiny brings it)")
-		}
-		t.Skip("R not installed")
-	}
+	rscript := testenv.NeedCommand(t, "Rscript") // Debian r-cran-shiny brings it
 	script := filepath.Join("..", "examples", "credentials", "tokenhook_credentials.R")
 	out, err := exec.Command(rscript, "-e", `e <- new.env(); sys.source("`+script+`", envir = e); stopifnot(is.function(e$get_user_token)); cat("ok")`).CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "ok") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser browsertest.Shared
@@ -25,7 +26,7 @@ func TestShinyApp(t *testing.T) {
 	if err != nil {
 		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
-	exampletest.Need(t, "R with shiny (Debian r-cran-shiny)", err)
+	testenv.Need(t, "R with shiny (Debian r-cran-shiny)", err)
 
 	e := exampletest.New(t)
 	addr := exampletest.FreeAddr(t)

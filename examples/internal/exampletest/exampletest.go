@@ -34,6 +34,7 @@ import (
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
 	"github.com/tokenhook/tokenhook/server/connection"
 )
@@ -359,19 +360,6 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// Need skips the test when a part it needs is missing (err != nil), or fails
-// it when the environment variable CI is "true".
-func Need(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if browsertest.Required() {
-		t.Fatalf("%s is missing (CI=true): %v", what, err)
-	}
-	t.Skipf("%s is missing: %v", what, err)
-}
-
 // Python is the Debian interpreter that sees Debian's python3-* packages (the
 // python3 first on PATH may be another one).
 const Python = "/usr/bin/python3"
@@ -381,7 +369,7 @@ const Python = "/usr/bin/python3"
 func NeedPython(t testing.TB, modules ...string) {
 	t.Helper()
 	if _, err := os.Stat(Python); err != nil {
-		Need(t, Python, err)
+		testenv.Need(t, Python, err)
 		return
 	}
 	for _, m := range modules {
@@ -389,7 +377,7 @@ func NeedPython(t testing.TB, modules ...string) {
 		if err != nil {
 			err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 		}
-		Need(t, "Python module "+m, err)
+		testenv.Need(t, "Python module "+m, err)
 	}
 }
 
@@ -415,12 +403,12 @@ func VenvPython(t testing.TB, modules ...string) string {
 		py = filepath.Join(dir, ".venv", "bin", "python")
 	}
 	if _, err := os.Stat(py); err != nil {
-		Need(t, "the Python virtual environment (make venv)", err)
+		testenv.Need(t, "the Python virtual environment (make venv)", err)
 		return ""
 	}
 	args := []string{"-c", "import " + strings.Join(append([]string{"tokenhook"}, modules...), ", ")}
 	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
-		Need(t, "Python modules in "+py+" (make venv)", fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
+		testenv.Need(t, "Python modules in "+py+" (make venv)", fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
 	}
 	return py
 }
