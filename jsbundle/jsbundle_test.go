@@ -272,34 +272,6 @@ func TestScriptTag(t *testing.T) {
 	}
 }
 
-func TestMinifyHTML(t *testing.T) {
-	in := []byte(`<!doctype html>
-<html>
-  <head>
-    <title>  Sign in  </title>
-    <style> body { color : red ; } </style>
-    <script type="application/json" id="cfg"> { "a" : 1 } </script>
-    <script> var  answer  =  40 + 2 ; </script>
-  </head>
-  <body>
-    <p>  Hello,   <b>viewer</b>  </p>
-  </body>
-</html>`)
-	out, err := MinifyHTML(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(out)
-	for _, want := range []string{"<title>Sign in</title>", "body{color:red}", `{"a":1}`, "<b>viewer</b>", "</body>"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("minified page lacks %q:\n%s", want, s)
-		}
-	}
-	if len(out) >= len(in)*3/4 {
-		t.Errorf("barely smaller: %d -> %d bytes", len(in), len(out))
-	}
-}
-
 // TestRunsInNode runs the real bundle in node against a tiny fake window:
 // it must install window.TokenHook and decorate a POST.
 func TestRunsInNode(t *testing.T) {
