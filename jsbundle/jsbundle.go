@@ -200,7 +200,7 @@ func (b *Bundle) Hash() string { return b.hash }
 // the sign-in chunk).
 func (b *Bundle) Filename() string { return b.name + "." + b.hash + ".js" }
 
-// HashedPath returns "/_tokenhook/" + Filename().
+// HashedPath returns Prefix + Filename().
 func (b *Bundle) HashedPath() string { return Prefix + b.Filename() }
 
 // SRI returns the Subresource Integrity value, "sha384-<base64>".

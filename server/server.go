@@ -32,8 +32,10 @@ import (
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// Prefix is the path prefix of every route tokenhook serves itself.
-const Prefix = "/_tokenhook/"
+// Prefix is the path prefix of every route tokenhook serves itself, the
+// browser script's included (jsbundle serves it there, hence the one
+// definition lives in jsbundle).
+const Prefix = jsbundle.Prefix
 
 // Server is a configured tokenhook server. Create it with New.
 type Server struct {

@@ -123,7 +123,7 @@ func bundle(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tokenhook bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "folder to write tokenhook.<hash>.js into (required)")
-	base := fs.String("base-url", "/_tokenhook/", "URL path or prefix the file will be served from")
+	base := fs.String("base-url", server.Prefix, "URL path or prefix the file will be served from")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

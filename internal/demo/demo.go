@@ -69,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 		Issuer: issuer, TokenTTL: o.TokenTTL,
 		Users: []idp.User{{Email: DemoEmail, Password: DemoPassword, Name: "Demo Viewer", Groups: []string{"analysts"}}},
 		Clients: []idp.Client{{ID: "tokenhook-demo", Secret: clientSecret,
-			RedirectURIs: []string{publicURL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"}}},
+			RedirectURIs: []string{publicURL + server.Prefix + "callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"}}},
 	})
 	if err != nil {
 		return err
