@@ -61,10 +61,10 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// SafeRedirect returns rd if it is a path on this origin, else "/". It refuses
+// safeRedirect returns rd if it is a path on this origin, else "/". It refuses
 // absolute URLs, scheme-relative "//host", backslash tricks ("/\host"), control
 // characters, and the same forms percent-encoded.
-func SafeRedirect(rd string) string {
+func safeRedirect(rd string) string {
 	if rd == "" || len(rd) > 2048 || rd[0] != '/' {
 		return "/"
 	}
@@ -111,7 +111,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	rd := SafeRedirect(q.Get("rd"))
+	rd := safeRedirect(q.Get("rd"))
 	channel, challenge := "", ""
 	if q.Get("popup") == "1" {
 		channel, challenge = q.Get("channel"), q.Get("challenge")
@@ -192,7 +192,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		if !s.useState(w, r, state) {
 			return
 		}
-		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
+		s.finishConnect(w, r, name, code, verifier, safeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
 		return
 	}
 	ctx := s.oauthContext(r.Context())
@@ -258,7 +258,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
 		return
 	}
-	http.Redirect(w, r, SafeRedirect(txString(tx.Values, "rd")), http.StatusFound)
+	http.Redirect(w, r, safeRedirect(txString(tx.Values, "rd")), http.StatusFound)
 }
 
 func txString(v map[any]any, k string) string {

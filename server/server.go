@@ -211,10 +211,6 @@ func (s *Server) routes() {
 	})
 }
 
-// Bundle returns the browser script the server serves (for its SRI value and
-// script tag).
-func (s *Server) Bundle() *jsbundle.Bundle { return s.bundle }
-
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 

@@ -177,12 +177,12 @@ func TestStaleTokenForcesOneRefresh(t *testing.T) {
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
-	a := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at)})
+	a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
 	if a.status != 200 || a.body["access_token"] == at {
 		t.Fatalf("stale token not replaced: %v", a)
 	}
 	// The same stale hash again: the token was already replaced, no new refresh.
-	b := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at)})
+	b := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
 	if b.body["access_token"] != a.body["access_token"] || e.tokenCalls.Load()-base != 1 {
 		t.Fatalf("second stale call refreshed again (%d refreshes)", e.tokenCalls.Load()-base)
 	}
@@ -315,8 +315,8 @@ func TestSafeRedirect(t *testing.T) {
 		{"evil", "/"},
 		{"/" + strings.Repeat("a", 3000), "/"},
 	} {
-		if got := SafeRedirect(tc.in); got != tc.want {
-			t.Errorf("SafeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := safeRedirect(tc.in); got != tc.want {
+			t.Errorf("safeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -418,7 +418,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	at := e.token(c, nil).body["access_token"].(string)
 	e.expire(c)
 	at2 := e.token(c, nil).body["access_token"].(string)
-	e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at2)})
+	e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at2)})
 	sess, _, _ := e.srv.loadSession(mustReq(c, e.url))
 	logs := e.logs.String()
 	if !strings.Contains(logs, "signed in") {
@@ -461,7 +461,7 @@ func TestServesTheScript(t *testing.T) {
 		cache  string
 	}{
 		{"/_tokenhook/tokenhook.js", 200, "max-age=300"},
-		{s.Bundle().HashedPath(), 200, "immutable"},
+		{s.bundle.HashedPath(), 200, "immutable"},
 		{"/_tokenhook/other.js", 404, ""},
 	} {
 		rec := httptest.NewRecorder()

@@ -94,8 +94,8 @@ func (s *Server) loadSession(r *http.Request) (*session.Session, string, error) 
 	return sess, key, nil
 }
 
-// HasSession reports whether the request carries the cookie of a live session.
-func (s *Server) HasSession(r *http.Request) bool {
+// hasSession reports whether the request carries the cookie of a live session.
+func (s *Server) hasSession(r *http.Request) bool {
 	_, _, err := s.loadSession(r)
 	return err == nil
 }
@@ -172,9 +172,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TokenHash is the value the browser hook sends in X-TokenHook-Stale: the
+// tokenHash is the value the browser hook sends in X-TokenHook-Stale: the
 // unpadded base64url SHA-256 of the access token a backend rejected.
-func TokenHash(token string) string {
+func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
@@ -182,7 +182,7 @@ func TokenHash(token string) string {
 // needsRefresh reports whether t should be replaced: it is within the skew
 // window of its expiry, or it is the one a backend rejected.
 func (s *Server) needsRefresh(t *session.Token, stale string, now time.Time) bool {
-	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(TokenHash(t.AccessToken))) == 1 {
+	if stale != "" && subtle.ConstantTimeCompare([]byte(stale), []byte(tokenHash(t.AccessToken))) == 1 {
 		return true
 	}
 	skew := s.cfg.RefreshSkew
@@ -235,7 +235,7 @@ func (s *Server) freshToken(ctx context.Context, key string, sess *session.Sessi
 		return nil, nil, errConnectionRequired
 	}
 	now := s.now()
-	if t.AccessToken != seen && now.Before(t.Expiry) && (stale == "" || stale != TokenHash(t.AccessToken)) {
+	if t.AccessToken != seen && now.Before(t.Expiry) && (stale == "" || stale != tokenHash(t.AccessToken)) {
 		return sess, t, nil
 	}
 	if !s.needsRefresh(t, stale, now) {
