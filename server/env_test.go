@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,32 +11,14 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const testSecret = "client-secret-do-not-log-7f3a9c"
 
@@ -49,7 +30,7 @@ type testEnv struct {
 	cfg        Config
 	url        string // tokenhook's public URL
 	tokenCalls atomic.Int32
-	logs       *syncBuffer
+	logs       *testenv.LogBuffer
 	cancel     context.CancelFunc
 }
 
@@ -66,7 +47,7 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
 // server starts (e.url is known by then).
 func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, logs: &syncBuffer{}}
+	e := &testEnv{t: t, logs: &testenv.LogBuffer{}}
 	idpLn, thLn := localListener(t), localListener(t)
 	e.url = "http://" + thLn.Addr().String()
 	issuer := "http://" + idpLn.Addr().String() + "/dex"

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
 )
 
@@ -215,27 +216,6 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 {
-		return len(p), nil // enough to debug with
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -271,7 +251,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(func() { p.Close() })
 
 	// tokenhook itself, its log kept for failures.
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{Max: 1 << 20}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("tokenhook log:\n%s", logs.String())

@@ -86,7 +86,7 @@ type Env struct {
 	t            testing.TB
 	o            Options
 	ln           net.Listener
-	logs         *syncBuffer
+	logs         *testenv.LogBuffer
 	verifier     *oidc.IDTokenVerifier
 	connVerifier *oidc.IDTokenVerifier
 	connSecret   string
@@ -111,7 +111,7 @@ func NewWith(t testing.TB, o Options) *Env {
 	e := &Env{
 		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
 		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + random(8),
-		ClientSecret: random(16), logs: &syncBuffer{}, o: o,
+		ClientSecret: random(16), logs: &testenv.LogBuffer{Max: 1 << 20}, o: o,
 		ExchangeSecret: random(16), connSecret: random(16), cookieSecret: []byte(random(32)), dataDir: t.TempDir(),
 	}
 	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -611,7 +611,7 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{Max: 1 << 20}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -651,27 +651,6 @@ func WaitHTTP(t testing.TB, u string, status int, timeout time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s did not answer %d within %v (last: %s)", u, status, timeout, last)
-}
-
-// syncBuffer is a bounded buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() < 1<<20 {
-		s.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func random(n int) string {
