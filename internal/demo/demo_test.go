@@ -58,11 +58,7 @@ func TestDemoInBrowser(t *testing.T) {
 	tab := browser.Tab(t)
 	url := startDemo(t, 6*time.Second)
 	tab.Navigate(url + "/")
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), DemoEmail),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), DemoPassword),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(DemoEmail, DemoPassword); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
 	tab.WaitFor(`document.getElementById('user') && document.getElementById('user').textContent.includes('` + DemoEmail + `')`)

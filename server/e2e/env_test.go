@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
@@ -386,11 +385,7 @@ function res(p) {
 func (e *env) signIn(tab *browsertest.Tab, rd string) {
 	e.t.Helper()
 	tab.Navigate(e.Origin + server.Prefix + "login?rd=" + url.QueryEscape(rd))
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.email, e.password); err != nil {
 		e.t.Fatalf("submit the login form: %v", err)
 	}
 	if got := browsertest.Eval[string](tab, `location.href`); got != e.Origin+rd {

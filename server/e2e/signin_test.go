@@ -39,11 +39,7 @@ func TestLoginRequiredNavigates(t *testing.T) {
 		}
 	}
 
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.email, e.password); err != nil {
 		t.Fatalf("submit the login form: %v", err)
 	}
 	if got, want := browsertest.Eval[string](tab, `location.href`), e.Origin+"/dash?view=sales#top"; got != want {

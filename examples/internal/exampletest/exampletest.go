@@ -308,11 +308,7 @@ func (e *Env) Token(c *http.Client) string {
 // tab and waits for the page the submission leads to.
 func (e *Env) SubmitLoginForm(tab *browsertest.Tab) {
 	e.t.Helper()
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.Email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.Password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.Email, e.Password); err != nil {
 		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 300) : ""`)
 		e.t.Fatalf("submit the login form: %v (page says: %s)", err, body)
 	}
