@@ -48,13 +48,11 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
 func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t, logs: &testenv.LogBuffer{}}
-	idpLn, thLn := localListener(t), localListener(t)
+	thLn := localListener(t)
 	e.url = "http://" + thLn.Addr().String()
-	issuer := "http://" + idpLn.Addr().String() + "/dex"
-	var err error
-	e.idp, err = idp.Start(context.Background(), idp.Options{
-		Issuer: issuer, Listener: idpLn, Users: users,
-		Clients: []idp.Client{{ID: "tokenhook", Secret: testSecret, RedirectURIs: []string{e.url + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.url + "/"}}},
+	e.idp = idptest.Start(t, idp.Options{
+		Users:   users,
+		Clients: []idp.Client{idptest.RelyingParty("tokenhook", testSecret, e.url)},
 		Wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/dex/token" {
@@ -64,12 +62,8 @@ func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 			})
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.idp.Close() })
 	e.cfg = Config{
-		PublicURL: e.url, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
+		PublicURL: e.url, Issuer: e.idp.Issuer, ClientID: "tokenhook", ClientSecret: testSecret,
 		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), DataDir: t.TempDir(),
 	}
 	if mod != nil {

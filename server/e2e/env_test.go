@@ -24,6 +24,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
 )
@@ -233,21 +234,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 
 	// The identity provider, on its own port.
-	dexLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Issuer = "http://" + dexLn.Addr().String() + "/dex"
-	p, err := idp.Start(ctx, idp.Options{
-		Issuer: e.Issuer, Listener: dexLn, TokenTTL: o.TokenTTL,
-		Users:   []idp.User{{Email: e.email, Password: e.password}},
-		Clients: []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
-		Wrap:    e.countGrants,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	e.Issuer = idptest.Start(t, idp.Options{
+		TokenTTL: o.TokenTTL,
+		Users:    []idp.User{{Email: e.email, Password: e.password}},
+		Clients:  []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
+		Wrap:     e.countGrants,
+	}).Issuer
 
 	// tokenhook itself, its log kept for failures.
 	logs := &testenv.LogBuffer{Max: 1 << 20}

@@ -1,5 +1,5 @@
 // Package exampletest starts what the examples' tests run against: the real
-// in-process OpenID provider (Dex, package server/idp) and a real tokenhook
+// in-process OpenID provider (Dex, package internal/idp) and a real tokenhook
 // server in front of the example's app, the way a user runs
 // `tokenhook serve --upstream …`. It also signs a viewer in (over HTTP or
 // in a real Chromium), starts example apps written in other languages as
@@ -114,27 +114,16 @@ func NewWith(t testing.TB, o Options) *Env {
 		ClientSecret: random(16), logs: &testenv.LogBuffer{Max: 1 << 20}, o: o,
 		ExchangeSecret: random(16), connSecret: random(16), cookieSecret: []byte(random(32)), dataDir: t.TempDir(),
 	}
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Issuer = "http://" + idpLn.Addr().String() + "/dex"
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	p, err := idp.Start(ctx, idp.Options{
-		Issuer: e.Issuer, Listener: idpLn,
+	e.Issuer = idptest.Start(t, idp.Options{
 		Users: []idp.User{{Email: e.Email, Password: e.Password, Name: "Example Viewer", Groups: []string{Group}}},
 		Clients: []idp.Client{
-			{ID: ClientID, Secret: e.ClientSecret,
-				RedirectURIs: []string{e.URL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.URL + "/"}},
+			idptest.RelyingParty(ClientID, e.ClientSecret, e.URL),
 			{ID: ConnectionClientID, Secret: e.connSecret, RedirectURIs: []string{e.URL + "/_tokenhook/callback"}},
 		},
 		TokenTTL: o.TokenTTL,
-	})
-	if err != nil {
-		t.Fatalf("start the provider: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
+	}).Issuer
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	prov, err := oidc.NewProvider(ctx, e.Issuer)
 	if err != nil {
 		t.Fatalf("discover the provider: %v", err)
