@@ -98,3 +98,20 @@ func TestBusyPort(t *testing.T) {
 		t.Fatalf("second demo on a busy port: %v", err)
 	}
 }
+
+// TestMainFlags: the command's flags end it cleanly (help) or with a usage
+// error, before anything starts.
+func TestMainFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"-h"}, 0},
+		{[]string{"-bogus"}, 2},
+	} {
+		var out, errb strings.Builder
+		if code := Main(context.Background(), tc.args, &out, &errb); code != tc.code {
+			t.Errorf("Main(%q) = %d, want %d (stderr %q)", tc.args, code, tc.code, errb.String())
+		}
+	}
+}
