@@ -35,7 +35,7 @@ func TestPythonCredentialsHelper(t *testing.T) {
 	}))
 	defer app.Close()
 	d := newDataEnvWith(t, func(c *Config) { c.Upstream = app.URL })
-	c := newBrowser()
+	c := testenv.NewClient()
 	d.signIn(c, users[2], "/")
 	d.connect(t, c)
 	req, _ := http.NewRequest("GET", d.url+"/report", nil)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -111,11 +110,6 @@ func (e *testEnv) restart() {
 		e.t.Fatal(err)
 	}
 	e.start(ln)
-}
-
-func newBrowser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
 }
 
 // signIn runs the whole browser flow for user u starting at /_tokenhook/login?rd=rd

@@ -91,7 +91,7 @@ func TestCredentialHelpers(t *testing.T) {
 	e := exampletest.NewWith(t, exampletest.Options{Connection: true})
 	upstream, lastAssertion := app(t)
 	e.Serve(upstream.URL)
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 
 	helpers := []struct {

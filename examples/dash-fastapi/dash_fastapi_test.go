@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
@@ -32,7 +33,7 @@ func TestDashFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	direct := &http.Client{Timeout: 10 * time.Second}
 	foreign := "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser = browsertest.Shared{}
@@ -33,7 +34,7 @@ func TestFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	token := e.Token(c)
 	tests := []struct {

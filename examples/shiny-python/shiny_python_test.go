@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
@@ -36,7 +37,7 @@ func TestShinyPythonApp(t *testing.T) {
 	t.Run("a file upload carries the bearer", func(t *testing.T) {
 		// Without a bearer, tokenhook refuses a POST (401): the upload below
 		// only arrives because tokenhook's script added the viewer's token.
-		c := exampletest.NewClient()
+		c := testenv.NewClient()
 		e.SignIn(c)
 		resp, err := c.Post(e.URL+"/session/0/upload/0?w=", "application/octet-stream", strings.NewReader("x"))
 		if err != nil {

@@ -34,7 +34,7 @@ func TestShinyApp(t *testing.T) {
 	exampletest.Start(t, ".", nil, "Rscript", "-e",
 		fmt.Sprintf(`shiny::runApp(".", host = %q, port = %s, launch.browser = FALSE)`, host, port))
 	appURL := "http://" + addr
-	exampletest.WaitHTTP(t, appURL+"/", http.StatusOK, 60*time.Second)
+	testenv.WaitHTTP(t, appURL+"/", http.StatusOK, 60*time.Second)
 	e.Serve(appURL)
 
 	tab := browser.Tab(t)
@@ -63,7 +63,7 @@ func TestShinyApp(t *testing.T) {
 
 	// The WebSocket the page opened above needed the session cookie and an
 	// exact Origin; the same upgrade from elsewhere is refused.
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	upgrades := []struct {
 		name   string

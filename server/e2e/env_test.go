@@ -287,7 +287,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.Other = other.URL
 	e.OtherAlt = strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
 
-	e.waitReady(ctx)
+	testenv.WaitHTTP(t, e.Origin+server.Prefix+"readyz", http.StatusOK, 20*time.Second) // the provider is discovered
 	prov, err := oidc.NewProvider(ctx, e.Issuer)
 	if err != nil {
 		t.Fatal(err)
@@ -310,29 +310,6 @@ func (e *env) countGrants(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// waitReady waits until tokenhook has discovered the provider.
-func (e *env) waitReady(ctx context.Context) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.Origin+server.Prefix+"readyz", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			e.t.Fatalf("tokenhook not ready: last error %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // page serves an HTML page at path that loads the browser hook with the given

@@ -14,11 +14,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -168,7 +166,7 @@ func (e *Env) Serve(upstream string) {
 	var once sync.Once
 	e.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(e.stop)
-	WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
+	testenv.WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
 }
 
 // Stop stops tokenhook, which ends every proxied connection (the app's
@@ -244,13 +242,6 @@ func (e *Env) CheckConnectionToken(tok string) {
 	if err := it.Claims(&c); err != nil || c.Email != e.Email {
 		e.t.Fatalf("connection token for %q (%v), want %q", c.Email, err, e.Email)
 	}
-}
-
-// NewClient returns an HTTP client with a cookie jar, the way a browser keeps
-// tokenhook's session cookie, and a timeout.
-func NewClient() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
 }
 
 // SignIn signs the viewer in over plain HTTP with c (which needs a cookie
@@ -512,7 +503,7 @@ func (e *Env) StartPython(py, health string, env []string, args func(host, port 
 	appURL := "http://" + addr
 	env = append(append(e.PythonEnv(appURL), "HOST="+host, "PORT="+port), env...)
 	Start(e.t, ".", env, py, args(host, port)...)
-	WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
+	testenv.WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
 	e.Serve(appURL)
 	return appURL
 }
@@ -612,30 +603,6 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-}
-
-// WaitHTTP polls u until it answers with status, failing the test after
-// timeout.
-func WaitHTTP(t testing.TB, u string, status int, timeout time.Duration) {
-	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := c.Get(u)
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer %d within %v (last: %s)", u, status, timeout, last)
 }
 
 func random(n int) string {
