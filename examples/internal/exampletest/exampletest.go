@@ -610,3 +610,45 @@ func random(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Browser is the Chromium a package of example tests shares (from its
+// TestMain), with a tab timeout long enough for a Python app's first page.
+func Browser() *browsertest.Shared {
+	return &browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+}
+
+// App is a Python example app that RunApp starts.
+type App struct {
+	// Modules are what the interpreter must import (see VenvPython).
+	Modules []string
+	// Options configure the environment (see NewWith).
+	Options Options
+	// Health is a path of the app that answers 200 once it serves.
+	Health string
+	// Env is more environment for the app; OIDC_ISSUER (the provider's
+	// issuer) is always set, with PythonEnv, HOST and PORT.
+	Env []string
+	// Args returns the command line after the interpreter, for the app on
+	// host and port behind e.
+	Args func(e *Env, host, port string) []string
+	// SignIn is the path the viewer opens and signs in at.
+	SignIn string
+}
+
+// RunApp is how every browser test of a Python example starts: the
+// interpreter, an environment, the app behind tokenhook (StartPython) and a
+// tab of browser signed in at a.SignIn. It returns the environment, the tab
+// and the app's URL.
+func RunApp(t *testing.T, browser *browsertest.Shared, a App) (*Env, *browsertest.Tab, string) {
+	t.Helper()
+	py := VenvPython(t, a.Modules...)
+	e := NewWith(t, a.Options)
+	appURL := e.StartPython(py, a.Health, append([]string{"OIDC_ISSUER=" + e.Issuer}, a.Env...),
+		func(host, port string) []string { return a.Args(e, host, port) })
+	tab := browser.Tab(t)
+	e.SignInTab(tab, a.SignIn)
+	return e, tab, appURL
+}
+
+// AppPy is App.Args for an app.py that takes its address from HOST and PORT.
+func AppPy(*Env, string, string) []string { return []string{"app.py"} }
