@@ -367,21 +367,7 @@ func (e *env) signIn(tab *browsertest.Tab, rd string) {
 // Dex for our client and the signed-in viewer. It returns the token.
 func (e *env) checkToken(auth string) string {
 	e.t.Helper()
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		e.t.Fatalf("Authorization %q is not a bearer token", auth)
-	}
-	idt, err := e.verifier.Verify(context.Background(), tok)
-	if err != nil {
-		e.t.Fatalf("the bearer token is not a valid access token of the provider: %v", err)
-	}
-	var claims struct {
-		Email string `json:"email"`
-	}
-	if err := idt.Claims(&claims); err != nil || claims.Email != e.email {
-		e.t.Fatalf("token claims email = %q (%v), want %s", claims.Email, err, e.email)
-	}
-	return tok
+	return idptest.CheckBearer(e.t, e.verifier, auth, e.email, nil)
 }
 
 // escapeJS renders s as a JavaScript string literal.

@@ -306,21 +306,8 @@ type Claims struct {
 // token's claims.
 func (e *Env) CheckBearer(auth string) Claims {
 	e.t.Helper()
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		e.t.Fatalf("Authorization %q is not a bearer token", auth)
-	}
-	it, err := e.verifier.Verify(context.Background(), tok)
-	if err != nil {
-		e.t.Fatalf("the bearer is not a valid token of the provider: %v", err)
-	}
 	var c Claims
-	if err := it.Claims(&c); err != nil {
-		e.t.Fatal(err)
-	}
-	if c.Email != e.Email {
-		e.t.Fatalf("token email = %q, want %q", c.Email, e.Email)
-	}
+	idptest.CheckBearer(e.t, e.verifier, auth, e.Email, &c)
 	return c
 }
 
