@@ -1,6 +1,8 @@
-// Package testenv starts the real parts tests need (today: redis-server) and
-// decides whether a missing part skips a test or, when the environment
-// variable CI is "true", fails it.
+// Package testenv is what every test package shares about the machine: the
+// one policy for a missing part (Need: skip here, fail when CI is "true"),
+// a real redis-server on a free port, a locked LogBuffer for concurrent
+// logs, WaitHTTP and a cookie-jar client (NewClient). Go's own
+// internal/testenv is the model.
 package testenv
 
 import (
