@@ -33,12 +33,18 @@ PY_REQS := examples/python/requirements.txt examples/python/pyproject.toml
 VENV_STAMP := $(VENV)/.installed-$(shell cat $(PY_REQS) | sha256sum | cut -c1-16)
 export TOKENHOOK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: test deps npm venv pytest vet fmt js gotest fuzz bench
+.PHONY: test build deps npm venv pytest vet fmt js gotest fuzz bench
 
 ## test: everything CI checks: installs, vet, gofmt, the injector's type check
 ## and tests, the Python package's tests, all Go tests (real Dex, real Chromium,
 ## real Dash renderer, the real Python frameworks), fuzzing.
 test: deps npm venv vet fmt js pytest gotest fuzz
+
+## build: the product binary as a release is built, into bin/tokenhook (no
+## identity provider linked; cmd/tokenhook's TestBinaryIsLean checks that and its
+## size budget). The demo is `go run ./cmd/tokenhook-demo`.
+build:
+	$(GO) build -trimpath -ldflags='-s -w' -o bin/tokenhook ./cmd/tokenhook
 
 ## deps: install the Debian packages in DEBS and DEBS_LEAN (and Node.js) when missing.
 deps:

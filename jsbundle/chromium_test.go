@@ -13,22 +13,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // chromium returns the browser binary, skipping (or failing when CI=true)
 // if it is missing.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/lib/chromium/chromium", "chromium"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is required when CI=true")
-	}
-	t.Skip("chromium not installed")
-	return ""
+	return testenv.NeedCommand(t, "/usr/lib/chromium/chromium", "chromium")
 }
 
 // TestXHRReplayInChromium checks, in a real browser, the part of the hook

@@ -4,9 +4,8 @@
 // immutable, content-hashed /_tokenhook/tokenhook.<hash>.js, plus the
 // sign-in chunk /_tokenhook/tokenhook-signin.<hash>.js that the main script
 // loads on demand (by its SRI), each with an ETag and a gzip variant
-// compressed once at build time. It also renders the
-// matching <script> tag with Subresource Integrity and minifies the HTML
-// pages the server renders.
+// compressed once at build time. It also renders the matching <script> tag
+// with Subresource Integrity.
 package jsbundle
 
 import (
@@ -27,11 +26,7 @@ import (
 	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
-	"github.com/tdewolff/minify/v2"
-	mcss "github.com/tdewolff/minify/v2/css"
-	mhtml "github.com/tdewolff/minify/v2/html"
-	mjs "github.com/tdewolff/minify/v2/js"
-	mjson "github.com/tdewolff/minify/v2/json"
+
 	"github.com/tokenhook/tokenhook/injector"
 )
 
@@ -205,7 +200,7 @@ func (b *Bundle) Hash() string { return b.hash }
 // the sign-in chunk).
 func (b *Bundle) Filename() string { return b.name + "." + b.hash + ".js" }
 
-// HashedPath returns "/_tokenhook/" + Filename().
+// HashedPath returns Prefix + Filename().
 func (b *Bundle) HashedPath() string { return Prefix + b.Filename() }
 
 // SRI returns the Subresource Integrity value, "sha384-<base64>".
@@ -284,23 +279,4 @@ func (b *Bundle) ScriptTagSrc(src string, attrs ...string) string {
 	}
 	s.WriteString("></script>")
 	return s.String()
-}
-
-var jsType = regexp.MustCompile(`^(application|text)/(x-)?(java|ecma)script$`)
-var jsonType = regexp.MustCompile(`[/+]json$`)
-
-// MinifyHTML minifies an HTML page the server renders, including its inline
-// CSS, JavaScript and JSON. Document tags and end tags are kept, so
-// templates stay easy to read in a browser's view-source.
-func MinifyHTML(page []byte) ([]byte, error) {
-	m := minify.New()
-	m.Add("text/html", &mhtml.Minifier{KeepDocumentTags: true, KeepEndTags: true})
-	m.AddFunc("text/css", mcss.Minify)
-	m.AddFuncRegexp(jsType, mjs.Minify)
-	m.AddFuncRegexp(jsonType, mjson.Minify)
-	out, err := m.Bytes("text/html", page)
-	if err != nil {
-		return nil, fmt.Errorf("jsbundle: minify html: %w", err)
-	}
-	return out, nil
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // sizeBudget is the issue's budget for the minified, gzipped main script;
@@ -270,44 +272,10 @@ func TestScriptTag(t *testing.T) {
 	}
 }
 
-func TestMinifyHTML(t *testing.T) {
-	in := []byte(`<!doctype html>
-<html>
-  <head>
-    <title>  Sign in  </title>
-    <style> body { color : red ; } </style>
-    <script type="application/json" id="cfg"> { "a" : 1 } </script>
-    <script> var  answer  =  40 + 2 ; </script>
-  </head>
-  <body>
-    <p>  Hello,   <b>viewer</b>  </p>
-  </body>
-</html>`)
-	out, err := MinifyHTML(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(out)
-	for _, want := range []string{"<title>Sign in</title>", "body{color:red}", `{"a":1}`, "<b>viewer</b>", "</body>"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("minified page lacks %q:\n%s", want, s)
-		}
-	}
-	if len(out) >= len(in)*3/4 {
-		t.Errorf("barely smaller: %d -> %d bytes", len(in), len(out))
-	}
-}
-
 // TestRunsInNode runs the real bundle in node against a tiny fake window:
 // it must install window.TokenHook and decorate a POST.
 func TestRunsInNode(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is required when CI=true")
-		}
-		t.Skip("node not installed")
-	}
+	node := testenv.NeedCommand(t, "node")
 	b := build(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "bundle.js"), b.Code(), 0o644); err != nil {

@@ -61,8 +61,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, http.StatusNotFound, "Unknown connection", "No connection named "+clip(name, 40)+" is configured.", "")
 		return
 	}
-	rd := SafeRedirect(r.URL.Query().Get("rd"))
-	if !s.HasSession(r) {
+	rd := safeRedirect(r.URL.Query().Get("rd"))
+	if !s.hasSession(r) {
 		back := Prefix + "connect/" + url.PathEscape(name) + "?" + url.Values{"rd": {rd}}.Encode()
 		http.Redirect(w, r, Prefix+"login?"+url.Values{"rd": {back}}.Encode(), http.StatusFound)
 		return

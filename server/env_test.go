@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,35 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const testSecret = "client-secret-do-not-log-7f3a9c"
 
@@ -49,7 +29,7 @@ type testEnv struct {
 	cfg        Config
 	url        string // tokenhook's public URL
 	tokenCalls atomic.Int32
-	logs       *syncBuffer
+	logs       *testenv.LogBuffer
 	cancel     context.CancelFunc
 }
 
@@ -66,14 +46,12 @@ func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
 // server starts (e.url is known by then).
 func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, logs: &syncBuffer{}}
-	idpLn, thLn := localListener(t), localListener(t)
+	e := &testEnv{t: t, logs: &testenv.LogBuffer{}}
+	thLn := localListener(t)
 	e.url = "http://" + thLn.Addr().String()
-	issuer := "http://" + idpLn.Addr().String() + "/dex"
-	var err error
-	e.idp, err = idp.Start(context.Background(), idp.Options{
-		Issuer: issuer, Listener: idpLn, Users: users,
-		Clients: []idp.Client{{ID: "tokenhook", Secret: testSecret, RedirectURIs: []string{e.url + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.url + "/"}}},
+	e.idp = idptest.Start(t, idp.Options{
+		Users:   users,
+		Clients: []idp.Client{idptest.RelyingParty("tokenhook", testSecret, e.url)},
 		Wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/dex/token" {
@@ -83,12 +61,8 @@ func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 			})
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.idp.Close() })
 	e.cfg = Config{
-		PublicURL: e.url, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
+		PublicURL: e.url, Issuer: e.idp.Issuer, ClientID: "tokenhook", ClientSecret: testSecret,
 		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), DataDir: t.TempDir(),
 	}
 	if mod != nil {
@@ -136,11 +110,6 @@ func (e *testEnv) restart() {
 		e.t.Fatal(err)
 	}
 	e.start(ln)
-}
-
-func newBrowser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
 }
 
 // signIn runs the whole browser flow for user u starting at /_tokenhook/login?rd=rd

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/connection"
-	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
 )
 
 const exchangeSecret = "upstream-exchange-secret"
@@ -128,7 +129,7 @@ func (d *dataEnv) userinfo(t *testing.T, token string) int {
 
 func TestConnectionAndExchange(t *testing.T) {
 	d := newDataEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	d.signIn(c, users[0], "/")
 
 	// Not linked yet.
@@ -205,7 +206,7 @@ func TestConnectionAndExchange(t *testing.T) {
 
 func TestExchangeRefusals(t *testing.T) {
 	d := newDataEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	d.signIn(c, users[1], "/")
 	d.connect(t, c)
 	good := d.assertion(t, c)

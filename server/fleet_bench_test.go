@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
-	"github.com/tokenhook/tokenhook/server/idp"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
 )
 
 // BenchmarkProxiedBearerByStore compares proxied bearer requests (no

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,7 @@ func TestFleetLeaseHolderKilled(t *testing.T) {
 	f.addrs = append(f.addrs, mustURL("http://"+addr))
 	victim := len(f.addrs) - 1
 
-	c := newBrowser()
+	c := testenv.NewClient()
 	f.signIn(c, users[0], "/")
 	f.expire(c)
 	f.holdGrants.Store(true)

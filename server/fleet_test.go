@@ -25,9 +25,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/backchannel"
-	"github.com/tokenhook/tokenhook/server/idp"
 )
 
 // pinReplica is the header the fleet's front routes by (a replica's index);
@@ -61,7 +61,7 @@ type fleet struct {
 func newFleet(t *testing.T, n int) *fleet {
 	t.Helper()
 	f := &fleet{redis: testenv.StartRedis(t), served: map[string]int{}, held: make(chan struct{}, 1)}
-	f.testEnv = &testEnv{t: t, logs: &syncBuffer{}}
+	f.testEnv = &testEnv{t: t, logs: &testenv.LogBuffer{}}
 	var err error
 	if f.logoutKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestFleet(t *testing.T) {
 
 	t.Run("iframe sign-in claimed on another replica", func(t *testing.T) {
 		secret := randomString(32)
-		p := f.signInPopup(newBrowser(), randomString(16), secret)
+		p := f.signInPopup(testenv.NewClient(), randomString(16), secret)
 		if p.code == "" {
 			t.Fatalf("popup page without a code: %d", p.status)
 		}
@@ -282,7 +282,7 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
-	c := newBrowser()
+	c := testenv.NewClient()
 	f.signIn(c, users[0], "/")
 	t.Run("a session works on every replica", func(t *testing.T) {
 		var first string
@@ -355,7 +355,7 @@ func TestFleet(t *testing.T) {
 	})
 
 	t.Run("logout on one replica closes a WebSocket on another within 1s", func(t *testing.T) {
-		viewer := newBrowser()
+		viewer := testenv.NewClient()
 		f.signIn(viewer, users[1], "/")
 		ws := f.dialOn(t, viewer, 2)
 		resp, _ := f.on(viewer, 0, "POST", Prefix+"logout", map[string]string{"X-TokenHook": "1"})
@@ -502,7 +502,7 @@ func (f *fleet) dialOn(t *testing.T, c *http.Client, i int) *websocket.Conn {
 // session on replica i; it returns the browser, the socket and u's subject.
 func (f *fleet) viewerOn(t *testing.T, u idp.User, i int) (*http.Client, *websocket.Conn, string) {
 	t.Helper()
-	c := newBrowser()
+	c := testenv.NewClient()
 	f.signIn(c, u, "/")
 	return c, f.dialOn(t, c, i), f.subjectOf(c)
 }

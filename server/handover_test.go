@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 
@@ -113,7 +114,7 @@ func (e *testEnv) confirm(c *http.Client, channel, code, answer string, hdr map[
 // iframe does.
 func (e *testEnv) embedToken(embed *http.Cookie) tokenAnswer {
 	e.t.Helper()
-	c := newBrowser()
+	c := testenv.NewClient()
 	u, _ := url.Parse(e.url)
 	c.Jar.SetCookies(u, []*http.Cookie{{Name: embed.Name, Value: embed.Value}})
 	return e.token(c, nil)
@@ -125,7 +126,7 @@ func (e *testEnv) embedToken(embed *http.Cookie) tokenAnswer {
 func TestPopupSignInHandOver(t *testing.T) {
 	e := newEnv(t)
 	e.srv.claimWait = 100 * time.Millisecond
-	p := e.signInPopup(newBrowser(), randomString(16), randomString(32))
+	p := e.signInPopup(testenv.NewClient(), randomString(16), randomString(32))
 	if p.status != 200 || !strings.Contains(p.page, "tokenhook:signed-in") || p.code == "" {
 		t.Fatalf("sign-in window page: %d %s", p.status, p.page)
 	}
@@ -175,7 +176,7 @@ func TestPopupSignInHijack(t *testing.T) {
 	e := newEnv(t)
 	e.srv.claimWait = 200 * time.Millisecond
 	channel, secret := randomString(16), randomString(32)
-	viewer := newBrowser()
+	viewer := testenv.NewClient()
 	p := e.signInPopup(viewer, channel, secret)
 	if p.status != 200 || p.code == "" {
 		t.Fatalf("the viewer's sign-in window: %d %s", p.status, p.page)
@@ -224,7 +225,7 @@ func TestPopupConfirm(t *testing.T) {
 	e.srv.claimWait = 100 * time.Millisecond
 	same := map[string]string{"Origin": e.url, "Sec-Fetch-Site": "same-origin"}
 
-	viewer := newBrowser()
+	viewer := testenv.NewClient()
 	p := e.signInPopup(viewer, randomString(16), randomString(32))
 	if st, page := e.confirm(viewer, p.channel, p.code, "yes", same); st != 200 || !strings.Contains(page, "You are signed in") {
 		t.Fatalf("confirm: %d %s", st, page)
@@ -239,14 +240,14 @@ func TestPopupConfirm(t *testing.T) {
 
 	// Dex keeps one refresh token per user: the second sign-in is another user's.
 	q := url.Values{"popup": {"1"}, "channel": {randomString(16)}, "challenge": {rendezvous.Challenge(randomString(32))}}
-	resp, err := idptest.Login(context.Background(), newBrowser(), e.url+"/_tokenhook/login?"+q.Encode(), users[1].Email, users[1].Password, nil)
+	resp, err := idptest.Login(context.Background(), testenv.NewClient(), e.url+"/_tokenhook/login?"+q.Encode(), users[1].Email, users[1].Password, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	code := firstGroup(hiddenCode.FindStringSubmatch(string(b)))
-	if st, page := e.confirm(newBrowser(), q.Get("channel"), code, "no", same); st != 200 || !strings.Contains(page, "Sign-in refused") {
+	if st, page := e.confirm(testenv.NewClient(), q.Get("channel"), code, "no", same); st != 200 || !strings.Contains(page, "Sign-in refused") {
 		t.Fatalf("refuse: %d %s", st, page)
 	}
 	if a := e.claim(q.Get("channel"), randomString(32), code); a.status != 410 {

@@ -14,7 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -79,7 +80,7 @@ func newIdentityEnv(t *testing.T, mod func(*Config)) (*testEnv, *identityApp) {
 // access token.
 func (e *testEnv) bearerOf(u idp.User) (*http.Client, string) {
 	e.t.Helper()
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, u, "/")
 	a := e.token(c, nil)
 	at, _ := a.body["access_token"].(string)
@@ -149,7 +150,7 @@ func TestOneIdentityPerRequest(t *testing.T) {
 		}
 	})
 	t.Run("bearer alone", func(t *testing.T) {
-		resp, _ := do(t, newBrowser(), "POST", e.url+"/_dash-update-component", map[string]string{"Authorization": "Bearer " + bobToken}, "{}")
+		resp, _ := do(t, testenv.NewClient(), "POST", e.url+"/_dash-update-component", map[string]string{"Authorization": "Bearer " + bobToken}, "{}")
 		h := app.last()
 		if resp.StatusCode != 200 || h == nil || h.Get("X-Forwarded-Email") != users[1].Email {
 			t.Fatalf("%d %v", resp.StatusCode, h)
@@ -304,7 +305,7 @@ func TestSessionWebSocketClosesWhenSessionEnds(t *testing.T) {
 		ws := dialSession(t, e, c)
 		// Dex keeps one refresh token per user and client: signing in
 		// again elsewhere revokes the first browser's refresh token.
-		e.signIn(newBrowser(), users[2], "/")
+		e.signIn(testenv.NewClient(), users[2], "/")
 		e.expire(c)
 		if a := e.token(c, nil); a.status != 401 {
 			t.Fatalf("token with a revoked refresh token: %v", a)
@@ -351,7 +352,7 @@ func TestGroupsClaimSameOnBothPaths(t *testing.T) {
 			c, at := e.bearerOf(team)
 			sessionResp, _ := do(t, c, "GET", e.url+"/page", nil, "")
 			sessionHeaders := app.last()
-			bearerResp, _ := do(t, newBrowser(), "GET", e.url+"/page", map[string]string{"Authorization": "Bearer " + at}, "")
+			bearerResp, _ := do(t, testenv.NewClient(), "GET", e.url+"/page", map[string]string{"Authorization": "Bearer " + at}, "")
 			bearerHeaders := app.last()
 			if sessionResp.StatusCode != tc.status || bearerResp.StatusCode != tc.status {
 				t.Fatalf("session path %d, bearer path %d, want %d on both", sessionResp.StatusCode, bearerResp.StatusCode, tc.status)

@@ -62,10 +62,10 @@ func randomString(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// SafeRedirect returns rd if it is a path on this origin, else "/". It refuses
+// safeRedirect returns rd if it is a path on this origin, else "/". It refuses
 // absolute URLs, scheme-relative "//host", backslash tricks ("/\host"), control
 // characters, and the same forms percent-encoded.
-func SafeRedirect(rd string) string {
+func safeRedirect(rd string) string {
 	if rd == "" || len(rd) > 2048 || rd[0] != '/' {
 		return "/"
 	}
@@ -112,7 +112,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	rd := SafeRedirect(q.Get("rd"))
+	rd := safeRedirect(q.Get("rd"))
 	channel, challenge := "", ""
 	if q.Get("popup") == "1" {
 		channel, challenge = q.Get("channel"), q.Get("challenge")
@@ -167,22 +167,22 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		if e == "access_denied" {
 			title = "Access was denied"
 		}
-		s.renderPage(w, http.StatusForbidden, title, "The identity provider answered: "+clip(e, 64)+describe(desc), "/_tokenhook/login?rd="+url.QueryEscape(txString(tx.Values, "rd")))
+		s.renderPage(w, http.StatusForbidden, title, "The identity provider answered: "+clip(e, 64)+describe(desc), Prefix+"login?rd="+url.QueryEscape(txString(tx.Values, "rd")))
 		return
 	}
 	state, _ := tx.Values["state"].(string)
 	if p == nil || state == "" {
-		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was started too long ago, already finished, or in another browser. Please start again.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was started too long ago, already finished, or in another browser. Please start again.", Prefix+"login")
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 {
 		s.log.Warn("sign-in state mismatch")
-		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The sign-in answer does not belong to this browser's sign-in. Please start again.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The sign-in answer does not belong to this browser's sign-in. Please start again.", Prefix+"login")
 		return
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 4096 {
-		s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer carried no authorization code.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer carried no authorization code.", Prefix+"login")
 		return
 	}
 	verifier, _ := tx.Values["verifier"].(string)
@@ -193,7 +193,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		if !s.useState(w, r, state) {
 			return
 		}
-		s.finishConnect(w, r, name, code, verifier, SafeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
+		s.finishConnect(w, r, name, code, verifier, safeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
 		return
 	}
 	ctx := r.Context()
@@ -213,19 +213,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if p.Verifier != nil {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
-			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", "/_tokenhook/login")
+			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", Prefix+"login")
 			return
 		}
 		idt, err := p.Verifier.Verify(ctx, raw)
 		if err != nil {
 			s.log.Warn("ID token rejected", "err", err)
-			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", "/_tokenhook/login")
+			s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", Prefix+"login")
 			return
 		}
 		nonce, _ := tx.Values["nonce"].(string)
 		if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 			s.log.Warn("ID token nonce mismatch")
-			s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The ID token does not belong to this sign-in. Please start again.", "/_tokenhook/login")
+			s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The ID token does not belong to this sign-in. Please start again.", Prefix+"login")
 			return
 		}
 		var claims map[string]any
@@ -251,7 +251,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	id, err := s.startSession(w, r, sess)
 	if err != nil {
 		s.log.Error("create session", "err", err)
-		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", Prefix+"login")
 		return
 	}
 	s.log.Info("signed in", "sub", sess.Subject)
@@ -259,7 +259,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
 		return
 	}
-	http.Redirect(w, r, SafeRedirect(txString(tx.Values, "rd")), http.StatusFound)
+	http.Redirect(w, r, safeRedirect(txString(tx.Values, "rd")), http.StatusFound)
 }
 
 func txString(v map[any]any, k string) string {
@@ -289,12 +289,12 @@ func (s *Server) useState(w http.ResponseWriter, r *http.Request, state string) 
 	fresh, err := s.states.UseOnce(r.Context(), "state:"+state, loginTimeout)
 	if err != nil {
 		s.log.Error("one-time state store", "err", err)
-		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not record the sign-in.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not record the sign-in.", Prefix+"login")
 		return false
 	}
 	if !fresh {
 		s.log.Warn("sign-in state replayed")
-		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "This sign-in answer was used before. Please start again.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "This sign-in answer was used before. Please start again.", Prefix+"login")
 		return false
 	}
 	return true
@@ -311,12 +311,12 @@ func (s *Server) exchangeFailed(w http.ResponseWriter, err error) {
 	switch {
 	case answered && re.Code == "invalid_grant":
 		s.log.Info("code exchange refused", "err", err)
-		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", Prefix+"login")
 	case answered:
 		s.log.Warn("code exchange failed", "err", err)
-		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", "/_tokenhook/login")
+		s.renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", Prefix+"login")
 	default:
 		s.log.Debug("code exchange could not reach the provider", "err", err)
-		s.renderRetry(w, "The identity provider is unreachable", "tokenhook could not reach the identity provider to finish the sign-in. Sign in again in a moment.", "/_tokenhook/login")
+		s.renderRetry(w, "The identity provider is unreachable", "tokenhook could not reach the identity provider to finish the sign-in. Sign in again in a moment.", Prefix+"login")
 	}
 }

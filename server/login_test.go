@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // holdCallback signs in as u in browser c and stops at tokenhook's callback:
@@ -53,7 +54,7 @@ func get(t *testing.T, u string, cookies []*http.Cookie) (*http.Response, string
 // genuine answer that follows still signs the viewer in.
 func TestCallbackWithoutCodeBurnsNoState(t *testing.T) {
 	e := newEnv(t)
-	cb, tx := e.holdCallback(newBrowser(), 0)
+	cb, tx := e.holdCallback(testenv.NewClient(), 0)
 	u, _ := url.Parse(cb)
 	for _, code := range []string{"", "forged-code"} {
 		q := u.Query()
@@ -74,7 +75,7 @@ func TestCallbackWithoutCodeBurnsNoState(t *testing.T) {
 // again page, not 502.
 func TestCallbackInvalidGrant(t *testing.T) {
 	e := newEnv(t)
-	cb, tx := e.holdCallback(newBrowser(), 0)
+	cb, tx := e.holdCallback(testenv.NewClient(), 0)
 	u, _ := url.Parse(cb)
 	q := u.Query()
 	q.Set("code", "a-code-the-provider-never-issued")
@@ -202,21 +203,21 @@ func TestSignInFlood(t *testing.T) {
 	}
 	// A real viewer signs in during the flood, then again after it.
 	time.Sleep(100 * time.Millisecond)
-	during := newBrowser()
+	during := testenv.NewClient()
 	e.signIn(during, users[0], "/during")
 	if a := e.token(during, nil); a.status != 200 {
 		t.Fatalf("token after the sign-in during the flood: %v", a)
 	}
 	wg.Wait()
 	took := time.Since(start)
-	after := newBrowser()
+	after := testenv.NewClient()
 	e.signIn(after, users[1], "/after")
 	if a := e.token(after, nil); a.status != 200 {
 		t.Fatalf("token after the sign-in after the flood: %v", a)
 	}
 	// A popup sign-in (rendezvous) after the flood works too.
 	e.srv.claimWait = time.Second
-	p := e.signInPopup(newBrowser(), randomString(16), randomString(32))
+	p := e.signInPopup(testenv.NewClient(), randomString(16), randomString(32))
 	if a := e.claim(p.channel, p.secret, p.code); a.status != 200 {
 		t.Fatalf("popup sign-in after the flood: %d %v", a.status, a.body)
 	}
@@ -251,7 +252,7 @@ func (e *testEnv) ageReach(d time.Duration) {
 // is logged once, and sign-in works again once the provider answers.
 func TestSignInProviderDown(t *testing.T) {
 	e := newEnv(t)
-	cb, tx := e.holdCallback(newBrowser(), 0)
+	cb, tx := e.holdCallback(testenv.NewClient(), 0)
 	issuer, _ := url.Parse(e.cfg.Issuer)
 	e.idp.Close() // down: connections refused
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -97,7 +98,7 @@ func newProcEnv(t *testing.T, refreshTimeout time.Duration) (*testEnv, *dexProc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, logs: &syncBuffer{}, url: "http://" + thLn.Addr().String()}
+	e := &testEnv{t: t, logs: &testenv.LogBuffer{}, url: "http://" + thLn.Addr().String()}
 	d := startDexProc(t, e.url+"/_tokenhook/callback", struct{ Email, Password string }{users[0].Email, users[0].Password})
 	e.cfg = Config{PublicURL: e.url, Issuer: d.issuer, ClientID: "tokenhook", ClientSecret: testSecret,
 		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), DataDir: t.TempDir(), RefreshTimeout: refreshTimeout}
@@ -171,7 +172,7 @@ func (e *testEnv) timedTokens(c *http.Client, n int, limit time.Duration) ([]tok
 func TestProviderFaults(t *testing.T) {
 	const refreshTimeout = 2 * time.Second
 	e, d := newProcEnv(t, refreshTimeout)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 
 	t.Run("storms", func(t *testing.T) {
@@ -304,17 +305,17 @@ func currentToken(t *testing.T, e *testEnv, c *http.Client) any {
 func TestForcedRefreshCap(t *testing.T) {
 	const interval = 800 * time.Millisecond
 	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.ForcedRefreshInterval = interval })
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
-	first := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at)})
+	first := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
 	if first.status != 200 || first.body["access_token"] == at || e.tokenCalls.Load()-base != 1 {
 		t.Fatalf("first forced refresh: %v (%d grants)", first, e.tokenCalls.Load()-base)
 	}
 	fresh := first.body["access_token"].(string)
 	for i := range 10 {
-		a := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(fresh)})
+		a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(fresh)})
 		if a.status != 200 || a.body["access_token"] != fresh {
 			t.Fatalf("report %d within the interval: %v, want the current token", i, a)
 		}
@@ -323,7 +324,7 @@ func TestForcedRefreshCap(t *testing.T) {
 		t.Fatalf("%d grants for 11 stale reports within the interval, want 1", n)
 	}
 	time.Sleep(interval)
-	if a := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(fresh)}); a.status != 200 || a.body["access_token"] == fresh || e.tokenCalls.Load()-base != 2 {
+	if a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(fresh)}); a.status != 200 || a.body["access_token"] == fresh || e.tokenCalls.Load()-base != 2 {
 		t.Fatalf("forced refresh after the interval: %v (%d grants)", a, e.tokenCalls.Load()-base)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"html/template"
 	"net/http"
 
-	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/internal/htmlmin"
 )
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
@@ -57,7 +57,7 @@ func (s *Server) writePage(w http.ResponseWriter, status int, tmpl *template.Tem
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	out, err := jsbundle.MinifyHTML(buf.Bytes())
+	out, err := htmlmin.Minify(buf.Bytes())
 	if err != nil {
 		out = buf.Bytes()
 	}

@@ -31,8 +31,10 @@ import (
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// Prefix is the path prefix of every route tokenhook serves itself.
-const Prefix = "/_tokenhook/"
+// Prefix is the path prefix of every route tokenhook serves itself, the
+// browser script's included (jsbundle serves it there, hence the one
+// definition lives in jsbundle).
+const Prefix = jsbundle.Prefix
 
 // Server is a configured tokenhook server. Create it with New.
 type Server struct {
@@ -203,10 +205,6 @@ func (s *Server) routes() {
 		writeJSONError(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
 	})
 }
-
-// Bundle returns the browser script the server serves (for its SRI value and
-// script tag).
-func (s *Server) Bundle() *jsbundle.Bundle { return s.bundle }
 
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestSignInAndToken(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	resp := e.signIn(c, users[0], "/reports/q3?tab=2")
 	if loc := resp.Header.Get("Location"); loc != "/reports/q3?tab=2" {
 		t.Fatalf("redirected to %q after sign-in, want rd", loc)
@@ -96,7 +97,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 func TestTokenEndpointGuards(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	for _, tc := range []struct {
 		name   string
@@ -121,7 +122,7 @@ func TestTokenEndpointGuards(t *testing.T) {
 		})
 	}
 	t.Run("no session", func(t *testing.T) {
-		if a := e.token(newBrowser(), nil); a.status != 401 || a.body["error"] != "login_required" {
+		if a := e.token(testenv.NewClient(), nil); a.status != 401 || a.body["error"] != "login_required" {
 			t.Fatalf("got %v", a)
 		}
 	})
@@ -135,7 +136,7 @@ func TestTokenEndpointGuards(t *testing.T) {
 		}
 		bad := []byte(val)
 		bad[len(bad)/2] ^= 1
-		b := newBrowser()
+		b := testenv.NewClient()
 		b.Jar.SetCookies(u, []*http.Cookie{{Name: "tokenhook", Value: string(bad)}})
 		if a := e.token(b, nil); a.status != 401 || a.body["error"] != "login_required" {
 			t.Fatalf("tampered cookie: %v", a)
@@ -145,7 +146,7 @@ func TestTokenEndpointGuards(t *testing.T) {
 
 func TestRefreshSingleFlight(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	first := e.token(c, nil).body["access_token"]
 	base := e.tokenCalls.Load() // the code exchange
@@ -173,16 +174,16 @@ func TestRefreshSingleFlight(t *testing.T) {
 
 func TestStaleTokenForcesOneRefresh(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
-	a := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at)})
+	a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
 	if a.status != 200 || a.body["access_token"] == at {
 		t.Fatalf("stale token not replaced: %v", a)
 	}
 	// The same stale hash again: the token was already replaced, no new refresh.
-	b := e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at)})
+	b := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
 	if b.body["access_token"] != a.body["access_token"] || e.tokenCalls.Load()-base != 1 {
 		t.Fatalf("second stale call refreshed again (%d refreshes)", e.tokenCalls.Load()-base)
 	}
@@ -190,11 +191,11 @@ func TestStaleTokenForcesOneRefresh(t *testing.T) {
 
 func TestDeadRefreshTokenEndsSession(t *testing.T) {
 	e := newEnv(t)
-	c1 := newBrowser()
+	c1 := testenv.NewClient()
 	e.signIn(c1, users[1], "/")
 	// Dex keeps one refresh token per user and client: signing in again
 	// elsewhere revokes the first browser's refresh token.
-	e.signIn(newBrowser(), users[1], "/")
+	e.signIn(testenv.NewClient(), users[1], "/")
 	e.expire(c1)
 	if a := e.token(c1, nil); a.status != 401 || a.body["error"] != "login_required" {
 		t.Fatalf("dead refresh token: %v", a)
@@ -206,7 +207,7 @@ func TestDeadRefreshTokenEndsSession(t *testing.T) {
 
 func TestSessionSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[2], "/")
 	at := e.token(c, nil).body["access_token"]
 	e.restart()
@@ -219,7 +220,7 @@ func TestSessionSurvivesRestart(t *testing.T) {
 func TestCallbackReplayAndMismatch(t *testing.T) {
 	e := newEnv(t)
 	// Stop at tokenhook's callback to hold the code and state.
-	cb, txCookie := e.holdCallback(newBrowser(), 0)
+	cb, txCookie := e.holdCallback(testenv.NewClient(), 0)
 	get := func(u string, cookies []*http.Cookie) *http.Response {
 		r, _ := get(t, u, cookies)
 		return r
@@ -248,7 +249,7 @@ func TestCallbackReplayAndMismatch(t *testing.T) {
 
 func TestPKCEVerifierMismatch(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	resp, err := idptest.Login(context.Background(), c, e.url+"/_tokenhook/login", users[0].Email, users[0].Password,
 		func(u *url.URL) bool { return u.Path == "/_tokenhook/callback" })
 	if err != nil {
@@ -289,7 +290,7 @@ func TestPKCEVerifierMismatch(t *testing.T) {
 
 func TestOpenRedirectRefusedAfterSignIn(t *testing.T) {
 	e := newEnv(t)
-	resp := e.signIn(newBrowser(), users[0], "//evil.example/steal")
+	resp := e.signIn(testenv.NewClient(), users[0], "//evil.example/steal")
 	if loc := resp.Header.Get("Location"); loc != "/" {
 		t.Fatalf("redirected to %q", loc)
 	}
@@ -315,8 +316,8 @@ func TestSafeRedirect(t *testing.T) {
 		{"evil", "/"},
 		{"/" + strings.Repeat("a", 3000), "/"},
 	} {
-		if got := SafeRedirect(tc.in); got != tc.want {
-			t.Errorf("SafeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := safeRedirect(tc.in); got != tc.want {
+			t.Errorf("safeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -343,7 +344,7 @@ func TestIdPErrorPage(t *testing.T) {
 
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	post := func(hdr map[string]string) *http.Response {
 		req, _ := http.NewRequest("POST", e.url+"/_tokenhook/logout", nil)
@@ -402,7 +403,7 @@ func TestHealthAndReadiness(t *testing.T) {
 // no token, code, secret or cookie value reached the log.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	e := newEnv(t)
-	c := newBrowser()
+	c := testenv.NewClient()
 	resp, err := idptest.Login(context.Background(), c, e.url+"/_tokenhook/login?rd=/", users[0].Email, users[0].Password,
 		func(u *url.URL) bool { return u.Path == "/_tokenhook/callback" })
 	if err != nil {
@@ -418,7 +419,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	at := e.token(c, nil).body["access_token"].(string)
 	e.expire(c)
 	at2 := e.token(c, nil).body["access_token"].(string)
-	e.token(c, map[string]string{"X-TokenHook-Stale": TokenHash(at2)})
+	e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at2)})
 	sess, _, _ := e.srv.loadSession(mustReq(c, e.url))
 	logs := e.logs.String()
 	if !strings.Contains(logs, "signed in") {
@@ -461,7 +462,7 @@ func TestServesTheScript(t *testing.T) {
 		cache  string
 	}{
 		{"/_tokenhook/tokenhook.js", 200, "max-age=300"},
-		{s.Bundle().HashedPath(), 200, "immutable"},
+		{s.bundle.HashedPath(), 200, "immutable"},
 		{"/_tokenhook/other.js", 404, ""},
 	} {
 		rec := httptest.NewRecorder()

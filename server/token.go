@@ -91,8 +91,8 @@ func (s *Server) loadSession(r *http.Request) (*session.Session, string, error) 
 	return sess, key, nil
 }
 
-// HasSession reports whether the request carries the cookie of a live session.
-func (s *Server) HasSession(r *http.Request) bool {
+// hasSession reports whether the request carries the cookie of a live session.
+func (s *Server) hasSession(r *http.Request) bool {
 	_, _, err := s.loadSession(r)
 	return err == nil
 }
@@ -169,9 +169,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TokenHash is the value the browser hook sends in X-TokenHook-Stale: the
+// tokenHash is the value the browser hook sends in X-TokenHook-Stale: the
 // unpadded base64url SHA-256 of the access token a backend rejected.
-func TokenHash(token string) string { return broker.TokenHash(token) }
+func tokenHash(token string) string { return broker.TokenHash(token) }
 
 // errConnectionRequired means the viewer has not linked the connection.
 var errConnectionRequired = broker.ErrConnectionRequired

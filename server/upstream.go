@@ -98,7 +98,7 @@ func (s *Server) sessionIdentity(sess *session.Session, key string) verify.Ident
 }
 
 func (s *Server) signInURL(r *http.Request) string {
-	return Prefix + "login?" + url.Values{"rd": {SafeRedirect(r.URL.RequestURI())}}.Encode()
+	return Prefix + "login?" + url.Values{"rd": {safeRedirect(r.URL.RequestURI())}}.Encode()
 }
 
 // signInNavigation answers a page navigation without a session: iframes get

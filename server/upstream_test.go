@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -90,7 +91,7 @@ func do(t *testing.T, c *http.Client, method, url string, hdr map[string]string,
 
 func TestForwardWithoutCredentials(t *testing.T) {
 	e, rec := newProxyEnv(t, nil)
-	anon := newBrowser()
+	anon := testenv.NewClient()
 	for _, tc := range []struct {
 		name     string
 		method   string
@@ -126,7 +127,7 @@ func TestForwardWithoutCredentials(t *testing.T) {
 
 func TestForwardWithBearer(t *testing.T) {
 	e, rec := newProxyEnv(t, nil)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: "app_pref", Value: "dark"}})
@@ -169,7 +170,7 @@ func TestForwardWithBearer(t *testing.T) {
 
 func TestForwardStripAuthorizationAndAPIPaths(t *testing.T) {
 	e, rec := newProxyEnv(t, func(c *Config) { c.StripAuthorization = true; c.APIPaths = []string{"/api/"} })
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	do(t, c, "POST", e.url+"/x", map[string]string{"Authorization": "Bearer " + at}, "")
@@ -218,7 +219,7 @@ func wsHandshake(t *testing.T, e *testEnv, c *http.Client, origin string) int {
 
 func TestForwardWebSocket(t *testing.T) {
 	e, _ := newProxyEnv(t, nil)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	if st := wsHandshake(t, e, c, e.url); st != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade with session and our origin: %d", st)
@@ -226,14 +227,14 @@ func TestForwardWebSocket(t *testing.T) {
 	if st := wsHandshake(t, e, c, "http://evil.example"); st != http.StatusForbidden {
 		t.Fatalf("upgrade from a foreign origin: %d", st)
 	}
-	if st := wsHandshake(t, e, newBrowser(), e.url); st != http.StatusUnauthorized {
+	if st := wsHandshake(t, e, testenv.NewClient(), e.url); st != http.StatusUnauthorized {
 		t.Fatalf("upgrade without a session: %d", st)
 	}
 }
 
 func TestForwardUpstreamFailures(t *testing.T) {
 	e, _ := newProxyEnv(t, nil)
-	c := newBrowser()
+	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	resp, body := do(t, c, "GET", e.url+"/slow", nil, "")
 	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "gateway_timeout") {
@@ -244,7 +245,7 @@ func TestForwardUpstreamFailures(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 	e2 := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream = dead })
-	c2 := newBrowser()
+	c2 := testenv.NewClient()
 	e2.signIn(c2, users[1], "/")
 	resp, body = do(t, c2, "GET", e2.url+"/page", map[string]string{"Accept": "text/html"}, "")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "not reachable") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
@@ -264,7 +265,7 @@ func TestForwardRulesAndSkipRoutes(t *testing.T) {
 		}
 		c.SkipAuth = []verify.Route{{Method: "GET", Path: "/static/"}}
 	})
-	ada, cy := newBrowser(), newBrowser()
+	ada, cy := testenv.NewClient(), testenv.NewClient()
 	e.signIn(ada, users[0], "/")
 	e.signIn(cy, users[2], "/")
 	adaTok := e.token(ada, nil).body["access_token"].(string)
@@ -283,8 +284,8 @@ func TestForwardRulesAndSkipRoutes(t *testing.T) {
 		{"other email, page", cy, "GET", "/page", map[string]string{"Accept": "text/html"}, 403, "not allowed"},
 		{"admin path without the group", ada, "POST", "/admin/x", map[string]string{"Authorization": "Bearer " + adaTok}, 403, "insufficient_scope"},
 		{"admin page without the group", ada, "GET", "/admin/", map[string]string{"Accept": "text/html"}, 403, "not allowed"},
-		{"skipped route, anonymous", newBrowser(), "GET", "/static/app.js", nil, 200, "app:/static/app.js"},
-		{"skip is per method", newBrowser(), "POST", "/static/app.js", nil, 401, "bearer token required"},
+		{"skipped route, anonymous", testenv.NewClient(), "GET", "/static/app.js", nil, 200, "app:/static/app.js"},
+		{"skip is per method", testenv.NewClient(), "POST", "/static/app.js", nil, 401, "bearer token required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, tc.c, tc.method, e.url+tc.path, tc.hdr, "")

@@ -1,12 +1,12 @@
 // Command tokenhook runs the tokenhook server.
 //
-//	tokenhook demo     a real embedded IdP, a demo dashboard and tokenhook in front
 //	tokenhook serve    sign-in, sessions, the token endpoint and the proxy
 //	tokenhook bundle   write the browser script to a folder and print its tag
 //	tokenhook sessions revoke --sub S | --sid S   end sessions on every replica (Redis store)
 //	tokenhook version  print the version
 //
-// Run "tokenhook serve -h" for every setting.
+// Run "tokenhook serve -h" for every setting. The demo is its own command,
+// cmd/tokenhook-demo, so that this binary links no identity provider.
 package main
 
 import (
@@ -25,7 +25,6 @@ import (
 
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/demo"
 )
 
 func main() {
@@ -38,7 +37,6 @@ func main() {
 const usage = `Usage: tokenhook <command> [flags]
 
 Commands:
-  demo      run the demo: an embedded IdP, a demo dashboard, tokenhook in front
   serve     run the server (sign-in, sessions, token endpoint, proxy)
   bundle    write tokenhook.<hash>.js to --out DIR and print its <script> tag
   sessions  revoke --sub S | --sid S [serve's flags]: end a viewer's sessions on every
@@ -57,8 +55,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args[1:], stdout, stderr)
 	case "bundle":
 		return bundle(args[1:], stdout, stderr)
 	case "sessions":
@@ -132,7 +128,7 @@ func bundle(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tokenhook bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "folder to write tokenhook.<hash>.js into (required)")
-	base := fs.String("base-url", "/_tokenhook/", "URL path or prefix the file will be served from")
+	base := fs.String("base-url", server.Prefix, "URL path or prefix the file will be served from")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -156,31 +152,6 @@ func bundle(args []string, stdout, stderr io.Writer) int {
 	src := strings.TrimSuffix(*base, "/") + "/" + filepath.Base(name)
 	fmt.Fprintf(stderr, "wrote %s (%d bytes, %d gzipped)\n", name, len(b.Code()), len(b.Gzip()))
 	fmt.Fprintln(stdout, b.ScriptTagSrc(src))
-	return 0
-}
-
-// runDemo starts the one-command demo and prints where to go.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tokenhook demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:4180", "listen address")
-	verbose := fs.Bool("v", false, "log every request")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	logger := newLogger(stderr, "warn", "text")
-	if *verbose {
-		logger = newLogger(stderr, "info", "text")
-	}
-	err := demo.Run(ctx, demo.Options{Addr: *addr, Logger: logger, Ready: func(url string) { demo.Banner(stdout, url) }})
-	if err != nil {
-		fmt.Fprintf(stderr, "tokenhook: demo: %v\n", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, "tokenhook demo stopped")
 	return 0
 }
 

@@ -22,10 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
-	"github.com/tokenhook/tokenhook/server/browsertest"
-	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/idp"
 )
 
 // browser is the one Chromium shared by the tests of this package.
@@ -229,11 +227,7 @@ func TestPlannedRestartLosesNoPOST(t *testing.T) {
 
 	// Sign in through Dex's real form; the page comes back through the proxy.
 	tab.Navigate(origin + "/_tokenhook/login?rd=" + url.QueryEscape("/page"))
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(email, password); err != nil {
 		t.Fatalf("submit the login form: %v", err)
 	}
 	tab.WaitFor(`document.title === "restart" && typeof TokenHook === "object"`)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // app is an upstream that remembers the last assertion tokenhook forwarded.
@@ -90,7 +91,7 @@ func TestCredentialHelpers(t *testing.T) {
 	e := exampletest.NewWith(t, exampletest.Options{Connection: true})
 	upstream, lastAssertion := app(t)
 	e.Serve(upstream.URL)
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 
 	helpers := []struct {
@@ -109,7 +110,7 @@ func TestCredentialHelpers(t *testing.T) {
 			return strings.TrimSpace(string(out))
 		}},
 		{"R helper", "error connect data first: " + e.URL, func(t *testing.T, assertion, connection, secret string) string {
-			exampletest.Need(t, "R with curl and jsonlite (Debian r-cran-curl)", rErr)
+			testenv.Need(t, "R with curl and jsonlite (Debian r-cran-curl)", rErr)
 			cmd := exec.Command("Rscript", "-e", rExchange, connection)
 			cmd.Env = []string{"ASSERTION=" + assertion, "TOKENHOOK_URL=" + e.URL, "TOKENHOOK_EXCHANGE_SECRET=" + secret, "PATH=/usr/bin:/bin"}
 			out, err := cmd.CombinedOutput()

@@ -10,20 +10,18 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+var browser = exampletest.Browser()
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
 func TestDashFastAPIApp(t *testing.T) {
-	py := exampletest.VenvPython(t, "dash", "fastapi", "uvicorn")
-	e := exampletest.New(t)
-	appURL := e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer},
-		func(_, _ string) []string { return []string{"app.py"} })
-	tab := browser.Tab(t)
-	e.SignInTab(tab, "/")
+	e, tab, appURL := exampletest.RunApp(t, browser, exampletest.App{
+		Modules: []string{"dash", "fastapi", "uvicorn"}, Health: "/healthz", SignIn: "/",
+		Env: []string{"TOKENHOOK_DASH=1"}, Args: exampletest.AppPy,
+	})
 
 	t.Run("callbacks run over the WebSocket as the verified viewer", func(t *testing.T) {
 		exampletest.WaitText(t, tab, "viewer", e.Email+" (over WebSocket)")
@@ -32,7 +30,7 @@ func TestDashFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	direct := &http.Client{Timeout: 10 * time.Second}
 	foreign := "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1")

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
-var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+var browser = exampletest.Browser()
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
@@ -20,16 +20,12 @@ func TestMain(m *testing.M) { browser.Main(m) }
 // click again after the page's token expired.
 const tokenTTL = 8 * time.Second
 
-// appPy runs app.py, which takes its address from HOST and PORT.
-func appPy(_, _ string) []string { return []string{"app.py"} }
-
 func TestDashApp(t *testing.T) {
-	py := exampletest.VenvPython(t, "dash", "flask")
-	e := exampletest.NewWith(t, exampletest.Options{Connection: true, TokenTTL: tokenTTL})
 	// The plugin is switched on by the one setting, nothing in app.py.
-	e.StartPython(py, "/healthz", []string{"TOKENHOOK_DASH=1", "OIDC_ISSUER=" + e.Issuer}, appPy)
-	tab := browser.Tab(t)
-	e.SignInTab(tab, "/")
+	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
+		Modules: []string{"dash", "flask"}, Options: exampletest.Options{Connection: true, TokenTTL: tokenTTL},
+		Health: "/healthz", SignIn: "/", Env: []string{"TOKENHOOK_DASH=1"}, Args: exampletest.AppPy,
+	})
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {
 		exampletest.WaitText(t, tab, "viewer", e.Email)

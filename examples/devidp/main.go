@@ -1,5 +1,5 @@
 // Command devidp runs a local OpenID provider (Dex, in-process, memory
-// storage; package server/idp) for trying the examples without registering
+// storage; package internal/idp) for trying the examples without registering
 // anything at a real identity provider. It knows one user and one OAuth
 // client, and prints the `tokenhook serve` flags that use them.
 //
@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/internal/idp"
 )
 
 func main() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,31 +9,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
 )
-
-// lockedBuffer collects devidp's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestPrintedCommandSignsIn runs devidp, takes the `tokenhook serve` command
 // it prints (as the examples' READMEs tell users to), starts tokenhook with
@@ -47,7 +28,7 @@ func TestPrintedCommandSignsIn(t *testing.T) {
 	thURL := "http://" + thLn.Addr().String()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
+	out := &testenv.LogBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser = browsertest.Shared{}
@@ -33,7 +34,7 @@ func TestFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	token := e.Token(c)
 	tests := []struct {

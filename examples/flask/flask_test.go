@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // whoami is the app's answer to POST /api/whoami.
@@ -38,10 +39,10 @@ func TestFlaskApp(t *testing.T) {
 		"HOST=" + host, "PORT=" + port, "PYTHONDONTWRITEBYTECODE=1",
 	}, exampletest.Python, "app.py")
 	appURL := "http://" + addr
-	exampletest.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 30*time.Second)
+	testenv.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 30*time.Second)
 	e.Serve(appURL)
 
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	token := e.Token(c)
 	direct := &http.Client{Timeout: 10 * time.Second}

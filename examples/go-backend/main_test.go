@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestAPI(t *testing.T) {
 	e := exampletest.New(t)
 	e.Serve("")
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	token := e.Token(c)
 

@@ -7,25 +7,22 @@ package panel_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 )
 
-var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+var browser = exampletest.Browser()
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
 func TestPanelApp(t *testing.T) {
-	py := exampletest.VenvPython(t, "panel")
-	e := exampletest.New(t)
-	e.StartPython(py, "/app", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
-		return []string{"-m", "panel", "serve", "app.py", "--address", host, "--port", port,
-			"--allow-websocket-origin", strings.TrimPrefix(e.URL, "http://")}
+	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
+		Modules: []string{"panel"}, Health: "/app", SignIn: "/app",
+		Args: func(e *exampletest.Env, host, port string) []string {
+			return []string{"-m", "panel", "serve", "app.py", "--address", host, "--port", port,
+				"--allow-websocket-origin", strings.TrimPrefix(e.URL, "http://")}
+		},
 	})
-	tab := browser.Tab(t)
-	e.SignInTab(tab, "/app")
 	e.CheckSignedInApp(t, tab, "screenshot.png")
 	e.CheckReconnect(t, tab)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 var browser browsertest.Shared

@@ -17,26 +17,25 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+var browser = exampletest.Browser()
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
 func TestShinyPythonApp(t *testing.T) {
-	py := exampletest.VenvPython(t, "shiny")
-	e := exampletest.New(t)
-	e.StartPython(py, "/", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
-		return []string{"-m", "shiny", "run", "app.py", "--host", host, "--port", port}
+	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
+		Modules: []string{"shiny"}, Health: "/", SignIn: "/",
+		Args: func(_ *exampletest.Env, host, port string) []string {
+			return []string{"-m", "shiny", "run", "app.py", "--host", host, "--port", port}
+		},
 	})
-	tab := browser.Tab(t)
-	e.SignInTab(tab, "/")
 	e.CheckSignedInApp(t, tab, "")
 	t.Run("a file upload carries the bearer", func(t *testing.T) {
 		// Without a bearer, tokenhook refuses a POST (401): the upload below
 		// only arrives because tokenhook's script added the viewer's token.
-		c := exampletest.NewClient()
+		c := testenv.NewClient()
 		e.SignIn(c)
 		resp, err := c.Post(e.URL+"/session/0/upload/0?w=", "application/octet-stream", strings.NewReader("x"))
 		if err != nil {

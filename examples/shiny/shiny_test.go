@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser browsertest.Shared
@@ -25,7 +26,7 @@ func TestShinyApp(t *testing.T) {
 	if err != nil {
 		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
 	}
-	exampletest.Need(t, "R with shiny (Debian r-cran-shiny)", err)
+	testenv.Need(t, "R with shiny (Debian r-cran-shiny)", err)
 
 	e := exampletest.New(t)
 	addr := exampletest.FreeAddr(t)
@@ -33,7 +34,7 @@ func TestShinyApp(t *testing.T) {
 	exampletest.Start(t, ".", nil, "Rscript", "-e",
 		fmt.Sprintf(`shiny::runApp(".", host = %q, port = %s, launch.browser = FALSE)`, host, port))
 	appURL := "http://" + addr
-	exampletest.WaitHTTP(t, appURL+"/", http.StatusOK, 60*time.Second)
+	testenv.WaitHTTP(t, appURL+"/", http.StatusOK, 60*time.Second)
 	e.Serve(appURL)
 
 	tab := browser.Tab(t)
@@ -62,7 +63,7 @@ func TestShinyApp(t *testing.T) {
 
 	// The WebSocket the page opened above needed the session cookie and an
 	// exact Origin; the same upgrade from elsewhere is refused.
-	c := exampletest.NewClient()
+	c := testenv.NewClient()
 	e.SignIn(c)
 	upgrades := []struct {
 		name   string

@@ -6,25 +6,23 @@ package streamlit_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 )
 
-var browser = browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+var browser = exampletest.Browser()
 
 func TestMain(m *testing.M) { browser.Main(m) }
 
 func TestStreamlitApp(t *testing.T) {
-	py := exampletest.VenvPython(t, "streamlit")
-	e := exampletest.New(t)
-	e.StartPython(py, "/_stcore/health", []string{"OIDC_ISSUER=" + e.Issuer, "HOME=" + t.TempDir()}, func(host, port string) []string {
-		return []string{"-m", "streamlit", "run", "app.py", "--server.address", host, "--server.port", port,
-			"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"}
+	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
+		Modules: []string{"streamlit"}, Health: "/_stcore/health", SignIn: "/",
+		Env: []string{"HOME=" + t.TempDir()},
+		Args: func(_ *exampletest.Env, host, port string) []string {
+			return []string{"-m", "streamlit", "run", "app.py", "--server.address", host, "--server.port", port,
+				"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"}
+		},
 	})
-	tab := browser.Tab(t)
-	e.SignInTab(tab, "/")
 	e.CheckSignedInApp(t, tab, "screenshot.png")
 	e.CheckReconnect(t, tab)
 }

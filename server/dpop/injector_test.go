@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -21,8 +20,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenhook/tokenhook/injector"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/jsbundle"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
@@ -45,16 +45,7 @@ func dpopChunk(t *testing.T) string {
 
 // needNode returns the node executable, skipping the test without it (failing
 // it when CI=true).
-func needNode(t *testing.T) string {
-	p, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node is required in CI")
-		}
-		t.Skip("no node; skipping (set CI=true to make this a failure)")
-	}
-	return p
-}
+func needNode(t *testing.T) string { return testenv.NeedCommand(t, "node") }
 
 // TestInjectorProofsInNode: proofs that dpop.ts makes in node (memory key)
 // pass Verify for their request, and a token minted for the key's thumbprint

@@ -7,8 +7,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 

@@ -13,7 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // dashFixture is the npm fixture with the pinned Dash renderer.
@@ -34,12 +35,8 @@ var dashScripts = []string{
 func needDashFixture(t *testing.T) {
 	t.Helper()
 	for _, s := range dashScripts {
-		if _, err := os.Stat(filepath.Join(dashFixture, s)); err != nil {
-			if browsertest.Required() {
-				t.Fatalf("Dash fixture missing (%v): run `make npm`", err)
-			}
-			t.Skipf("Dash fixture missing (%v): run `make npm`", err)
-		}
+		_, err := os.Stat(filepath.Join(dashFixture, s))
+		testenv.Need(t, "the Dash fixture (run `make npm`)", err)
 	}
 }
 

@@ -20,12 +20,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/browsertest"
-	"github.com/tokenhook/tokenhook/server/idp"
 )
 
 // browser is the one Chromium shared by the tests of this package.
@@ -215,27 +216,6 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 {
-		return len(p), nil // enough to debug with
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,24 +234,15 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 
 	// The identity provider, on its own port.
-	dexLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Issuer = "http://" + dexLn.Addr().String() + "/dex"
-	p, err := idp.Start(ctx, idp.Options{
-		Issuer: e.Issuer, Listener: dexLn, TokenTTL: o.TokenTTL,
-		Users:   []idp.User{{Email: e.email, Password: e.password}},
-		Clients: []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
-		Wrap:    e.countGrants,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	e.Issuer = idptest.Start(t, idp.Options{
+		TokenTTL: o.TokenTTL,
+		Users:    []idp.User{{Email: e.email, Password: e.password}},
+		Clients:  []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
+		Wrap:     e.countGrants,
+	}).Issuer
 
 	// tokenhook itself, its log kept for failures.
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{Max: 1 << 20}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("tokenhook log:\n%s", logs.String())
@@ -319,7 +290,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.Other = other.URL
 	e.OtherAlt = strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
 
-	e.waitReady(ctx)
+	testenv.WaitHTTP(t, e.Origin+server.Prefix+"readyz", http.StatusOK, 20*time.Second) // the provider is discovered
 	prov, err := oidc.NewProvider(ctx, e.Issuer)
 	if err != nil {
 		t.Fatal(err)
@@ -342,29 +313,6 @@ func (e *env) countGrants(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// waitReady waits until tokenhook has discovered the provider.
-func (e *env) waitReady(ctx context.Context) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.Origin+server.Prefix+"readyz", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			e.t.Fatalf("tokenhook not ready: last error %v", err)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 // page serves an HTML page at path that loads the browser hook with the given
@@ -409,11 +357,7 @@ function res(p) {
 func (e *env) signIn(tab *browsertest.Tab, rd string) {
 	e.t.Helper()
 	tab.Navigate(e.Origin + server.Prefix + "login?rd=" + url.QueryEscape(rd))
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.email, e.password); err != nil {
 		e.t.Fatalf("submit the login form: %v", err)
 	}
 	if got := browsertest.Eval[string](tab, `location.href`); got != e.Origin+rd {
@@ -426,21 +370,7 @@ func (e *env) signIn(tab *browsertest.Tab, rd string) {
 // Dex for our client and the signed-in viewer. It returns the token.
 func (e *env) checkToken(auth string) string {
 	e.t.Helper()
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		e.t.Fatalf("Authorization %q is not a bearer token", auth)
-	}
-	idt, err := e.verifier.Verify(context.Background(), tok)
-	if err != nil {
-		e.t.Fatalf("the bearer token is not a valid access token of the provider: %v", err)
-	}
-	var claims struct {
-		Email string `json:"email"`
-	}
-	if err := idt.Claims(&claims); err != nil || claims.Email != e.email {
-		e.t.Fatalf("token claims email = %q (%v), want %s", claims.Email, err, e.email)
-	}
-	return tok
+	return idptest.CheckBearer(e.t, e.verifier, auth, e.email, nil)
 }
 
 // escapeJS renders s as a JavaScript string literal.

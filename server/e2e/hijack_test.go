@@ -13,8 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 )
 
 // attackerPage is another site's page that starts a popup sign-in on a

@@ -14,8 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 )
 
 // The iframe tests put a parent page on one site (http://localhost:P1) and

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 // staleHash is the X-TokenHook-Stale value for a token.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 // TestLoginRequiredNavigates: a viewer without a session opens the dashboard;
@@ -39,11 +39,7 @@ func TestLoginRequiredNavigates(t *testing.T) {
 		}
 	}
 
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.email, e.password); err != nil {
 		t.Fatalf("submit the login form: %v", err)
 	}
 	if got, want := browsertest.Eval[string](tab, `location.href`), e.Origin+"/dash?view=sales#top"; got != want {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 // TestWebSocketClosedOnSignOut (issue 10, defect 6): a page's WebSocket,

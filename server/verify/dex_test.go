@@ -3,7 +3,6 @@ package verify_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -15,8 +14,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenhook/tokenhook/server/idp"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -24,21 +23,11 @@ import (
 // and an access token for client "app".
 func dexToken(t *testing.T, wrap func(http.Handler) http.Handler) (issuer, token string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer = "http://" + ln.Addr().String() + "/dex"
-	p, err := idp.Start(context.Background(), idp.Options{
-		Issuer: issuer, Listener: ln,
+	issuer = idptest.Start(t, idp.Options{
 		Users:   []idp.User{{Email: "ann@example.com", Password: "pw", Groups: []string{"admins"}}},
 		Clients: []idp.Client{{ID: "app", Secret: "s3cret", RedirectURIs: []string{"http://127.0.0.1:1/cb"}}},
 		Wrap:    wrap,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	}).Issuer
 	conf := &oauth2.Config{
 		ClientID: "app", ClientSecret: "s3cret", RedirectURL: "http://127.0.0.1:1/cb",
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/auth", TokenURL: issuer + "/token"},

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp/zitadelop"
+	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 

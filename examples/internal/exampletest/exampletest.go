@@ -1,5 +1,5 @@
 // Package exampletest starts what the examples' tests run against: the real
-// in-process OpenID provider (Dex, package server/idp) and a real tokenhook
+// in-process OpenID provider (Dex, package internal/idp) and a real tokenhook
 // server in front of the example's app, the way a user runs
 // `tokenhook serve --upstream …`. It also signs a viewer in (over HTTP or
 // in a real Chromium), starts example apps written in other languages as
@@ -14,11 +14,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -32,11 +30,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/browsertest"
 	"github.com/tokenhook/tokenhook/server/connection"
-	"github.com/tokenhook/tokenhook/server/idp"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
 )
 
 // ClientID is the OAuth client tokenhook uses at the provider; Dex puts it
@@ -86,7 +85,7 @@ type Env struct {
 	t            testing.TB
 	o            Options
 	ln           net.Listener
-	logs         *syncBuffer
+	logs         *testenv.LogBuffer
 	verifier     *oidc.IDTokenVerifier
 	connVerifier *oidc.IDTokenVerifier
 	connSecret   string
@@ -111,30 +110,19 @@ func NewWith(t testing.TB, o Options) *Env {
 	e := &Env{
 		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
 		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + random(8),
-		ClientSecret: random(16), logs: &syncBuffer{}, o: o,
+		ClientSecret: random(16), logs: &testenv.LogBuffer{Max: 1 << 20}, o: o,
 		ExchangeSecret: random(16), connSecret: random(16), cookieSecret: []byte(random(32)), dataDir: t.TempDir(),
 	}
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Issuer = "http://" + idpLn.Addr().String() + "/dex"
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	p, err := idp.Start(ctx, idp.Options{
-		Issuer: e.Issuer, Listener: idpLn,
+	e.Issuer = idptest.Start(t, idp.Options{
 		Users: []idp.User{{Email: e.Email, Password: e.Password, Name: "Example Viewer", Groups: []string{Group}}},
 		Clients: []idp.Client{
-			{ID: ClientID, Secret: e.ClientSecret,
-				RedirectURIs: []string{e.URL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{e.URL + "/"}},
+			idptest.RelyingParty(ClientID, e.ClientSecret, e.URL),
 			{ID: ConnectionClientID, Secret: e.connSecret, RedirectURIs: []string{e.URL + "/_tokenhook/callback"}},
 		},
 		TokenTTL: o.TokenTTL,
-	})
-	if err != nil {
-		t.Fatalf("start the provider: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
+	}).Issuer
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	prov, err := oidc.NewProvider(ctx, e.Issuer)
 	if err != nil {
 		t.Fatalf("discover the provider: %v", err)
@@ -179,7 +167,7 @@ func (e *Env) Serve(upstream string) {
 	var once sync.Once
 	e.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(e.stop)
-	WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
+	testenv.WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
 }
 
 // Stop stops tokenhook, which ends every proxied connection (the app's
@@ -257,13 +245,6 @@ func (e *Env) CheckConnectionToken(tok string) {
 	}
 }
 
-// NewClient returns an HTTP client with a cookie jar, the way a browser keeps
-// tokenhook's session cookie, and a timeout.
-func NewClient() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
-}
-
 // SignIn signs the viewer in over plain HTTP with c (which needs a cookie
 // jar): tokenhook's login route, the provider's login form, the callback.
 func (e *Env) SignIn(c *http.Client) {
@@ -308,11 +289,7 @@ func (e *Env) Token(c *http.Client) string {
 // tab and waits for the page the submission leads to.
 func (e *Env) SubmitLoginForm(tab *browsertest.Tab) {
 	e.t.Helper()
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.Email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.Password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(e.Email, e.Password); err != nil {
 		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 300) : ""`)
 		e.t.Fatalf("submit the login form: %v (page says: %s)", err, body)
 	}
@@ -330,21 +307,8 @@ type Claims struct {
 // token's claims.
 func (e *Env) CheckBearer(auth string) Claims {
 	e.t.Helper()
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || tok == "" {
-		e.t.Fatalf("Authorization %q is not a bearer token", auth)
-	}
-	it, err := e.verifier.Verify(context.Background(), tok)
-	if err != nil {
-		e.t.Fatalf("the bearer is not a valid token of the provider: %v", err)
-	}
 	var c Claims
-	if err := it.Claims(&c); err != nil {
-		e.t.Fatal(err)
-	}
-	if c.Email != e.Email {
-		e.t.Fatalf("token email = %q, want %q", c.Email, e.Email)
-	}
+	idptest.CheckBearer(e.t, e.verifier, auth, e.Email, &c)
 	return c
 }
 
@@ -360,19 +324,6 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// Need skips the test when a part it needs is missing (err != nil), or fails
-// it when the environment variable CI is "true".
-func Need(t testing.TB, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if browsertest.Required() {
-		t.Fatalf("%s is missing (CI=true): %v", what, err)
-	}
-	t.Skipf("%s is missing: %v", what, err)
-}
-
 // Python is the Debian interpreter that sees Debian's python3-* packages (the
 // python3 first on PATH may be another one).
 const Python = "/usr/bin/python3"
@@ -382,7 +333,7 @@ const Python = "/usr/bin/python3"
 func NeedPython(t testing.TB, modules ...string) {
 	t.Helper()
 	if _, err := os.Stat(Python); err != nil {
-		Need(t, Python, err)
+		testenv.Need(t, Python, err)
 		return
 	}
 	for _, m := range modules {
@@ -390,7 +341,7 @@ func NeedPython(t testing.TB, modules ...string) {
 		if err != nil {
 			err = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 		}
-		Need(t, "Python module "+m, err)
+		testenv.Need(t, "Python module "+m, err)
 	}
 }
 
@@ -416,12 +367,12 @@ func VenvPython(t testing.TB, modules ...string) string {
 		py = filepath.Join(dir, ".venv", "bin", "python")
 	}
 	if _, err := os.Stat(py); err != nil {
-		Need(t, "the Python virtual environment (make venv)", err)
+		testenv.Need(t, "the Python virtual environment (make venv)", err)
 		return ""
 	}
 	args := []string{"-c", "import " + strings.Join(append([]string{"tokenhook"}, modules...), ", ")}
 	if out, err := exec.Command(py, args...).CombinedOutput(); err != nil {
-		Need(t, "Python modules in "+py+" (make venv)", fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
+		testenv.Need(t, "Python modules in "+py+" (make venv)", fmt.Errorf("%v: %s", err, bytes.TrimSpace(out)))
 	}
 	return py
 }
@@ -540,7 +491,7 @@ func (e *Env) StartPython(py, health string, env []string, args func(host, port 
 	appURL := "http://" + addr
 	env = append(append(e.PythonEnv(appURL), "HOST="+host, "PORT="+port), env...)
 	Start(e.t, ".", env, py, args(host, port)...)
-	WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
+	testenv.WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
 	e.Serve(appURL)
 	return appURL
 }
@@ -639,7 +590,7 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{Max: 1 << 20}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -657,53 +608,50 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	})
 }
 
-// WaitHTTP polls u until it answers with status, failing the test after
-// timeout.
-func WaitHTTP(t testing.TB, u string, status int, timeout time.Duration) {
-	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := c.Get(u)
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s did not answer %d within %v (last: %s)", u, status, timeout, last)
-}
-
-// syncBuffer is a bounded buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() < 1<<20 {
-		s.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func random(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Browser is the Chromium a package of example tests shares (from its
+// TestMain), with a tab timeout long enough for a Python app's first page.
+func Browser() *browsertest.Shared {
+	return &browsertest.Shared{Options: browsertest.Options{Timeout: 3 * time.Minute}}
+}
+
+// App is a Python example app that RunApp starts.
+type App struct {
+	// Modules are what the interpreter must import (see VenvPython).
+	Modules []string
+	// Options configure the environment (see NewWith).
+	Options Options
+	// Health is a path of the app that answers 200 once it serves.
+	Health string
+	// Env is more environment for the app; OIDC_ISSUER (the provider's
+	// issuer) is always set, with PythonEnv, HOST and PORT.
+	Env []string
+	// Args returns the command line after the interpreter, for the app on
+	// host and port behind e.
+	Args func(e *Env, host, port string) []string
+	// SignIn is the path the viewer opens and signs in at.
+	SignIn string
+}
+
+// RunApp is how every browser test of a Python example starts: the
+// interpreter, an environment, the app behind tokenhook (StartPython) and a
+// tab of browser signed in at a.SignIn. It returns the environment, the tab
+// and the app's URL.
+func RunApp(t *testing.T, browser *browsertest.Shared, a App) (*Env, *browsertest.Tab, string) {
+	t.Helper()
+	py := VenvPython(t, a.Modules...)
+	e := NewWith(t, a.Options)
+	appURL := e.StartPython(py, a.Health, append([]string{"OIDC_ISSUER=" + e.Issuer}, a.Env...),
+		func(host, port string) []string { return a.Args(e, host, port) })
+	tab := browser.Tab(t)
+	e.SignInTab(tab, a.SignIn)
+	return e, tab, appURL
+}
+
+// AppPy is App.Args for an app.py that takes its address from HOST and PORT.
+func AppPy(*Env, string, string) []string { return []string{"app.py"} }

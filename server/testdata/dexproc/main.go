@@ -1,4 +1,4 @@
-// Command dexproc runs the in-process Dex of package server/idp as a process
+// Command dexproc runs the in-process Dex of package internal/idp as a process
 // of its own, so tests can stop it (SIGSTOP: a hung provider) and kill it (a
 // provider that is down). GET /dex-test/grants answers how many token
 // requests (code exchanges and refreshes) it has received.
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/idp"
+	"github.com/tokenhook/tokenhook/internal/idp"
 )
 
 func main() {

@@ -35,6 +35,8 @@ import (
 
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // ErrNoBrowser reports that no Chromium executable was found.
@@ -65,10 +67,6 @@ func FindExecPath() (string, error) {
 	}
 	return "", ErrNoBrowser
 }
-
-// Required reports whether a missing browser must fail the tests rather than
-// skip them: true when the environment variable CI is "true".
-func Required() bool { return os.Getenv("CI") == "true" }
 
 // Options configures a Browser.
 type Options struct {
@@ -202,10 +200,10 @@ func (s *Shared) Browser(t testing.TB) *Browser {
 	}
 	b, err := s.b, s.err
 	s.mu.Unlock()
-	switch {
-	case errors.Is(err, ErrNoBrowser) && !Required():
-		t.Skipf("%v; skipping (set CI=true to make this a failure)", err)
-	case err != nil:
+	if errors.Is(err, ErrNoBrowser) {
+		testenv.Need(t, "chromium", err)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return b

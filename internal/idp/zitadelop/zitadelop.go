@@ -20,7 +20,7 @@ import (
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 )
 
 // Password is the example users' password.

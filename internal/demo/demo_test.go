@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/tokenhook/tokenhook/server/browsertest"
+	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
 var browser browsertest.Shared
@@ -58,11 +58,7 @@ func TestDemoInBrowser(t *testing.T) {
 	tab := browser.Tab(t)
 	url := startDemo(t, 6*time.Second)
 	tab.Navigate(url + "/")
-	if _, err := chromedp.RunResponse(tab.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), DemoEmail),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), DemoPassword),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := tab.SubmitLogin(DemoEmail, DemoPassword); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
 	tab.WaitFor(`document.getElementById('user') && document.getElementById('user').textContent.includes('` + DemoEmail + `')`)
@@ -100,5 +96,22 @@ func TestBusyPort(t *testing.T) {
 	err := Run(context.Background(), Options{Addr: strings.TrimPrefix(u, "http://")})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || strings.Count(err.Error(), "\n") > 0 {
 		t.Fatalf("second demo on a busy port: %v", err)
+	}
+}
+
+// TestMainFlags: the command's flags end it cleanly (help) or with a usage
+// error, before anything starts.
+func TestMainFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"-h"}, 0},
+		{[]string{"-bogus"}, 2},
+	} {
+		var out, errb strings.Builder
+		if code := Main(context.Background(), tc.args, &out, &errb); code != tc.code {
+			t.Errorf("Main(%q) = %d, want %d (stderr %q)", tc.args, code, tc.code, errb.String())
+		}
 	}
 }

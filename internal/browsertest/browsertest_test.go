@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-	"github.com/tokenhook/tokenhook/server/browsertest"
+
+	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 var browser browsertest.Shared
@@ -130,9 +132,10 @@ func TestPopup(t *testing.T) {
 
 func TestFindExecPath(t *testing.T) {
 	p, err := browsertest.FindExecPath()
+	if errors.Is(err, browsertest.ErrNoBrowser) {
+		testenv.Need(t, "chromium", err)
+	}
 	switch {
-	case errors.Is(err, browsertest.ErrNoBrowser) && !browsertest.Required():
-		t.Skip(err)
 	case err != nil:
 		t.Fatal(err)
 	case p == "":

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/idp"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -69,7 +70,7 @@ func Run(ctx context.Context, o Options) error {
 		Issuer: issuer, TokenTTL: o.TokenTTL,
 		Users: []idp.User{{Email: DemoEmail, Password: DemoPassword, Name: "Demo Viewer", Groups: []string{"analysts"}}},
 		Clients: []idp.Client{{ID: "tokenhook-demo", Secret: clientSecret,
-			RedirectURIs: []string{publicURL + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"}}},
+			RedirectURIs: []string{publicURL + server.Prefix + "callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"}}},
 	})
 	if err != nil {
 		return err
@@ -160,4 +161,31 @@ func random() string {
 	b := make([]byte, 24)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Main is the tokenhook-demo command: it parses args (-addr, -v), runs the
+// demo until ctx ends and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tokenhook-demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:4180", "listen address")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	err := Run(ctx, Options{Addr: *addr, Logger: logger, Ready: func(url string) { Banner(stdout, url) }})
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook-demo: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "tokenhook demo stopped")
+	return 0
 }

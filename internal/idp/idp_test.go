@@ -3,7 +3,6 @@ package idp_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,24 +13,19 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tokenhook/tokenhook/server/idp"
-	"github.com/tokenhook/tokenhook/server/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 )
 
 // TestLoginAndRefresh signs in through the real login form, exchanges the
 // code, and refreshes twice: the second refresh hangs without the storage
 // work-around for Dex's memory-storage deadlock.
 func TestLoginAndRefresh(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + ln.Addr().String() + "/dex"
 	var tokenCalls atomic.Int32
-	p, err := idp.Start(context.Background(), idp.Options{
-		Issuer: issuer, Listener: ln, TokenTTL: time.Minute,
-		Users:   []idp.User{{Email: "a@example.com", Password: "pw"}},
-		Clients: []idp.Client{{ID: "app", Secret: "s3cret", RedirectURIs: []string{"http://127.0.0.1:1/cb"}}},
+	issuer := idptest.Start(t, idp.Options{
+		TokenTTL: time.Minute,
+		Users:    []idp.User{{Email: "a@example.com", Password: "pw"}},
+		Clients:  []idp.Client{{ID: "app", Secret: "s3cret", RedirectURIs: []string{"http://127.0.0.1:1/cb"}}},
 		Wrap: func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if strings.HasSuffix(r.URL.Path, "/token") {
@@ -40,11 +34,7 @@ func TestLoginAndRefresh(t *testing.T) {
 				h.ServeHTTP(w, r)
 			})
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	}).Issuer
 
 	conf := &oauth2.Config{
 		ClientID: "app", ClientSecret: "s3cret", RedirectURL: "http://127.0.0.1:1/cb",
