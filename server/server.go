@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -22,7 +23,9 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
@@ -53,10 +56,15 @@ type Server struct {
 	verifier      *verify.Verifier
 	secure        bool
 
-	broker *broker.Broker        // the OAuth clients, their providers' state, token refresh
-	states once.Store            // used sign-in states
-	reach  *reachability         // whether our calls reach the provider
-	limits [2]*ratelimit.Limiter // sign-in starts and claims, per client address
+	broker *broker.Broker // the OAuth clients, their providers' state, token refresh
+	// metrics is nil unless Config.MetricsAddr is set; audit writes the
+	// audit lines; storeName labels store errors.
+	metrics   *metrics.Metrics
+	audit     *audit.Log
+	storeName string
+	states    once.Store            // used sign-in states
+	reach     *reachability         // whether our calls reach the provider
+	limits    [2]*ratelimit.Limiter // sign-in starts and claims, per client address
 	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
 	claimWait time.Duration
 
@@ -94,6 +102,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
 	s.rendezvous = rendezvous.NewMemory(maxRendezvous)
+	if cfg.MetricsAddr != "" {
+		s.metrics = metrics.New()
+	}
+	s.audit = audit.New(logger, cmp.Or(cfg.Issuer, cfg.AuthURL))
+	s.storeName = storeName(cfg)
 	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
 	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
 	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
@@ -124,7 +137,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.store, lock, err = openStore(ctx, cfg, storeKey); err != nil {
 		return nil, err
 	}
-	if s.broker, err = s.newBroker(lock); err != nil {
+	var sessions func() int
+	if m, ok := s.store.(*session.Memory); ok {
+		sessions = m.Len
+	}
+	if s.broker, err = s.newBroker(s.observeLocker(lock)); err != nil {
 		return nil, err
 	}
 
@@ -134,6 +151,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
+		if s.metrics != nil {
+			vc.Observe = s.metrics.Bearer
+		}
 		if cfg.Issuer == "" {
 			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
 		}
@@ -144,6 +164,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			return nil, err
 		}
 	}
+	st := metrics.State{Providers: s.broker.Status, Sessions: sessions}
+	if s.upstream != nil {
+		st.WebSockets = s.upstream.OpenWebSockets
+	}
+	s.metrics.Watch(st)
 	s.mux = http.NewServeMux()
 	s.routes()
 	s.handler = s.logRequests(s.mux)
@@ -314,6 +339,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := s.now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		s.metrics.Request(routeClass(r), sw.status)
 		if !s.log.Enabled(r.Context(), slog.LevelDebug) && !strings.HasPrefix(r.URL.Path, Prefix) {
 			return // proxied traffic is logged at debug level only
 		}

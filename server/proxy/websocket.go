@@ -71,7 +71,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := p.authenticate(r, token, terr)
 	if err == nil {
-		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+		err = p.check(r, id)
 	}
 	if err != nil {
 		verify.WriteError(w, p.cfg.Realm, err)
