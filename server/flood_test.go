@@ -66,7 +66,7 @@ func newOpaqueEnv(t *testing.T, introspect string) *opaqueEnv {
 }
 
 // localListener listens on a free loopback port.
-func localListener(t *testing.T) net.Listener {
+func localListener(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
