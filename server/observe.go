@@ -123,13 +123,6 @@ func (s *Server) denied(r *http.Request, id verify.Identity) {
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("source", id.Source.String()))
 }
 
-// AuditSessionsEnded writes the audit line of sessions ended by event
-// (audit.BackchannelLogout, audit.SessionRevoked) for subject, count being
-// how many sessions ended.
-func (s *Server) AuditSessionsEnded(ctx context.Context, event audit.Event, subject string, count int) {
-	s.audit.Record(ctx, event, subject, slog.Int("sessions", count))
-}
-
 // MetricsHandler serves the Prometheus metrics, or is nil when
 // Config.MetricsAddr is empty. Serve it on its own listener (ServeMetrics),
 // never on the public one.
