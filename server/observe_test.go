@@ -336,3 +336,29 @@ func TestMetricsAddrSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsCountStoreErrors: a session request while the Redis store is
+// unreachable answers 503 and counts a store error labelled redis.
+func TestMetricsCountStoreErrors(t *testing.T) {
+	e := newEnvWith(t, func(_ *testEnv, c *Config) {
+		c.MetricsAddr = "127.0.0.1:0"
+		c.SessionStore = "redis://" + localListener(t).Addr().String() + "/0" // accepts, never answers
+	})
+	metricsURL := serveMetrics(t, e)
+	val, err := e.srv.idCookie.Encode(e.srv.sessionCookie, []byte("a-session-id-of-32-characters-xx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newBrowser()
+	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: e.srv.sessionCookie, Value: val}})
+	if a := e.token(c, nil); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("token with the store down: %v", a)
+	}
+	text := scrape(t, metricsURL)
+	if v := sample(text, `tokenhook_store_errors_total{store="redis"}`); v < 1 {
+		t.Errorf("store errors = %v, want at least 1", v)
+	}
+	if v := sample(text, `tokenhook_requests_total{code="5xx",route="token"}`); v < 1 {
+		t.Errorf("token 5xx = %v, want at least 1", v)
+	}
+}
