@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestServeConfigErrors(t *testing.T) {
@@ -120,15 +123,7 @@ func TestBooleanFlagsInTheCLI(t *testing.T) {
 }
 
 // freeAddr returns a local address no one listens on (at the moment).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
 // TestServeMetricsListener: serve --metrics-addr answers GET /metrics on that
 // address only, and a busy metrics port is a clear start-up error.
