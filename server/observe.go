@@ -54,6 +54,8 @@ func routeClass(r *http.Request) metrics.Route {
 		return metrics.RouteConnect
 	case "healthz", "readyz":
 		return metrics.RouteHealth
+	case "backchannel-logout":
+		return metrics.RouteBackchannel
 	default:
 		if strings.HasPrefix(name, "tokenhook") && strings.HasSuffix(name, ".js") {
 			return metrics.RouteAsset

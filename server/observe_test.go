@@ -362,3 +362,37 @@ func TestMetricsCountStoreErrors(t *testing.T) {
 		t.Errorf("token 5xx = %v, want at least 1", v)
 	}
 }
+
+// TestRouteClass: every route maps to its class, never to its path.
+func TestRouteClass(t *testing.T) {
+	for _, tc := range []struct {
+		method, path, upgrade, want string
+	}{
+		{"GET", "/_tokenhook/token", "", "token"},
+		{"GET", "/_tokenhook/login", "", "login"},
+		{"POST", "/_tokenhook/confirm", "", "login"},
+		{"GET", "/_tokenhook/callback", "", "callback"},
+		{"POST", "/_tokenhook/logout", "", "logout"},
+		{"POST", "/_tokenhook/claim", "", "claim"},
+		{"POST", "/_tokenhook/exchange", "", "exchange"},
+		{"GET", "/_tokenhook/connect/warehouse", "", "connect"},
+		{"DELETE", "/_tokenhook/connections/warehouse", "", "connect"},
+		{"GET", "/_tokenhook/readyz", "", "health"},
+		{"POST", "/_tokenhook/backchannel-logout", "", "backchannel"},
+		{"GET", "/_tokenhook/tokenhook.js", "", "asset"},
+		{"GET", "/_tokenhook/tokenhook.0123abcd.js", "", "asset"},
+		{"GET", "/_tokenhook/userinfo", "", "other"},
+		{"GET", "/_tokenhook/tokenhook", "", "other"},
+		{"GET", "/_tokenhook/", "", "other"},
+		{"POST", "/_dash-update-component", "", "proxy"},
+		{"GET", "/ws/room-42", "websocket", "websocket"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		if tc.upgrade != "" {
+			r.Header.Set("Upgrade", tc.upgrade)
+		}
+		if got := routeClass(r).String(); got != tc.want {
+			t.Errorf("%s %s = %s, want %s", tc.method, tc.path, got, tc.want)
+		}
+	}
+}

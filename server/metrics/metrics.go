@@ -26,22 +26,23 @@ type Route uint8
 
 // The route classes.
 const (
-	RouteToken     Route = iota // GET /_tokenhook/token
-	RouteLogin                  // sign-in start and confirmation
-	RouteCallback               // the provider's redirect back
-	RouteLogout                 // sign-out
-	RouteClaim                  // the iframe's claim of its sign-in
-	RouteExchange               // the upstream's token exchange
-	RouteConnect                // connections: link, list, unlink
-	RouteHealth                 // healthz, readyz
-	RouteAsset                  // the browser script
-	RouteOther                  // any other /_tokenhook/ route
-	RouteProxy                  // a request forwarded to the upstream
-	RouteWebSocket              // a WebSocket upgrade forwarded to the upstream
+	RouteToken       Route = iota // GET /_tokenhook/token
+	RouteLogin                    // sign-in start and confirmation
+	RouteCallback                 // the provider's redirect back
+	RouteLogout                   // sign-out
+	RouteClaim                    // the iframe's claim of its sign-in
+	RouteExchange                 // the upstream's token exchange
+	RouteConnect                  // connections: link, list, unlink
+	RouteHealth                   // healthz, readyz
+	RouteBackchannel              // the provider's back-channel logout
+	RouteAsset                    // the browser script
+	RouteOther                    // any other /_tokenhook/ route
+	RouteProxy                    // a request forwarded to the upstream
+	RouteWebSocket                // a WebSocket upgrade forwarded to the upstream
 	numRoutes
 )
 
-var routeNames = [numRoutes]string{"token", "login", "callback", "logout", "claim", "exchange", "connect", "health", "asset", "other", "proxy", "websocket"}
+var routeNames = [numRoutes]string{"token", "login", "callback", "logout", "claim", "exchange", "connect", "health", "backchannel", "asset", "other", "proxy", "websocket"}
 
 // String is the route class's label value.
 func (r Route) String() string {
