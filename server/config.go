@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -108,6 +109,10 @@ type Config struct {
 	// its context ends (default 10 s); connections still open then are closed.
 	ShutdownTimeout time.Duration
 
+	// MetricsAddr is the listen address of the Prometheus metrics
+	// (GET /metrics); empty turns metrics off.
+	MetricsAddr string
+
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.
@@ -162,6 +167,7 @@ var settings = []setting{
 	{name: "shutdown-timeout", def: "10s", usage: "on SIGTERM, how long in-flight requests may take to finish before their connections are closed"},
 	{name: "refresh-timeout", def: "3s", usage: "how long a token request waits for a refresh at the provider, and the deadline of discovery and code exchange (a viewer whose token is still valid gets it at once)"},
 	{name: "forced-refresh-interval", def: "30s", usage: "least time between two refreshes forced by a backend refusing the token, per session and client"},
+	{name: "metrics-addr", usage: "listen address of the Prometheus metrics (GET /metrics), apart from --addr, like 127.0.0.1:9180; empty = no metrics"},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error"},
 	{name: "log-format", def: "text", usage: "text or json"},
 }
@@ -318,7 +324,7 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 		Addr: raw["addr"], PublicURL: raw["public-url"], Issuer: raw["issuer"],
 		AuthURL: raw["auth-url"], TokenURL: raw["token-url"], UserinfoURL: raw["userinfo-url"],
 		ClientID: raw["client-id"], Upstream: raw["upstream"], DataDir: raw["data-dir"], Audience: raw["audience"],
-		LogLevel: raw["log-level"], LogFormat: raw["log-format"],
+		LogLevel: raw["log-level"], LogFormat: raw["log-format"], MetricsAddr: raw["metrics-addr"],
 	}
 	var err error
 	if c.ClientSecret, err = secretValue(raw, "client-secret"); err != nil {
@@ -587,6 +593,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ForcedRefreshInterval == 0 {
 		c.ForcedRefreshInterval = 30 * time.Second
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return &ConfigError{"metrics-addr", fmt.Sprintf("%q is not a host:port address", c.MetricsAddr)}
+		}
+		if c.MetricsAddr == c.Addr {
+			return &ConfigError{"metrics-addr", "must differ from --addr: metrics are never served on the public listener"}
+		}
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

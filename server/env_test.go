@@ -30,6 +30,7 @@ type testEnv struct {
 	url        string // tokenhook's public URL
 	tokenCalls atomic.Int32
 	logs       *testenv.LogBuffer
+	logJSON    bool // log in JSON (--log-format json) instead of text
 	cancel     context.CancelFunc
 }
 
@@ -76,7 +77,11 @@ func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 func (e *testEnv) start(ln net.Listener) {
 	t := e.t
 	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var h slog.Handler = slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	if e.logJSON {
+		h = slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	logger := slog.New(h)
 	srv, err := New(ctx, e.cfg, logger)
 	if err != nil {
 		t.Fatal(err)

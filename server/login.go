@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/session"
@@ -254,7 +256,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", Prefix+"login")
 		return
 	}
-	s.log.Info("signed in", "sub", sess.Subject)
+	s.audit.Record(r.Context(), audit.SignIn, sess.Subject, slog.Bool("popup", txString(tx.Values, "channel") != ""))
 	if channel := txString(tx.Values, "channel"); channel != "" {
 		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
 		return

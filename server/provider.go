@@ -35,7 +35,7 @@ func (s *Server) newBroker(lock broker.Locker) (*broker.Broker, error) {
 	}
 	return broker.New(broker.Options{
 		Store: s.store, Locker: lock, HTTPClient: s.client, Timeout: cfg.RefreshTimeout, CallTimeout: s.client.Timeout, RefreshSkew: cfg.RefreshSkew,
-		ForcedInterval: cfg.ForcedRefreshInterval, Logger: s.log, Now: s.now,
+		ForcedInterval: cfg.ForcedRefreshInterval, Logger: s.log, Now: s.now, OnRefresh: s.onRefresh,
 	}, signin, conns...)
 }
 

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
@@ -22,7 +23,9 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
@@ -57,10 +60,15 @@ type Server struct {
 	verifier      *verify.Verifier
 	secure        bool
 
-	broker *broker.Broker        // the OAuth clients, their providers' state, token refresh
-	states once.Store            // used sign-in states
-	reach  *reachability         // whether our calls reach the provider
-	limits [2]*ratelimit.Limiter // sign-in starts and claims, per client address
+	broker *broker.Broker // the OAuth clients, their providers' state, token refresh
+	// metrics is nil unless Config.MetricsAddr is set; audit writes the
+	// audit lines; storeName labels store errors.
+	metrics   *metrics.Metrics
+	audit     *audit.Log
+	storeName string
+	states    once.Store            // used sign-in states
+	reach     *reachability         // whether our calls reach the provider
+	limits    [2]*ratelimit.Limiter // sign-in starts and claims, per client address
 	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
 	claimWait time.Duration
 
@@ -96,6 +104,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		// __Host- cookies must be Secure, Path=/ and carry no Domain.
 		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
 	}
+	if cfg.MetricsAddr != "" {
+		s.metrics = metrics.New()
+	}
+	s.audit = audit.New(logger, cmp.Or(cfg.Issuer, cfg.AuthURL))
+	s.storeName = storeName(cfg)
 	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
 	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
 	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
@@ -128,7 +141,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	s.finder, s.states, s.rendezvous, s.bus = sh.store, sh.states, sh.rendezvous, sh.bus
 	s.store = endingStore{Store: sh.store, bus: sh.bus, log: logger}
-	if s.broker, err = s.newBroker(sh.lock); err != nil {
+	var sessions func() int
+	if m, ok := sh.store.(*session.Memory); ok {
+		sessions = m.Len
+	}
+	if s.broker, err = s.newBroker(s.observeLocker(sh.lock)); err != nil {
 		return nil, err
 	}
 
@@ -138,6 +155,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
+		if s.metrics != nil {
+			vc.Observe = s.metrics.Bearer
+		}
 		if cfg.Issuer == "" {
 			vc.Issuer, vc.SkipDiscovery, vc.UserinfoURL = cfg.AuthURL, true, cfg.UserinfoURL
 		}
@@ -153,6 +173,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		stop := s.bus.Subscribe(s.upstream.CloseSession)
 		context.AfterFunc(ctx, stop)
 	}
+	st := metrics.State{Providers: s.broker.Status, Sessions: sessions}
+	if s.upstream != nil {
+		st.WebSockets = s.upstream.OpenWebSockets
+	}
+	s.metrics.Watch(st)
 	s.mux = http.NewServeMux()
 	s.routes()
 	if cfg.Issuer != "" {
@@ -329,6 +354,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := s.now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		s.metrics.Request(routeClass(r), sw.status)
 		if !s.log.Enabled(r.Context(), slog.LevelDebug) && !strings.HasPrefix(r.URL.Path, Prefix) {
 			return // proxied traffic is logged at debug level only
 		}

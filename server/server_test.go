@@ -422,7 +422,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at2)})
 	sess, _, _ := e.srv.loadSession(mustReq(c, e.url))
 	logs := e.logs.String()
-	if !strings.Contains(logs, "signed in") {
+	if !strings.Contains(logs, "audit=sign_in") {
 		t.Fatalf("expected sign-in to be logged; logs:\n%s", logs)
 	}
 	secrets := map[string]string{"code": cb.Query().Get("code"), "state": cb.Query().Get("state"), "access token": at, "refreshed access token": at2, "client secret": testSecret}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -86,6 +87,7 @@ func (s *Server) loadSession(r *http.Request) (*session.Session, string, error) 
 		return nil, key, errLoginRequired
 	}
 	if err != nil {
+		s.metrics.StoreError(s.storeName)
 		return nil, key, err
 	}
 	return sess, key, nil
@@ -202,9 +204,12 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, "forbidden", "logout must come from this site")
 		return
 	}
-	if key := s.sessionKey(r); key != "" {
+	if sess, key, err := s.loadSession(r); key != "" {
 		if err := s.store.Delete(r.Context(), key); err != nil {
 			s.log.Error("delete session", "err", err)
+		}
+		if err == nil {
+			s.audit.Record(r.Context(), audit.SignOut, sess.Subject)
 		}
 	}
 	s.clearSessionCookie(w)

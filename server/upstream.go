@@ -39,6 +39,7 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		PublicOrigin:          s.cfg.PublicURL,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
 		Logger:                s.log,
+		Denied:                s.denied,
 	}
 	if s.cfg.InjectScript {
 		cfg.InjectScript = s.bundle.ScriptTag()

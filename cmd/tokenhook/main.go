@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -102,6 +103,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ln.Close()
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 2
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "tokenhook: --metrics-addr: %v\n", err)
+			return 1
+		}
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+		go func() {
+			if err := srv.ServeMetrics(srvCtx, mln); err != nil {
+				logger.Error("metrics listener stopped", "err", err)
+			}
+		}()
 	}
 	logger.Info("tokenhook listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "upstream", cfg.Upstream, "reuse_port", cfg.ReusePort)
 	if err := srv.Serve(ctx, ln); err != nil {

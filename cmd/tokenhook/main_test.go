@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
@@ -143,5 +147,60 @@ func TestSessionsRevokeCommand(t *testing.T) {
 				t.Fatalf("exit %d, out %q, err %q; want %d and %q", code, out.String(), errb.String(), tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// freeAddr returns a local address no one listens on (at the moment).
+func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
+
+// TestServeMetricsListener: serve --metrics-addr answers GET /metrics on that
+// address only, and a busy metrics port is a clear start-up error.
+func TestServeMetricsListener(t *testing.T) {
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	args := []string{"serve", "--addr", addr, "--issuer", "http://127.0.0.1:1/idp", "--client-id", "c", "--client-secret", "s",
+		"--cookie-secret", strings.Repeat("x", 32), "--data-dir", "", "--metrics-addr", metricsAddr}
+	ctx, cancel := context.WithCancel(context.Background())
+	var errb bytes.Buffer // read once run has returned
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, func(string) string { return "" }, io.Discard, &errb) }()
+	get := func(u string) (int, string) {
+		for range 100 {
+			resp, err := http.Get(u)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode, string(b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		t.Fatalf("no answer from %s; stderr %s", u, errb.String())
+		return 0, ""
+	}
+	if code, body := get("http://" + metricsAddr + "/metrics"); code != 200 || !strings.Contains(body, `tokenhook_provider_up{client="_signin"} 0`) {
+		t.Fatalf("metrics listener: %d %.300s", code, body)
+	}
+	if code, body := get("http://" + addr + "/metrics"); strings.Contains(body, "tokenhook_") {
+		t.Fatalf("the public listener served metrics: %d", code)
+	}
+	if code, _ := get("http://" + addr + "/_tokenhook/metrics"); code != 404 {
+		t.Fatalf("public /_tokenhook/metrics: %d", code)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	args[len(args)-1] = busy.Addr().String()
+	args[2] = freeAddr(t)
+	var out2, errb2 bytes.Buffer
+	if code := run(context.Background(), args, func(string) string { return "" }, &out2, &errb2); code != 1 || !strings.Contains(errb2.String(), "--metrics-addr") {
+		t.Fatalf("busy metrics port: exit %d, %q", code, errb2.String())
 	}
 }

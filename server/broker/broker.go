@@ -81,6 +81,23 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// OnRefresh, when set, is told about every refresh call this process
+	// makes at a provider, once it ends (for metrics and audit logs).
+	OnRefresh func(RefreshEvent)
+}
+
+// RefreshEvent describes one refresh at a provider. It never holds a token.
+type RefreshEvent struct {
+	// Client is the client's name ("" for the sign-in provider).
+	Client string
+	// Subject is the session's subject.
+	Subject string
+	// Took is how long the refresh took (provider call, reload and save).
+	Took time.Duration
+	// Err is nil on success; ErrLoginRequired or ErrConnectionRequired when
+	// the token set ended (its refresh token refused, or signed out
+	// meanwhile); else why the refresh failed.
+	Err error
 }
 
 // Broker hands out viewers' access tokens, refreshing them when due. Every
@@ -292,7 +309,12 @@ func (b *Broker) Token(ctx context.Context, key string, sess *session.Session, n
 	var outlived atomic.Bool // a caller stopped waiting for this refresh
 	go func() {
 		defer unlock()
-		ch <- b.refresh(ctx, c, key, tok, stale)
+		began := b.o.Now()
+		r := b.refresh(ctx, c, key, tok, stale)
+		if b.o.OnRefresh != nil {
+			b.o.OnRefresh(RefreshEvent{Client: c.cfg.Name, Subject: sess.Subject, Took: b.o.Now().Sub(began), Err: r.err})
+		}
+		ch <- r
 		if outlived.Load() {
 			c.stalled.Add(-1)
 		}

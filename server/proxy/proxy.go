@@ -181,6 +181,10 @@ type Config struct {
 	DialTimeout, ResponseHeaderTimeout time.Duration
 	// Logger receives upstream errors (default: discarded).
 	Logger *slog.Logger
+	// Denied, when set, is told about every request (WebSocket upgrades
+	// too) that Rules refused for an authenticated identity, before the
+	// answer is written (for audit logs).
+	Denied func(r *http.Request, id verify.Identity)
 }
 
 // Proxy is the authenticating reverse proxy; it is an http.Handler.
@@ -292,7 +296,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+		err = p.check(r, id)
 	}
 	switch {
 	case err == nil:
@@ -578,4 +582,21 @@ func decodeTokenProtocol(proto string) (string, error) {
 		return "", fmt.Errorf("%w: token subprotocol is not base64url", verify.ErrInvalidRequest)
 	}
 	return verify.ParseAuthorization("Bearer " + string(raw))
+}
+
+// check applies Rules to an authenticated identity, telling Config.Denied
+// about a refusal.
+func (p *Proxy) check(r *http.Request, id verify.Identity) error {
+	err := p.cfg.Rules.Check(r.URL.Path, id.Claims)
+	if err != nil && p.cfg.Denied != nil {
+		p.cfg.Denied(r, id)
+	}
+	return err
+}
+
+// OpenWebSockets is the number of WebSockets open through the proxy now.
+func (p *Proxy) OpenWebSockets() int {
+	p.sockets.mu.Lock()
+	defer p.sockets.mu.Unlock()
+	return len(p.sockets.open)
 }

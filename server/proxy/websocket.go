@@ -74,7 +74,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+		err = p.check(r, id)
 	}
 	if err != nil {
 		verify.WriteError(w, p.cfg.Realm, err)

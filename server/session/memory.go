@@ -81,3 +81,10 @@ func (s *Memory) Find(_ context.Context, sid, sub string) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// Len is the number of sessions held (ended ones until the next Sweep).
+func (s *Memory) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.m)
+}

@@ -125,6 +125,65 @@ type Config struct {
 	Realm string
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// Observe, when set, is told the outcome of every validation (for
+	// metrics). It runs on the caller's goroutine and must be fast.
+	Observe func(Outcome)
+}
+
+// Outcome is how one validation ended, as Config.Observe is told.
+type Outcome uint8
+
+// The outcomes of a validation.
+const (
+	// OutcomeValidCached: a valid token found in the cache.
+	OutcomeValidCached Outcome = iota
+	// OutcomeValid: a token validated now (signature, or a provider look-up).
+	OutcomeValid
+	// OutcomeInvalid: a token refused (signature, issuer, audience, format).
+	OutcomeInvalid
+	// OutcomeExpired: a token past its expiry.
+	OutcomeExpired
+	// OutcomeIntrospectionRefused: an opaque token the provider called
+	// inactive (or a cached refusal of one).
+	OutcomeIntrospectionRefused
+	// OutcomeRateLimited: refused without a look-up, the client address
+	// being over its budget of failed look-ups.
+	OutcomeRateLimited
+	// OutcomeUnavailable: the provider could not be asked.
+	OutcomeUnavailable
+	// OutcomeMissing: no token.
+	OutcomeMissing
+	// NumOutcomes is the number of outcomes (for tables indexed by Outcome).
+	NumOutcomes
+)
+
+var outcomeNames = [NumOutcomes]string{"valid_cached", "valid", "invalid", "expired", "introspection_refused", "rate_limited", "unavailable", "missing"}
+
+// String is the outcome's metric label: valid_cached, valid, invalid,
+// expired, introspection_refused, rate_limited, unavailable or missing.
+func (o Outcome) String() string {
+	if o < NumOutcomes {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// outcomeOf classifies a validation's error; lookedUp says whether the token
+// went to the provider's look-up (introspection or userinfo).
+func outcomeOf(err error, lookedUp bool) Outcome {
+	switch {
+	case errors.Is(err, ErrNoToken):
+		return OutcomeMissing
+	case errors.Is(err, ErrExpired):
+		return OutcomeExpired
+	case errors.Is(err, ErrRateLimited):
+		return OutcomeRateLimited
+	case errors.Is(err, ErrInvalidToken) && lookedUp:
+		return OutcomeIntrospectionRefused
+	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrInsufficientScope):
+		return OutcomeInvalid
+	}
+	return OutcomeUnavailable
 }
 
 // Claims are the validated claims of an access token. A Claims value returned
@@ -384,35 +443,49 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 // often recently gets ErrRateLimited for tokens the verifier does not know
 // yet, without a provider call.
 func (v *Verifier) VerifyFrom(ctx context.Context, token, client string) (*Claims, error) {
+	c, cached, lookedUp, err := v.verifyFrom(ctx, token, client)
+	if v.cfg.Observe != nil {
+		switch {
+		case err != nil:
+			v.cfg.Observe(outcomeOf(err, lookedUp))
+		case cached:
+			v.cfg.Observe(OutcomeValidCached)
+		default:
+			v.cfg.Observe(OutcomeValid)
+		}
+	}
+	return c, err
+}
+
+// verifyFrom is VerifyFrom; it also reports whether the answer came from the
+// cache and whether the token went to the provider's look-up.
+func (v *Verifier) verifyFrom(ctx context.Context, token, client string) (c *Claims, cached, lookedUp bool, err error) {
 	if token == "" {
-		return nil, ErrNoToken
+		return nil, false, false, ErrNoToken
 	}
 	if len(token) > MaxTokenSize {
-		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, MaxTokenSize)
+		return nil, false, false, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, MaxTokenSize)
 	}
 	now := v.now()
 	key := sha256.Sum256([]byte(token))
 	if v.cache != nil {
 		if c, ok := v.cache.get(key, now); ok {
-			return c, nil
+			return c, true, false, nil
 		}
 	}
-	var (
-		c   *Claims
-		err error
-	)
 	switch {
 	case isJWTShaped(token) && v.cfg.Introspect != IntrospectAlways:
 		c, err = v.verifyJWT(ctx, token, now)
 	case v.cfg.Introspect == IntrospectNever:
-		return nil, fmt.Errorf("%w: not a JWT (opaque tokens are not introspected)", ErrInvalidToken)
+		return nil, false, false, fmt.Errorf("%w: not a JWT (opaque tokens are not introspected)", ErrInvalidToken)
 	default:
+		lookedUp = true
 		c, err = v.lookups.do(ctx, key, client, now, func(ctx context.Context) (*Claims, error) {
 			return v.lookup(ctx, token, now)
 		})
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, lookedUp, err
 	}
 	if v.cache != nil {
 		until := now.Add(v.cfg.CacheTTL)
@@ -421,7 +494,7 @@ func (v *Verifier) VerifyFrom(ctx context.Context, token, client string) (*Claim
 		}
 		v.cache.put(key, c, now, until)
 	}
-	return c, nil
+	return c, false, lookedUp, nil
 }
 
 // lookup asks the provider about token: introspection, else userinfo.
