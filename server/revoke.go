@@ -1,9 +1,12 @@
 package server
 
 import (
+	"log/slog"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/audit"
 	"net/http"
 	"sync"
 
@@ -25,7 +28,14 @@ func (s *Server) backchannelHandler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backchannel.Handler(v, backchannel.EndSessions(s.finder, s.bus)), nil
+	end := backchannel.EndSessions(s.finder, s.bus)
+	return backchannel.Handler(v, func(ctx context.Context, sid, sub string) error {
+		err := end(ctx, sid, sub)
+		if err == nil {
+			s.audit.Record(ctx, audit.BackchannelLogout, sub, slog.Bool("by_sid", sid != ""))
+		}
+		return err
+	}), nil
 }
 
 // discoveredKeySet is the issuer's key set (its jwks_uri), discovered on

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/audit"
 )
 
 func main() {
@@ -214,6 +216,7 @@ func sessions(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
 	}
+	audit.New(newLogger(stderr, "info", cfg.LogFormat), cmp.Or(cfg.Issuer, cfg.AuthURL)).Record(ctx, audit.SessionRevoked, sub, slog.Int("sessions", n), slog.Bool("by_sid", sid != ""))
 	fmt.Fprintf(stdout, "%d session(s) ended\n", n)
 	return 0
 }
