@@ -105,6 +105,13 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
+// sessionState is what GET /_tokenhook/token answers with --browser-token
+// none.
+type sessionState struct {
+	TokenType string `json:"token_type"` // "none"
+	ExpiresAt int64  `json:"expires_at"`
+}
+
 // checkBrowserCall enforces the token endpoint's CSRF defence: the custom
 // header forces a CORS preflight for cross-origin callers (and we answer no
 // CORS headers), and browsers that send fetch metadata are refused when the
@@ -160,6 +167,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Warn("token refresh failed", "connection", name, "err", err)
 		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
+	case s.cfg.BrowserToken == BrowserTokenNone:
+		// Backend-for-frontend: the page learns that the session is live
+		// and until when, never a token.
+		writeJSON(w, http.StatusOK, sessionState{TokenType: BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
 	default:
 		tt := t.TokenType
 		if tt == "" || strings.EqualFold(tt, "bearer") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -39,6 +40,9 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		PublicOrigin:          s.cfg.PublicURL,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
 		Logger:                s.log,
+	}
+	if s.cfg.BrowserToken == BrowserTokenNone {
+		cfg.SessionToken = s.sessionToken
 	}
 	if s.cfg.InjectScript {
 		cfg.InjectScript = s.bundle.ScriptTag()
@@ -132,6 +136,19 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.signInURL(r), http.StatusFound)
+}
+
+// sessionToken is the access token of the session id names, refreshed by
+// the broker when due (for --browser-token none).
+func (s *Server) sessionToken(ctx context.Context, id verify.Identity) (string, error) {
+	t, err := s.broker.TokenSource(ctx, id.SessionKey, "").Token()
+	if errors.Is(err, errLoginRequired) {
+		return "", fmt.Errorf("%w: the session has ended; sign in again", verify.ErrNoToken)
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.AccessToken, nil
 }
 
 // addAssertion puts the session assertion on requests whose identity names

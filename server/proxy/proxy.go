@@ -18,6 +18,10 @@
 //     the sign-in session is valid (Config.Sessions), with identity headers
 //     from the session; without a session, page navigations are answered by
 //     Config.SignIn and everything else gets 401.
+//   - With Config.SessionToken (backend-for-frontend), a session's request
+//     the browser script marked with X-TokenHook: 1, not cross-origin, is
+//     treated as carrying a bearer and is forwarded with the session's
+//     access token as Authorization: Bearer.
 //
 // # One identity per request
 //
@@ -178,11 +182,25 @@ type Config struct {
 	DialTimeout, ResponseHeaderTimeout time.Duration
 	// Logger receives upstream errors (default: discarded).
 	Logger *slog.Logger
+	// SessionToken, when set, turns on the backend-for-frontend mode
+	// (--browser-token none): a request without an Authorization header
+	// that carries a live session, "X-TokenHook: 1" (which the browser
+	// script adds and a cross-site form or <img> cannot) and, where the
+	// browser sends them, an Origin equal to PublicOrigin and
+	// "Sec-Fetch-Site: same-origin" counts as carrying a bearer (APIPaths,
+	// methods other than GET) and is forwarded with
+	// "Authorization: Bearer <SessionToken(id)>" (not with
+	// StripAuthorization). Any other request is handled as without it, and
+	// reaches the upstream with no token. An error wrapping
+	// verify.ErrNoToken answers 401; any other answers 502.
+	SessionToken func(ctx context.Context, id verify.Identity) (string, error)
 }
 
 // Proxy is the authenticating reverse proxy; it is an http.Handler.
 type Proxy struct {
-	cfg     Config
+	cfg  Config
+	self string // PublicOrigin, normalised
+
 	rp      *httputil.ReverseProxy
 	origins map[string]bool
 	owned   ownedHeaders
@@ -231,6 +249,9 @@ func New(cfg Config) (*Proxy, error) {
 			host = host[:strings.LastIndexByte(host, ':')]
 		}
 		p.origins[strings.ToLower(u.Scheme)+"://"+host] = true
+		if p.self == "" {
+			p.self = strings.ToLower(u.Scheme) + "://" + host
+		}
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -276,7 +297,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, terr := verify.TokenFromRequest(r)
-	if errors.Is(terr, verify.ErrNoToken) && p.needsBearer(r) {
+	bff := errors.Is(terr, verify.ErrNoToken) && p.sessionCall(r)
+	if errors.Is(terr, verify.ErrNoToken) && !bff && p.needsBearer(r) {
 		verify.WriteError(w, p.cfg.Realm, terr)
 		return
 	}
@@ -289,6 +311,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
 	}
 	switch {
+	case err == nil && bff:
+		p.forwardSessionToken(w, r, id)
 	case err == nil:
 		p.forward(w, r, id)
 	case id.Source == verify.SourceSession && isNavigation(r):
@@ -347,6 +371,39 @@ func (p *Proxy) session(r *http.Request) (verify.Identity, bool) {
 	return id, true
 }
 
+// sessionCall reports whether r is a backend-for-frontend call (see
+// Config.SessionToken): marked by the browser script and not cross-origin.
+// Browsers send Origin on every cross-origin request and on same-origin
+// ones other than GET and HEAD, and Sec-Fetch-Site on every request.
+func (p *Proxy) sessionCall(r *http.Request) bool {
+	if p.cfg.SessionToken == nil || r.Header.Get("X-TokenHook") != "1" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, p.self) {
+		return false
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "" || site == "same-origin"
+}
+
+// forwardSessionToken forwards a backend-for-frontend call of a session
+// with the session's access token.
+func (p *Proxy) forwardSessionToken(w http.ResponseWriter, r *http.Request, id verify.Identity) {
+	tok, err := p.cfg.SessionToken(r.Context(), id)
+	switch {
+	case errors.Is(err, verify.ErrNoToken):
+		verify.WriteError(w, p.cfg.Realm, err)
+	case err != nil:
+		p.log.Warn("proxy: the session's token is unavailable", "err", err)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":"the provider could not refresh the token; try again"}`+"\n")
+	default:
+		p.forwardAs(w, r, id, tok)
+	}
+}
+
 // live reports whether a session identity is usable now.
 func live(id verify.Identity) bool {
 	return id.Claims != nil && id.SessionKey != "" && (id.Claims.Expiry.IsZero() || time.Now().Before(id.Claims.Expiry))
@@ -369,12 +426,18 @@ func (p *Proxy) needsBearer(r *http.Request) bool {
 // forward sends r upstream as id. The identity reaches the Rewrite hook as
 // a value: each request gets its own shallow copy of the ReverseProxy.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, id verify.Identity) {
+	p.forwardAs(w, r, id, "")
+}
+
+// forwardAs is forward with bearer, when not empty, as the upstream
+// request's Authorization (see Config.SessionToken).
+func (p *Proxy) forwardAs(w http.ResponseWriter, r *http.Request, id verify.Identity, bearer string) {
 	rp := *p.rp
-	rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, id) }
+	rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, id, bearer) }
 	rp.ServeHTTP(w, r)
 }
 
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity) {
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity, bearer string) {
 	h := pr.Out.Header
 	p.owned.strip(h)
 	pr.SetURL(p.cfg.Upstream)
@@ -390,6 +453,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity) {
 	}
 	if p.cfg.StripAuthorization {
 		h.Del("Authorization")
+	} else if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
 	}
 	p.stripCookies(h)
 	if p.cfg.InjectScript != "" && pr.In.Method == http.MethodGet && isNavigation(pr.In) {
