@@ -138,17 +138,21 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.signInURL(r), http.StatusFound)
 }
 
-// sessionToken is the access token of the session id names, refreshed by
-// the broker when due (for --browser-token none).
-func (s *Server) sessionToken(ctx context.Context, id verify.Identity) (string, error) {
-	t, err := s.broker.TokenSource(ctx, id.SessionKey, "").Token()
+// sessionToken returns the identity of r's session and its access token,
+// refreshed by the broker when due, from one session lookup (for
+// --browser-token none).
+func (s *Server) sessionToken(r *http.Request) (verify.Identity, string, error) {
+	sess, key, err := s.loadSession(r)
+	if err == nil {
+		var t *session.Token
+		if t, err = s.broker.Token(r.Context(), key, sess, "", ""); err == nil {
+			return s.sessionIdentity(sess, key), t.AccessToken, nil
+		}
+	}
 	if errors.Is(err, errLoginRequired) {
-		return "", fmt.Errorf("%w: the session has ended; sign in again", verify.ErrNoToken)
+		return verify.Identity{}, "", fmt.Errorf("%w: no live session; sign in again", verify.ErrNoToken)
 	}
-	if err != nil {
-		return "", err
-	}
-	return t.AccessToken, nil
+	return verify.Identity{}, "", err
 }
 
 // addAssertion puts the session assertion on requests whose identity names

@@ -184,16 +184,17 @@ type Config struct {
 	Logger *slog.Logger
 	// SessionToken, when set, turns on the backend-for-frontend mode
 	// (--browser-token none): a request without an Authorization header
-	// that carries a live session, "X-TokenHook: 1" (which the browser
-	// script adds and a cross-site form or <img> cannot) and, where the
-	// browser sends them, an Origin equal to PublicOrigin and
-	// "Sec-Fetch-Site: same-origin" counts as carrying a bearer (APIPaths,
-	// methods other than GET) and is forwarded with
-	// "Authorization: Bearer <SessionToken(id)>" (not with
-	// StripAuthorization). Any other request is handled as without it, and
-	// reaches the upstream with no token. An error wrapping
-	// verify.ErrNoToken answers 401; any other answers 502.
-	SessionToken func(ctx context.Context, id verify.Identity) (string, error)
+	// that carries "X-TokenHook: 1" (which the browser script adds and a
+	// cross-site form or <img> cannot) and, where the browser sends them, an
+	// Origin equal to PublicOrigin and "Sec-Fetch-Site: same-origin" counts
+	// as carrying a bearer (APIPaths, methods other than GET): SessionToken
+	// returns the identity of its live session (as Sessions.Session does)
+	// and the session's access token, which is forwarded as
+	// "Authorization: Bearer <token>" (not with StripAuthorization). An
+	// error wrapping verify.ErrNoToken (no session) answers 401, any other
+	// 502. Any other request is handled as without SessionToken, and
+	// reaches the upstream with no token.
+	SessionToken func(r *http.Request) (verify.Identity, string, error)
 }
 
 // Proxy is the authenticating reverse proxy; it is an http.Handler.
@@ -297,8 +298,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, terr := verify.TokenFromRequest(r)
-	bff := errors.Is(terr, verify.ErrNoToken) && p.sessionCall(r)
-	if errors.Is(terr, verify.ErrNoToken) && !bff && p.needsBearer(r) {
+	if errors.Is(terr, verify.ErrNoToken) && p.sessionCall(r) {
+		p.serveSessionCall(w, r)
+		return
+	}
+	if errors.Is(terr, verify.ErrNoToken) && p.needsBearer(r) {
 		verify.WriteError(w, p.cfg.Realm, terr)
 		return
 	}
@@ -311,8 +315,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
 	}
 	switch {
-	case err == nil && bff:
-		p.forwardSessionToken(w, r, id)
 	case err == nil:
 		p.forward(w, r, id)
 	case id.Source == verify.SourceSession && isNavigation(r):
@@ -386,22 +388,31 @@ func (p *Proxy) sessionCall(r *http.Request) bool {
 	return site == "" || site == "same-origin"
 }
 
-// forwardSessionToken forwards a backend-for-frontend call of a session
-// with the session's access token.
-func (p *Proxy) forwardSessionToken(w http.ResponseWriter, r *http.Request, id verify.Identity) {
-	tok, err := p.cfg.SessionToken(r.Context(), id)
-	switch {
-	case errors.Is(err, verify.ErrNoToken):
-		verify.WriteError(w, p.cfg.Realm, err)
-	case err != nil:
+// serveSessionCall forwards a backend-for-frontend call (sessionCall) of
+// a live session, which the authorization rules allow, with the session's
+// access token.
+func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request) {
+	id, tok, err := p.cfg.SessionToken(r)
+	if err != nil && !errors.Is(err, verify.ErrNoToken) {
 		p.log.Warn("proxy: the session's token is unavailable", "err", err)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusBadGateway)
 		fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":"the provider could not refresh the token; try again"}`+"\n")
-	default:
-		p.forwardAs(w, r, id, tok)
+		return
 	}
+	if err == nil && !live(id) {
+		err = verify.ErrNoToken
+	}
+	if err == nil {
+		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+	}
+	if err != nil {
+		verify.WriteError(w, p.cfg.Realm, err)
+		return
+	}
+	id.Source = verify.SourceSession
+	p.forwardAs(w, r, id, tok)
 }
 
 // live reports whether a session identity is usable now.
