@@ -82,7 +82,23 @@ func TestBrowserTokenNone(t *testing.T) {
 	t.Cleanup(evil.Close)
 	other := browser.Tab(t)
 	other.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1) + "/")
-	time.Sleep(500 * time.Millisecond) // the form's answer and the image load
+	// Wait until tokenhook has seen each of these requests (the tests' log
+	// counts every request that reached it), so the checks below are not
+	// vacuous.
+	seen := func() bool {
+		for _, p := range []string{"/api/img", "/api/form-same", "/api/img-cross", "/api/form-cross"} {
+			if e.Tokens.count(p) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !seen() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !seen() {
+		t.Fatal("not every unmarked request reached tokenhook")
+	}
 
 	for _, path := range []string{"/api/img", "/api/form-same", "/api/img-cross", "/api/form-cross"} {
 		for _, h := range e.Backend.at(path) {
