@@ -151,6 +151,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	var t *session.Token
 	sess, key, err := s.loadSession(r)
 	if err == nil {
+		if stale != "" && s.cfg.BrowserToken == BrowserTokenNone {
+			// The page never held a token: its report means that the app
+			// refused the one tokenhook attached, the session's current one.
+			stale = s.currentTokenHash(sess, name)
+		}
 		t, err = s.broker.Token(r.Context(), key, sess, name, stale)
 	}
 	switch {
@@ -178,6 +183,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
 	}
+}
+
+// currentTokenHash is the TokenHash of the access token sess holds for the
+// connection name ("" for the sign-in provider), or "" when it holds none.
+func (s *Server) currentTokenHash(sess *session.Session, name string) string {
+	t := &sess.Token
+	if name != "" {
+		t = sess.Connections[name]
+	}
+	if t == nil || t.AccessToken == "" {
+		return ""
+	}
+	return TokenHash(t.AccessToken)
 }
 
 // TokenHash is the value the browser hook sends in X-TokenHook-Stale: the

@@ -1,10 +1,12 @@
 package e2e_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,5 +171,52 @@ func TestBrowserTokenNoneForged(t *testing.T) {
 	}
 	if n := e.Tokens.count(server.Prefix + "token"); n == 0 {
 		t.Error("the page never asked the token endpoint for the session state")
+	}
+}
+
+// TestBrowserTokenNoneRefused: with --browser-token none, when the app
+// refuses the session's token that tokenhook attached (401 invalid_token),
+// the script's report makes tokenhook refresh it once (one grant at Dex):
+// the refused request goes back to the page (it held no token to replay
+// with), and the next one reaches the app with the fresh token. (The cap on
+// forced refreshes, off in these tests, applies as in bearer mode.)
+func TestBrowserTokenNoneRefused(t *testing.T) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "none"})
+	var refused sync.Map // the Authorization values the app refuses
+	e.Mux.Handle("POST /api/picky/", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
+		if _, no := refused.Load(h.Auth); no {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}))
+	e.page("/dash", "", ``)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/dash")
+	call := func(i int) int {
+		return browsertest.Eval[result](tab, fmt.Sprintf(`res(fetch("/api/picky/%d", {method: "POST", body: "%d"}))`, i, i)).Status
+	}
+	if s := call(0); s != http.StatusOK {
+		t.Fatalf("first call: status %d", s)
+	}
+	first := e.Backend.at("/api/picky/0")[0].Auth
+	e.checkToken(first)
+	refused.Store(first, true) // as if the provider revoked it
+
+	grants := e.Grants.Load()
+	if s := call(1); s != http.StatusUnauthorized {
+		t.Errorf("the refused call: status %d, want the app's 401", s)
+	}
+	if n := e.Grants.Load() - grants; n != 1 {
+		t.Errorf("%d refresh grants after the app refused the session's token, want 1", n)
+	}
+	if s := call(2); s != http.StatusOK {
+		t.Errorf("the next call: status %d, want 200 with the refreshed token", s)
+	}
+	if next := e.Backend.at("/api/picky/2"); len(next) != 1 || next[0].Auth == first {
+		t.Error("the next call did not carry a fresh token")
+	} else {
+		e.checkToken(next[0].Auth)
 	}
 }
