@@ -52,6 +52,11 @@ type Config struct {
 	APIPaths []string
 	// StripAuthorization removes the Authorization header before forwarding.
 	StripAuthorization bool
+	// BrowserToken is what the page holds: "bearer" (default: the
+	// provider's access token) or "none" (backend-for-frontend: no token
+	// reaches the page; the proxy adds the session's token to the requests
+	// the script marks).
+	BrowserToken string
 	// Rules restrict who may reach which paths (emails, email domains,
 	// groups; the longest matching path prefix applies). The flags
 	// --allowed-emails, --allowed-email-domains and --allowed-groups make a
@@ -119,6 +124,12 @@ type Config struct {
 	LogFormat string
 }
 
+// The values of Config.BrowserToken.
+const (
+	BrowserTokenBearer = "bearer"
+	BrowserTokenNone   = "none"
+)
+
 // setting is one configuration knob: a flag, an environment variable and a key
 // in the config file.
 type setting struct {
@@ -147,6 +158,7 @@ var settings = []setting{
 	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
 	{name: "inject-script", def: "false", boolean: true, usage: "insert the tokenhook script tag into proxied HTML pages"},
 	{name: "strip-authorization", def: "false", boolean: true, usage: "remove the Authorization header before forwarding (default: pass it through)"},
+	{name: "browser-token", def: "bearer", usage: "what the page holds: bearer (the provider's access token) or none (no token; tokenhook adds the session's token to the requests its script marks with X-TokenHook: 1)"},
 	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
 	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
 	{name: "allowed-groups", usage: "comma-separated groups allowed in"},
@@ -350,6 +362,7 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	}
 	c.GroupsClaim = raw["groups-claim"]
 	c.Introspect = raw["introspect"]
+	c.BrowserToken = raw["browser-token"]
 	global := verify.Rule{PathPrefix: "/", Emails: list(raw["allowed-emails"]), Domains: list(raw["allowed-email-domains"]), Groups: list(raw["allowed-groups"])}
 	if len(global.Emails)+len(global.Domains)+len(global.Groups) > 0 {
 		c.Rules = append(c.Rules, global)
@@ -549,6 +562,13 @@ func (c *Config) Validate() error {
 		return &ConfigError{"introspect", fmt.Sprintf("%q: want auto, always or never", c.Introspect)}
 	}
 	c.Introspect = string(mode)
+	switch c.BrowserToken {
+	case "":
+		c.BrowserToken = BrowserTokenBearer
+	case BrowserTokenBearer, BrowserTokenNone:
+	default:
+		return &ConfigError{"browser-token", fmt.Sprintf("%q: want bearer or none", c.BrowserToken)}
+	}
 	for _, r := range c.Rules {
 		if !strings.HasPrefix(r.PathPrefix, "/") {
 			return &ConfigError{"config", fmt.Sprintf("rules: path %q must start with /", r.PathPrefix)}

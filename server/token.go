@@ -107,6 +107,13 @@ type tokenResponse struct {
 	Scope       string `json:"scope,omitempty"`
 }
 
+// sessionState is what GET /_tokenhook/token answers with --browser-token
+// none.
+type sessionState struct {
+	TokenType string `json:"token_type"` // "none"
+	ExpiresAt int64  `json:"expires_at"`
+}
+
 // checkBrowserCall enforces the token endpoint's CSRF defence: the custom
 // header forces a CORS preflight for cross-origin callers (and we answer no
 // CORS headers), and browsers that send fetch metadata are refused when the
@@ -146,6 +153,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	var t *session.Token
 	sess, key, err := s.loadSession(r)
 	if err == nil {
+		if stale != "" && s.cfg.BrowserToken == BrowserTokenNone {
+			// The page never held a token: its report means that the app
+			// refused the one tokenhook attached, the session's current one.
+			stale = s.currentTokenHash(sess, name)
+		}
 		t, err = s.broker.Token(r.Context(), key, sess, name, stale)
 	}
 	switch {
@@ -162,6 +174,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Warn("token refresh failed", "connection", name, "err", err)
 		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
+	case s.cfg.BrowserToken == BrowserTokenNone:
+		// Backend-for-frontend: the page learns that the session is live
+		// and until when, never a token.
+		writeJSON(w, http.StatusOK, sessionState{TokenType: BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
 	default:
 		tt := t.TokenType
 		if tt == "" || strings.EqualFold(tt, "bearer") {
@@ -169,6 +185,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
 	}
+}
+
+// currentTokenHash is the TokenHash of the access token sess holds for the
+// connection name ("" for the sign-in provider), or "" when it holds none.
+func (s *Server) currentTokenHash(sess *session.Session, name string) string {
+	t := &sess.Token
+	if name != "" {
+		t = sess.Connections[name]
+	}
+	if t == nil || t.AccessToken == "" {
+		return ""
+	}
+	return tokenHash(t.AccessToken)
 }
 
 // tokenHash is the value the browser hook sends in X-TokenHook-Stale: the

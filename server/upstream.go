@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -40,6 +41,9 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
 		Logger:                s.log,
 		Denied:                s.denied,
+	}
+	if s.cfg.BrowserToken == BrowserTokenNone {
+		cfg.SessionToken = s.sessionToken
 	}
 	if s.cfg.InjectScript {
 		cfg.InjectScript = s.bundle.ScriptTag()
@@ -112,6 +116,23 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, s.signInURL(r), http.StatusFound)
+}
+
+// sessionToken returns the identity of r's session and its access token,
+// refreshed by the broker when due, from one session lookup (for
+// --browser-token none).
+func (s *Server) sessionToken(r *http.Request) (verify.Identity, string, error) {
+	sess, key, err := s.loadSession(r)
+	if err == nil {
+		var t *session.Token
+		if t, err = s.broker.Token(r.Context(), key, sess, "", ""); err == nil {
+			return s.sessionIdentity(sess, key), t.AccessToken, nil
+		}
+	}
+	if errors.Is(err, errLoginRequired) {
+		return verify.Identity{}, "", fmt.Errorf("%w: no live session; sign in again", verify.ErrNoToken)
+	}
+	return verify.Identity{}, "", err
 }
 
 // addAssertion puts the session assertion on requests whose identity names

@@ -30,14 +30,14 @@ export interface DashWindow {
 }
 
 /**
- * hooks builds the renderer hooks. subscribe registers a listener for new
+ * hooks builds the renderer hooks; c's header and scheme are read at each
+ * push (--browser-token none switches them once the server says so). subscribe registers a listener for new
  * tokens. The store is looked for every 50 ms for 30 s after the first call,
  * and again on every request_pre.
  */
 export function hooks(
   tokens: Manager,
-  header: string,
-  scheme: string,
+  c: { header: string; scheme: string },
   win: DashWindow,
   clock: Clock,
   fail: (e: unknown) => void,
@@ -50,7 +50,7 @@ export function hooks(
     const s = win.dash_stores && win.dash_stores[0];
     if (!s || !t) return false;
     const payload: Record<string, string> = {};
-    payload[header] = headerValue(scheme, t);
+    payload[c.header] = headerValue(c.scheme, t);
     s.dispatch({ type: "ADD_HTTP_HEADERS", payload });
     return (seeded = true);
   }

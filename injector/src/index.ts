@@ -44,7 +44,12 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   let src: Source;
   // X-TokenHook-Stale's hash is in the chunk: only a refused token needs it.
   const hash = (t: string) => load().then((m) => m.stale(t), () => "");
-  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash);
+  // --browser-token none (the token endpoint says so): the page holds no
+  // token; matching requests carry X-TokenHook: 1 and tokenhook adds the
+  // session's token on its way to the app.
+  let none = false;
+  const bff = () => ((none = true), (cfg.header = "X-TokenHook"), (cfg.scheme = ""));
+  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff);
   else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.opts.token!(r)).then(fromResult);
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
   else src = () => readStored(w[cfg.source].getItem(cfg.key));
@@ -69,7 +74,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     clock,
     (t) => {
       html.visibility = "";
-      emit("token", t);
+      emit("token", none ? null : t);
     },
     (e) => emit("error", e),
   );
@@ -135,7 +140,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   if (w.XMLHttpRequest) w.XMLHttpRequest = wrapXHR(w.XMLHttpRequest, d);
 
   const api: API = {
-    getToken: () => tokens.get().catch((e) => (fail(e), null)),
+    getToken: () => tokens.get().then((t) => (none ? null : t), (e) => (fail(e), null)),
     signIn,
     // In the chunk: pages that never sign out do not carry it.
     signOut: () => use("signOut"),

@@ -258,7 +258,7 @@ async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promis
 /** dash builds the Dash renderer hooks (see dash.ts) for TokenHook.dash(). */
 export function dash(h: Host): DashHooks {
   const c = h.cfg;
-  return hooks(h.tokens, c.header, c.scheme, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn));
+  return hooks(h.tokens, c, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn));
 }
 
 /** finish: the sign-in was collected; the frame now has its session cookie. */

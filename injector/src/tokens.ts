@@ -132,9 +132,10 @@ export async function staleHash(token: string): Promise<string> {
  * Date header, so a skewed viewer clock neither spins nor overstays. For a
  * connection's source (conn: its name), a 401 connection_required rejects
  * with an error whose c is {name, connectUrl}. A 401 login_required rejects
- * with an error named "login_required".
+ * with an error named "login_required". An answer with token_type "none"
+ * (the server keeps the token) gives the token "1" and calls bff first.
  */
-export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string): Source {
+export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string, bff?: () => void): Source {
   return async (rejected?: string) => {
     const h: Record<string, string> = { "X-TokenHook": "1" };
     const stale = rejected ? await hash(rejected) : "";
@@ -146,11 +147,14 @@ export function server(f: typeof fetch, url: string, now: () => number, hash: (t
     // connection not linked, its c is the connectionrequired event's
     // argument (connectUrl: the server's connect route).
     if (res.status === 401 && body.error) throw Object.assign(new Error(body.error), { name: body.error, c: body.connect_url && { name: conn, connectUrl: body.connect_url } });
-    if (!res.ok || typeof body.access_token !== "string") throw new Error("token: HTTP " + res.status);
+    // --browser-token none: no token for the page, only the session's expiry.
+    const none = body.token_type === "none";
+    if (!res.ok || (!none && typeof body.access_token !== "string")) throw new Error("token: HTTP " + res.status);
+    if (none && bff) bff();
     const date = Date.parse(res.headers.get("Date") || "");
     const skew = date ? now() - date : 0;
     return {
-      token: body.access_token,
+      token: none ? "1" : body.access_token,
       exp: typeof body.expires_at === "number" ? body.expires_at * 1000 + skew : undefined,
     };
   };

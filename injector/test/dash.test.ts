@@ -15,7 +15,7 @@ function setup() {
   const tokens = manager(src, true, clock, (t) => subs.forEach((f) => f(t)), () => {});
   const actions: unknown[] = [];
   const win: DashWindow = {};
-  const h = hooks(tokens, "Authorization", "Bearer", win, clock, () => {}, (f) => subs.push(f));
+  const h = hooks(tokens, { header: "Authorization", scheme: "Bearer" }, win, clock, () => {}, (f) => subs.push(f));
   const mount = () => (win.dash_stores = [{ dispatch: (a: unknown) => actions.push(a) }]);
   return { h, clock, calls, actions, mount, tokens };
 }

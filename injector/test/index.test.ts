@@ -82,6 +82,24 @@ test("install wraps fetch once and exposes the API", async () => {
   for (const k of ["getToken", "signIn", "signOut", "on", "dash"]) assert.equal(typeof (api as any)[k], "function", k);
 });
 
+test("browser-token none: the page holds no token; matching requests carry X-TokenHook: 1 only", async () => {
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const { w, seen } = fakeWindow({ token: () => new Response(JSON.stringify({ token_type: "none", expires_at: exp })) });
+  const api = install(w, null);
+  const events: unknown[] = [];
+  api.on("token", (t) => events.push(t));
+  await w.fetch("/api/save", { method: "POST", body: "s" });
+  await w.fetch("/api/read");
+  await tick();
+  const sent = seen.filter((s) => s.url.indexOf("/api/") > 0).map((s) => [s.method, s.headers.get("x-tokenhook"), s.headers.get("authorization")]);
+  assert.deepEqual(sent, [
+    ["POST", "1", null],
+    ["GET", null, null],
+  ]);
+  assert.equal(await api.getToken(), null);
+  assert.ok(events.every((e) => e == null), "token events carry nothing");
+});
+
 test("<base href> elsewhere: the page's origin is still location.origin", async () => {
   const { w, seen } = fakeWindow({ baseURI: "https://elsewhere.example/" });
   install(w, null);

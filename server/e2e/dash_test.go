@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -157,10 +158,10 @@ func (d *dashApp) updates(clicks int) []hit {
 	return out
 }
 
-func newDashApp(t *testing.T) (*env, *dashApp, *browsertest.Tab) {
+func newDashApp(t *testing.T, o envOptions) (*env, *dashApp, *browsertest.Tab) {
 	t.Helper()
 	needDashFixture(t)
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, o)
 	d := &dashApp{e: e, rec: &recorder{}}
 	d.mount()
 	tab := browser.Tab(t)
@@ -174,9 +175,17 @@ func waitOut(t *testing.T, tab *browsertest.Tab, text string) {
 }
 
 // TestDashRenderer: the real renderer's layout and dependency GETs and every
-// callback POST carry the viewer's token.
+// callback POST carry the viewer's token: the page's (bearer), or the one
+// tokenhook adds on the way to the app for the requests the script marked
+// (none; the page holds no token).
 func TestDashRenderer(t *testing.T) {
-	e, d, tab := newDashApp(t)
+	for _, o := range []envOptions{{}, {Upstream: true, BrowserToken: "none"}} {
+		t.Run("browser-token="+cmp.Or(o.BrowserToken, "bearer"), func(t *testing.T) { testDashRenderer(t, o) })
+	}
+}
+
+func testDashRenderer(t *testing.T, o envOptions) {
+	e, d, tab := newDashApp(t, o)
 	waitOut(t, tab, "clicks: 0")
 	for i := 1; i <= 2; i++ {
 		tab.Do(chromedp.Click(chromedp.CSS("#btn")))
@@ -225,7 +234,7 @@ func TestDashJWTExpired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, d, tab := newDashApp(t)
+			e, d, tab := newDashApp(t, envOptions{})
 			waitOut(t, tab, "clicks: 0")
 			refused := map[string]bool{}
 			d.mu.Lock()

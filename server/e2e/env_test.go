@@ -182,6 +182,8 @@ type envOptions struct {
 	// Upstream puts the test backend (Mux) behind tokenhook's forwarding
 	// layer (--upstream) on a port of its own, instead of beside tokenhook.
 	Upstream bool
+	// BrowserToken is --browser-token (default bearer).
+	BrowserToken string
 }
 
 // env is one complete setup: Dex, a tokenhook server and the test's backend on
@@ -256,7 +258,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
-		CookieSecret: []byte(randHex(32)), Upstream: upstream,
+		CookieSecret: []byte(randHex(32)), Upstream: upstream, BrowserToken: o.BrowserToken,
 		// The replay tests force a refresh per case in one session; the
 		// server-side cap of forced refreshes has its own test.
 		ForcedRefreshInterval: time.Nanosecond,

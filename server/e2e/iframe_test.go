@@ -412,9 +412,16 @@ func (f *frame) waitForAcrossLoads(expr string) {
 // navigation without a session gets tokenhook's own "Sign in to continue"
 // page (the script with data-reload and data-gate); after the popup sign-in
 // the frame reloads itself and now loads the real dashboard through the
-// proxy with its embed session, whose POSTs carry the token.
+// proxy with its embed session, whose POSTs carry the token (with
+// --browser-token none: the token tokenhook adds on the way).
 func TestEmbeddedSignInPage(t *testing.T) {
-	e := newEnv(t, envOptions{Upstream: true})
+	for _, mode := range []string{"bearer", "none"} {
+		t.Run("browser-token="+mode, func(t *testing.T) { testEmbeddedSignInPage(t, mode) })
+	}
+}
+
+func testEmbeddedSignInPage(t *testing.T, mode string) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: mode})
 	e.page("/dash", "", `<p id="marker">the real dashboard</p>`)
 	tab := browser.Tab(t)
 	tab.Navigate(portal(t, e.Origin+"/dash"))

@@ -18,6 +18,10 @@
 //     the sign-in session is valid (Config.Sessions), with identity headers
 //     from the session; without a session, page navigations are answered by
 //     Config.SignIn and everything else gets 401.
+//   - With Config.SessionToken (backend-for-frontend), a session's request
+//     the browser script marked with X-TokenHook: 1, not cross-origin, is
+//     treated as carrying a bearer and is forwarded with the session's
+//     access token as Authorization: Bearer.
 //
 // # One identity per request
 //
@@ -185,11 +189,26 @@ type Config struct {
 	// too) that Rules refused for an authenticated identity, before the
 	// answer is written (for audit logs).
 	Denied func(r *http.Request, id verify.Identity)
+	// SessionToken, when set, turns on the backend-for-frontend mode
+	// (--browser-token none): a request without an Authorization header
+	// that carries "X-TokenHook: 1" (which the browser script adds and a
+	// cross-site form or <img> cannot) and, where the browser sends them, an
+	// Origin equal to PublicOrigin and "Sec-Fetch-Site: same-origin" counts
+	// as carrying a bearer (APIPaths, methods other than GET): SessionToken
+	// returns the identity of its live session (as Sessions.Session does)
+	// and the session's access token, which is forwarded as
+	// "Authorization: Bearer <token>" (not with StripAuthorization). An
+	// error wrapping verify.ErrNoToken (no session) answers 401, any other
+	// 502. Any other request is handled as without SessionToken, and
+	// reaches the upstream with no token.
+	SessionToken func(r *http.Request) (verify.Identity, string, error)
 }
 
 // Proxy is the authenticating reverse proxy; it is an http.Handler.
 type Proxy struct {
-	cfg     Config
+	cfg  Config
+	self string // PublicOrigin, normalised
+
 	rp      *httputil.ReverseProxy
 	origins map[string]bool
 	owned   ownedHeaders
@@ -238,6 +257,9 @@ func New(cfg Config) (*Proxy, error) {
 			host = host[:strings.LastIndexByte(host, ':')]
 		}
 		p.origins[strings.ToLower(u.Scheme)+"://"+host] = true
+		if p.self == "" {
+			p.self = strings.ToLower(u.Scheme) + "://" + host
+		}
 	}
 	tr := cfg.Transport
 	if tr == nil {
@@ -283,6 +305,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, terr := verify.TokenFromRequest(r)
+	if errors.Is(terr, verify.ErrNoToken) && p.sessionCall(r) {
+		p.serveSessionCall(w, r)
+		return
+	}
 	if errors.Is(terr, verify.ErrNoToken) && p.needsBearer(r) {
 		verify.WriteError(w, p.cfg.Realm, terr)
 		return
@@ -380,6 +406,51 @@ func writeStoreUnavailable(w http.ResponseWriter, err error) bool {
 	return true
 }
 
+// sessionCall reports whether r is a backend-for-frontend call (see
+// Config.SessionToken): marked by the browser script and not cross-origin.
+// Browsers send Origin on every cross-origin request and on same-origin
+// ones other than GET and HEAD, and Sec-Fetch-Site on every request.
+func (p *Proxy) sessionCall(r *http.Request) bool {
+	if p.cfg.SessionToken == nil || r.Header.Get("X-TokenHook") != "1" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, p.self) {
+		return false
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "" || site == "same-origin"
+}
+
+// serveSessionCall forwards a backend-for-frontend call (sessionCall) of
+// a live session, which the authorization rules allow, with the session's
+// access token.
+func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request) {
+	id, tok, err := p.cfg.SessionToken(r)
+	if writeStoreUnavailable(w, err) {
+		return
+	}
+	if err != nil && !errors.Is(err, verify.ErrNoToken) {
+		p.log.Warn("proxy: the session's token is unavailable", "err", err)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusBadGateway)
+		fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":"the provider could not refresh the token; try again"}`+"\n")
+		return
+	}
+	if err == nil && !live(id) {
+		err = verify.ErrNoToken
+	}
+	if err == nil {
+		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+	}
+	if err != nil {
+		verify.WriteError(w, p.cfg.Realm, err)
+		return
+	}
+	id.Source = verify.SourceSession
+	p.forwardAs(w, r, id, tok)
+}
+
 // live reports whether a session identity is usable now.
 func live(id verify.Identity) bool {
 	return id.Claims != nil && id.SessionKey != "" && (id.Claims.Expiry.IsZero() || time.Now().Before(id.Claims.Expiry))
@@ -402,12 +473,18 @@ func (p *Proxy) needsBearer(r *http.Request) bool {
 // forward sends r upstream as id. The identity reaches the Rewrite hook as
 // a value: each request gets its own shallow copy of the ReverseProxy.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, id verify.Identity) {
+	p.forwardAs(w, r, id, "")
+}
+
+// forwardAs is forward with bearer, when not empty, as the upstream
+// request's Authorization (see Config.SessionToken).
+func (p *Proxy) forwardAs(w http.ResponseWriter, r *http.Request, id verify.Identity, bearer string) {
 	rp := *p.rp
-	rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, id) }
+	rp.Rewrite = func(pr *httputil.ProxyRequest) { p.rewrite(pr, id, bearer) }
 	rp.ServeHTTP(w, r)
 }
 
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity) {
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity, bearer string) {
 	h := pr.Out.Header
 	p.owned.strip(h)
 	pr.SetURL(p.cfg.Upstream)
@@ -423,6 +500,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest, id verify.Identity) {
 	}
 	if p.cfg.StripAuthorization {
 		h.Del("Authorization")
+	} else if bearer != "" {
+		h.Set("Authorization", "Bearer "+bearer)
 	}
 	p.stripCookies(h)
 	if p.cfg.InjectScript != "" && pr.In.Method == http.MethodGet && isNavigation(pr.In) {
