@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +86,10 @@ type Config struct {
 	SessionStore string
 	// SessionStorePassword, when set, replaces the Redis URL's password.
 	SessionStorePassword string
+	// SessionCacheMB bounds, in MiB, the decrypted sessions the file store
+	// keeps in memory (least recently used ones are read from disk again);
+	// zero means 64.
+	SessionCacheMB int
 	// SessionTTL is the longest a session lives, whatever its refresh token says.
 	SessionTTL time.Duration
 	// RefreshSkew is how long before expiry the token endpoint refreshes an
@@ -173,6 +178,7 @@ var settings = []setting{
 	{name: "data-dir", def: "tokenhook-data", usage: "directory for encrypted sessions (\"\" = memory only)"},
 	{name: "session-store", def: "file", usage: "where sessions live: file (in --data-dir), memory, or Redis shared by several replicas: redis://[user:password@]host:port/db, rediss://… (TLS), redis+sentinel://host:port,host:port/master/db, redis+cluster://host:port,host:port", secret: true},
 	{name: "session-store-password-file", usage: "file holding the Redis password (replaces the one in --session-store)"},
+	{name: "session-cache-mb", def: "64", usage: "MiB of decrypted sessions the file store keeps in memory; the least recently used are read from disk again"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
 	{name: "reuse-port", def: "false", boolean: true, usage: "listen with SO_REUSEPORT so a new process can start on the same port before the old one stops (zero-downtime restarts)"},
@@ -353,6 +359,13 @@ func configFromRaw(raw map[string]string, conns []connection.Spec) (Config, erro
 	c.SessionStore = raw["session-store"]
 	if c.SessionStorePassword, err = secretValue(raw, "session-store-password"); err != nil {
 		return c, err
+	}
+	if v := raw["session-cache-mb"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1<<20 {
+			return c, &ConfigError{"session-cache-mb", fmt.Sprintf("%q is not a whole number of MiB from 1 to 1048576", v)}
+		}
+		c.SessionCacheMB = n
 	}
 	if s := raw["scopes"]; s != "" {
 		c.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })

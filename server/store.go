@@ -57,7 +57,7 @@ func openStore(ctx context.Context, cfg Config, key []byte) (shared, error) {
 		local.store = session.NewMemory()
 		return local, nil
 	}
-	fs, err := session.NewFile(cfg.DataDir, key, 0)
+	fs, err := session.NewFile(cfg.DataDir, key, int64(cfg.SessionCacheMB)<<20)
 	if err != nil {
 		return shared{}, fmt.Errorf("data dir: %w", err)
 	}

@@ -202,3 +202,50 @@ func BenchmarkTokenEndpointConcurrent(b *testing.B) {
 		})
 	}
 }
+
+// TestSessionCacheSetting: --session-cache-mb bounds the file store's
+// memory of decrypted sessions, in the store the server builds; bad values
+// are one-line errors.
+func TestSessionCacheSetting(t *testing.T) {
+	base := []string{"--issuer", "https://idp.example", "--client-id", "id", "--client-secret", "s",
+		"--cookie-secret", strings.Repeat("k", 32), "--data-dir", t.TempDir()}
+	for _, bad := range []string{"0", "-3", "lots", "2097152"} {
+		if _, err := LoadConfig(append([]string{"--session-cache-mb", bad}, base...), func(string) string { return "" }, io.Discard); err == nil ||
+			!strings.Contains(err.Error(), "--session-cache-mb") {
+			t.Errorf("--session-cache-mb %s: %v", bad, err)
+		}
+	}
+	cfg, err := LoadConfig(append([]string{"--session-cache-mb", "1"}, base...), func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := New(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, ok := s.finder.(*session.File)
+	if !ok {
+		t.Fatalf("store is %T", s.finder)
+	}
+	claims := []byte(`{"name":"` + strings.Repeat("x", 2000) + `"}`)
+	now := time.Now()
+	for i := range 2000 { // about 4 MB of sessions
+		key := session.Key(fmt.Sprint("viewer-", i))
+		sess := &session.Session{Subject: fmt.Sprint(i), Claims: claims, Created: now, ExpiresAt: now.Add(time.Hour)}
+		if err := fs.Save(ctx, key, sess); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Load(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used, limit := fs.CacheBytes()
+	if limit != 1<<20 || used > limit || used < limit/2 {
+		t.Fatalf("cache holds %d bytes, bound %d; want the 1 MiB bound, filled", used, limit)
+	}
+	if _, err := fs.Load(ctx, session.Key("viewer-0")); err != nil {
+		t.Fatalf("an evicted session no longer loads from disk: %v", err)
+	}
+}

@@ -133,3 +133,11 @@ func (c *lru) remove(el *list.Element) {
 	delete(c.items, e.key)
 	c.bytes -= e.size
 }
+
+// CacheBytes reports the approximate bytes of decrypted sessions the store
+// holds in memory and its bound (--session-cache-mb), for monitoring.
+func (s *File) CacheBytes() (used, limit int64) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return s.cache.bytes, s.cache.max
+}
