@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -27,6 +28,8 @@ func TestSessionToken(t *testing.T) {
 		switch {
 		case r.Header.Get("X-Test-Provider") == "down":
 			return verify.Identity{}, "", errors.New("provider down")
+		case r.Header.Get("X-Test-Store") == "down":
+			return verify.Identity{}, "", &session.UnavailableError{Store: "redis", Op: "load", Err: errors.New("connection refused")}
 		case err != nil:
 			return verify.Identity{}, "", fmt.Errorf("%w: no session", verify.ErrNoToken)
 		}
@@ -66,6 +69,7 @@ func TestSessionToken(t *testing.T) {
 		{"marked without a session", "POST", "/x", map[string]string{"X-TokenHook": "1"}, false, 401, "-"},
 		{"marked, rule not met", "POST", "/admin/x", marked, false, 403, "-"},
 		{"marked, provider down", "POST", "/x", with(map[string]string{"X-Test-Provider": "down"}), false, 502, "-"},
+		{"marked, session store down: 503, not a sign-in", "POST", "/x", with(map[string]string{"X-Test-Store": "down"}), false, 503, "-"},
 		{"marked, StripAuthorization: no token upstream", "POST", "/x", marked, true, 200, ""},
 		{"client's own bearer wins", "POST", "/x", map[string]string{"X-TokenHook": "1", "Authorization": "Bearer " + token}, false, 200, "Bearer " + token},
 		{"client's invalid bearer is refused", "POST", "/x", with(map[string]string{"Authorization": "Bearer nope"}), false, 401, "-"},
