@@ -3,13 +3,11 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,49 +79,12 @@ func BenchmarkProxiedBearerByStore(b *testing.B) {
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
-	get := func(u string) {
-		req, _ := http.NewRequest("GET", u+"/data", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Errorf("status %d", resp.StatusCode)
+	get := func(u string) func() {
+		return func() {
+			req, _ := http.NewRequest("GET", u+"/data", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			testenv.Send(b, client, req, http.StatusOK)
 		}
 	}
-	const batch, workers = 400, 16
-	run := func(u string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					get(u)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run(fileURL) // warm connections and validation caches
-	run(redisURL)
-	var tFile, tRedis time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			tFile += run(fileURL)
-			tRedis += run(redisURL)
-		} else {
-			tRedis += run(redisURL)
-			tFile += run(fileURL)
-		}
-	}
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tFile.Seconds(), "file-req/s")
-	b.ReportMetric(n/tRedis.Seconds(), "redis-req/s")
-	b.ReportMetric(tFile.Seconds()/tRedis.Seconds(), "ratio")
+	testenv.CompareThroughput(b, 400, 16, [2]string{"file", "redis"}, [2]func(){get(fileURL), get(redisURL)})
 }
