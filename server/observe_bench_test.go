@@ -2,20 +2,16 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 
 	"github.com/tokenhook/tokenhook/internal/idp"
-	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
@@ -58,38 +54,14 @@ func BenchmarkProxiedBearerMetrics(b *testing.B) {
 
 	// Sign in through the first server for a real access token; both
 	// servers accept it (same issuer and audience).
-	jar := testenv.NewClient()
-	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer lcancel()
-	resp, err := idptest.Login(lctx, jar, off+"/_tokenhook/login?rd=/", users[0].Email, users[0].Password,
-		func(next *url.URL) bool {
-			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), off)
-		})
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	req, _ := http.NewRequest("GET", off+"/_tokenhook/token", nil)
-	req.Header.Set("X-TokenHook", "1")
-	resp, err = jar.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if tok.AccessToken == "" {
-		b.Fatalf("no token: %d", resp.StatusCode)
-	}
+	token := benchAccessToken(b, off)
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, DisableCompression: true}}
 	// post sends one Dash callback with the bearer to u.
 	post := func(u string) func() {
 		return func() {
 			req, _ := http.NewRequest("POST", u+"/_dash-update-component", nil)
-			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			req.Header.Set("Authorization", "Bearer "+token)
 			testenv.Send(b, client, req, http.StatusOK)
 		}
 	}
