@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,72 +55,44 @@ func BenchmarkProxiedBearerByStore(b *testing.B) {
 	redisURL := "http://" + redisLn.Addr().String()
 
 	// Sign in once for a Dex access token both accept.
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	resp, err := idptest.Login(ctx, browser, fileURL+"/_tokenhook/login?rd=%2F", users[0].Email, users[0].Password,
+	token := benchAccessToken(b, fileURL)
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+	get := func(u string) func() {
+		return func() {
+			req, _ := http.NewRequest("GET", u+"/data", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			testenv.Send(b, client, req, http.StatusOK)
+		}
+	}
+	testenv.CompareThroughput(b, 400, 16, [2]string{"file", "redis"}, [2]func(){get(fileURL), get(redisURL)})
+}
+
+// benchAccessToken signs users[0] in at the tokenhook server at base and
+// returns the access token its token endpoint answers.
+func benchAccessToken(b *testing.B, base string) string {
+	b.Helper()
+	c := testenv.NewClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, c, base+"/_tokenhook/login?rd=%2F", users[0].Email, users[0].Password,
 		func(next *url.URL) bool {
-			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), fileURL)
+			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), base)
 		})
 	if err != nil {
 		b.Fatal(err)
 	}
 	resp.Body.Close()
-	req, _ := http.NewRequest("GET", fileURL+"/_tokenhook/token", nil)
+	req, _ := http.NewRequest("GET", base+"/_tokenhook/token", nil)
 	req.Header.Set("X-TokenHook", "1")
-	if resp, err = browser.Do(req); err != nil {
+	if resp, err = c.Do(req); err != nil {
 		b.Fatal(err)
 	}
 	var tok tokenResponse
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	if tok.AccessToken == "" {
-		b.Fatal("no access token")
+		b.Fatalf("no access token: %d", resp.StatusCode)
 	}
-
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
-	get := func(u string) {
-		req, _ := http.NewRequest("GET", u+"/data", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Errorf("status %d", resp.StatusCode)
-		}
-	}
-	const batch, workers = 400, 16
-	run := func(u string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					get(u)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run(fileURL) // warm connections and validation caches
-	run(redisURL)
-	var tFile, tRedis time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			tFile += run(fileURL)
-			tRedis += run(redisURL)
-		} else {
-			tRedis += run(redisURL)
-			tFile += run(fileURL)
-		}
-	}
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tFile.Seconds(), "file-req/s")
-	b.ReportMetric(n/tRedis.Seconds(), "redis-req/s")
-	b.ReportMetric(tFile.Seconds()/tRedis.Seconds(), "ratio")
+	return tok.AccessToken
 }

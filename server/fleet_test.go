@@ -199,24 +199,11 @@ func (f *fleet) on(c *http.Client, i int, method, path string, hdr map[string]st
 // logoutToken signs a back-channel logout token for sub.
 func (f *fleet) logoutToken(sub string) string {
 	f.t.Helper()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.logoutKey, KeyID: "logout-signer"}},
-		(&jose.SignerOptions{}).WithType("logout+jwt"))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	claims, _ := json.Marshal(map[string]any{
-		"iss": f.cfg.Issuer, "aud": f.cfg.ClientID, "iat": time.Now().Unix(), "jti": randomString(16),
-		"sub": sub, "events": map[string]any{backchannel.Event: map[string]any{}},
-	})
-	jws, err := sig.Sign(claims)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return raw
+	return testenv.SignJWT(f.t, jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: f.logoutKey, KeyID: "logout-signer"}},
+		(&jose.SignerOptions{}).WithType("logout+jwt"), map[string]any{
+			"iss": f.cfg.Issuer, "aud": f.cfg.ClientID, "iat": time.Now().Unix(), "jti": randomString(16),
+			"sub": sub, "events": map[string]any{backchannel.Event: map[string]any{}},
+		})
 }
 
 // commandCalls sums Redis's per-command call counters, leaving out INFO

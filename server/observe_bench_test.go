@@ -2,22 +2,16 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"github.com/tokenhook/tokenhook/internal/testenv"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
+
 	"github.com/tokenhook/tokenhook/internal/idp"
-	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
@@ -60,82 +54,18 @@ func BenchmarkProxiedBearerMetrics(b *testing.B) {
 
 	// Sign in through the first server for a real access token; both
 	// servers accept it (same issuer and audience).
-	jar := testenv.NewClient()
-	lctx, lcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer lcancel()
-	resp, err := idptest.Login(lctx, jar, off+"/_tokenhook/login?rd=/", users[0].Email, users[0].Password,
-		func(next *url.URL) bool {
-			return next.Path != "/_tokenhook/callback" && strings.HasPrefix(next.String(), off)
-		})
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	req, _ := http.NewRequest("GET", off+"/_tokenhook/token", nil)
-	req.Header.Set("X-TokenHook", "1")
-	resp, err = jar.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if tok.AccessToken == "" {
-		b.Fatalf("no token: %d", resp.StatusCode)
-	}
+	token := benchAccessToken(b, off)
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, DisableCompression: true}}
-	// post sends one Dash callback with the bearer; a failure fails the
-	// benchmark (from any goroutine: Error, not Fatal).
-	post := func(u string) {
-		req, _ := http.NewRequest("POST", u+"/_dash-update-component", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("%s: status %d", u, resp.StatusCode)
-			}
-		}
-		if err != nil {
-			b.Error(err)
+	// post sends one Dash callback with the bearer to u.
+	post := func(u string) func() {
+		return func() {
+			req, _ := http.NewRequest("POST", u+"/_dash-update-component", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			testenv.Send(b, client, req, http.StatusOK)
 		}
 	}
-	const batch, workers = 400, 16
-	run := func(u string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					post(u)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	targets := [2]string{off, on}
-	for _, u := range targets {
-		run(u) // warm up connections and the validation caches
-	}
-	var took [2]time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		// Alternate which server goes first, so neither gains from order.
-		for k := range targets {
-			j := (i + k) % len(targets)
-			took[j] += run(targets[j])
-		}
-	}
-	tOff, tOn := took[0], took[1]
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tOff.Seconds(), "no-metrics-req/s")
-	b.ReportMetric(n/tOn.Seconds(), "metrics-req/s")
-	b.ReportMetric(tOff.Seconds()/tOn.Seconds(), "ratio")
+	testenv.CompareThroughput(b, 400, 16, [2]string{"no-metrics", "metrics"}, [2]func(){post(off), post(on)})
 }
 
 // BenchmarkMetricsPerRequest is what metrics add to one proxied bearer

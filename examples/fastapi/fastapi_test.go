@@ -51,14 +51,7 @@ func TestFastAPIApp(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodPost, tc.base+"/api/report", nil)
-			if tc.auth != "" {
-				req.Header.Set("Authorization", tc.auth)
-			}
-			resp, err := tc.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := exampletest.PostAuth(t, tc.client, tc.base+"/api/report", tc.auth)
 			defer resp.Body.Close()
 			var body map[string]any
 			json.NewDecoder(resp.Body).Decode(&body)

@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -167,10 +168,7 @@ func TestValidateRefusesForgeries(t *testing.T) {
 	// alg none, and HS256 keyed with something public: refused before the
 	// key set is asked.
 	noneHeader := b64(`{"alg":"none"}`)
-	hsSigner, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("the-client-secret-or-a-public-key")}, nil)
-	payload, _ := json.Marshal(logoutClaims())
-	hs, _ := hsSigner.Sign(payload)
-	hsCompact, _ := hs.CompactSerialize()
+	hsCompact := testenv.SignJWT(t, jose.SigningKey{Algorithm: jose.HS256, Key: []byte("the-client-secret-or-a-public-key")}, nil, logoutClaims())
 	for name, raw := range map[string]string{
 		"empty":          "",
 		"garbage":        "not a jwt",

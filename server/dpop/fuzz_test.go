@@ -4,11 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // CI runs this briefly, e.g.
@@ -23,17 +23,9 @@ func FuzzParseProof(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k},
-		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{jose.HeaderType: ProofType}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{"jti": "j", "htm": "GET", "htu": "https://a.example/", "iat": 1700000000})
-	obj, err := s.Sign(payload)
-	if err != nil {
-		f.Fatal(err)
-	}
-	valid, _ := obj.CompactSerialize()
+	valid := testenv.SignJWT(f, jose.SigningKey{Algorithm: jose.ES256, Key: k},
+		&jose.SignerOptions{EmbedJWK: true, ExtraHeaders: map[jose.HeaderKey]any{jose.HeaderType: ProofType}},
+		map[string]any{"jti": "j", "htm": "GET", "htu": "https://a.example/", "iat": 1700000000})
 	for _, seed := range []string{valid, "", "a.b.c", "..", "eyJhbGciOiJub25lIn0.e30.", valid + "x", valid[:len(valid)/2]} {
 		f.Add(seed)
 	}

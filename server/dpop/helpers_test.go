@@ -14,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
@@ -78,33 +79,12 @@ func (c *client) sign(t testing.TB, claims map[string]any, extra map[jose.Header
 			hdr[k] = v
 		}
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: c.alg, Key: c.key}, &jose.SignerOptions{ExtraHeaders: hdr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signClaims(t, s, claims)
+	return testenv.SignJWT(t, jose.SigningKey{Algorithm: c.alg, Key: c.key}, &jose.SignerOptions{ExtraHeaders: hdr}, claims)
 }
 
 // proof makes a valid proof for method and URL at now.
 func (c *client) proof(t testing.TB, method, u string, now time.Time, token string) string {
 	return c.sign(t, claims(method, u, now, token), nil)
-}
-
-func signClaims(t testing.TB, s jose.Signer, claims map[string]any) string {
-	t.Helper()
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // unsigned makes an alg "none" proof with the client's public key.

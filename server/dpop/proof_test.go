@@ -15,6 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
@@ -80,12 +81,9 @@ func TestVerifyProof(t *testing.T) {
 		{"ath without a token", func(t testing.TB) string { return c.proof(t, "POST", pageURL, t0, token) }, dpop.Request{Method: "POST", URL: pageURL}, dpop.ErrInvalidProof},
 		{"alg none", func(t testing.TB) string { return c.unsigned(t, claims("POST", pageURL, t0, token)) }, req, dpop.ErrInvalidProof},
 		{"HS256", func(t testing.TB) string {
-			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")},
-				&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{jose.HeaderType: dpop.ProofType, "jwk": jose.JSONWebKey{Key: c.key.Public()}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return signClaims(t, s, claims("POST", pageURL, t0, token))
+			return testenv.SignJWT(t, jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")},
+				&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{jose.HeaderType: dpop.ProofType, "jwk": jose.JSONWebKey{Key: c.key.Public()}}},
+				claims("POST", pageURL, t0, token))
 		}, req, dpop.ErrInvalidProof},
 		{"RS256 not allowed", func(t testing.TB) string { return rsaClient.proof(t, "POST", pageURL, t0, token) }, req, dpop.ErrInvalidProof},
 		{"private key in jwk", func(t testing.TB) string {

@@ -6,22 +6,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // TestReplayCacheTTL: a key is refused during its ttl and accepted again
 // after it, and the cache holds nothing once every ttl has passed.
 func TestReplayCacheTTL(t *testing.T) {
-	ctx := context.Background()
 	now := time.Unix(1_700_000_000, 0)
 	c := NewMemoryReplayCache(10)
 	c.now = func() time.Time { return now }
-	use := func(k string, ttl time.Duration) bool {
-		first, err := c.UseOnce(ctx, k, ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return first
-	}
+	use := testenv.UseOnce(t, c)
 	if !use("a", time.Minute) || use("a", time.Minute) {
 		t.Fatal("a: want first, then refused")
 	}
@@ -56,25 +51,19 @@ func TestReplayCacheFull(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	c := NewMemoryReplayCache(3)
 	c.now = func() time.Time { return now }
-	use := func(k string) bool {
-		first, err := c.UseOnce(ctx, k, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return first
-	}
+	use := testenv.UseOnce(t, c)
 	for i := range 100 {
-		if !use(fmt.Sprint("k", i)) {
+		if !use(fmt.Sprint("k", i), time.Hour) {
 			t.Fatalf("k%d refused by a full cache", i)
 		}
 	}
 	if len(c.entries) != 3 || c.n != 3 {
 		t.Fatalf("%d entries, %d slots; want 3", len(c.entries), c.n)
 	}
-	if use("k99") || use("k98") || use("k97") {
+	if use("k99", time.Hour) || use("k98", time.Hour) || use("k97", time.Hour) {
 		t.Fatal("a recent key was forgotten")
 	}
-	if !use("k96") {
+	if !use("k96", time.Hour) {
 		t.Fatal("the oldest key was kept")
 	}
 	// Re-recording an expired key: its old slot must not delete its new entry.

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // BenchmarkBrowserTokenRatio compares proxied POSTs through the composed
@@ -58,47 +58,8 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 			req.Header.Set("Authorization", bearer)
 			mu.Unlock()
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			b.Errorf("%s: status %d", mode, resp.StatusCode)
-		}
+		testenv.Send(b, client, req, http.StatusNoContent)
 	}
 	send("none") // learn the session's token (what a bearer page would hold)
-	const batch, workers = 400, 16
-	run := func(mode string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					send(mode)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run("bearer")
-	run("none")
-	var tBearer, tNone time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			tBearer += run("bearer")
-			tNone += run("none")
-		} else {
-			tNone += run("none")
-			tBearer += run("bearer")
-		}
-	}
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tBearer.Seconds(), "bearer-req/s")
-	b.ReportMetric(n/tNone.Seconds(), "none-req/s")
-	b.ReportMetric(tBearer.Seconds()/tNone.Seconds(), "ratio")
+	testenv.CompareThroughput(b, 400, 16, [2]string{"bearer", "none"}, [2]func(){func() { send("bearer") }, func() { send("none") }})
 }

@@ -5,20 +5,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestMemory(t *testing.T) {
-	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	m := NewMemory(3)
 	m.now = func() time.Time { return now }
-	use := func(k string) bool {
-		ok, err := m.UseOnce(ctx, k, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	use := testenv.UseOnce(t, m)
 	steps := []struct {
 		name    string
 		advance time.Duration
@@ -34,7 +29,7 @@ func TestMemory(t *testing.T) {
 	}
 	for _, s := range steps {
 		now = now.Add(s.advance)
-		if got := use(s.key); got != s.want {
+		if got := use(s.key, time.Minute); got != s.want {
 			t.Fatalf("%s: UseOnce(%q) = %v, want %v", s.name, s.key, got, s.want)
 		}
 	}

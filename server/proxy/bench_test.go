@@ -1,14 +1,14 @@
 package proxy
 
 import (
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // benchSetup starts an upstream, a bare httputil.ReverseProxy in front of it
@@ -47,16 +47,7 @@ func post(b *testing.B, client *http.Client, u, token string) {
 	req, _ := http.NewRequest("POST", u+"/_dash-update-component", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Cookie", "th_session=x; _csrf_token=y")
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Error(err)
-		return
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b.Errorf("status %d", resp.StatusCode)
-	}
+	testenv.Send(b, client, req, http.StatusOK)
 }
 
 // BenchmarkProxy reports the throughput of a bare ReverseProxy and of the
@@ -82,37 +73,8 @@ func BenchmarkProxy(b *testing.B) {
 // (goal ≥ 0.9). Run it with e.g. -benchtime=20x.
 func BenchmarkProxyRatio(b *testing.B) {
 	bare, validated, token, client := benchSetup(b)
-	const batch, workers = 400, 16
-	run := func(u string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < batch/workers; i++ {
-					post(b, client, u, token)
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run(bare) // warm up connections
-	run(validated)
-	var tBare, tVal time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			tBare += run(bare)
-			tVal += run(validated)
-		} else {
-			tVal += run(validated)
-			tBare += run(bare)
-		}
-	}
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tBare.Seconds(), "bare-req/s")
-	b.ReportMetric(n/tVal.Seconds(), "validated-req/s")
-	b.ReportMetric(tBare.Seconds()/tVal.Seconds(), "ratio")
+	testenv.CompareThroughput(b, 400, 16, [2]string{"bare", "validated"}, [2]func(){
+		func() { post(b, client, bare, token) },
+		func() { post(b, client, validated, token) },
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -49,21 +49,12 @@ func (is *issuer) verifier(t testing.TB) *verify.Verifier {
 // token returns a valid access token expiring after ttl.
 func (is *issuer) token(t testing.TB, ttl time.Duration) string {
 	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: is.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := json.Marshal(map[string]any{
-		"iss": is.url, "aud": "app", "sub": "user-1", "exp": time.Now().Add(ttl).Unix(),
-		"email": "ann@example.com", "email_verified": true, "preferred_username": "ann",
-		"groups": []string{"admins", "staff"},
-	})
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := jws.CompactSerialize()
-	return out
+	return testenv.SignJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: is.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"),
+		map[string]any{
+			"iss": is.url, "aud": "app", "sub": "user-1", "exp": time.Now().Add(ttl).Unix(),
+			"email": "ann@example.com", "email_verified": true, "preferred_username": "ann",
+			"groups": []string{"admins", "staff"},
+		})
 }
 
 // recorded is what the upstream saw.

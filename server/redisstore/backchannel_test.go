@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/backchannel"
 	"github.com/tokenhook/tokenhook/server/session"
 )
@@ -55,11 +55,9 @@ func TestBackChannelLogoutAcrossReplicas(t *testing.T) {
 	a.sessions.Save(ctx, session.Key("alice-laptop"), &session.Session{SID: "idp-sid-1", Subject: "alice", ExpiresAt: later})
 	a.sessions.Save(ctx, session.Key("alice-phone"), &session.Session{SID: "idp-sid-2", Subject: "alice", ExpiresAt: later})
 
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: signer}, (&jose.SignerOptions{}).WithType("logout+jwt"))
-	claims, _ := json.Marshal(map[string]any{"iss": "https://idp.example.com", "aud": "tokenhook", "iat": time.Now().Unix(),
-		"jti": "logout-1", "sid": "idp-sid-1", "events": map[string]any{backchannel.Event: map[string]any{}}})
-	jws, _ := s.Sign(claims)
-	token, _ := jws.CompactSerialize()
+	token := testenv.SignJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: signer}, (&jose.SignerOptions{}).WithType("logout+jwt"),
+		map[string]any{"iss": "https://idp.example.com", "aud": "tokenhook", "iat": time.Now().Unix(),
+			"jti": "logout-1", "sid": "idp-sid-1", "events": map[string]any{backchannel.Event: map[string]any{}}})
 	post := func(h http.Handler) int {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("POST", "/_tokenhook/backchannel-logout", strings.NewReader(url.Values{"logout_token": {token}}.Encode()))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // testIssuer is an httptest server publishing discovery and a JWKS whose keys
@@ -109,23 +110,7 @@ func sign(t testing.TB, key any, kid string, alg jose.SignatureAlgorithm, claims
 	for k, v := range extra {
 		opts = opts.WithHeader(k, v)
 	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testenv.SignJWT(t, jose.SigningKey{Algorithm: alg, Key: key}, opts, claims)
 }
 
 func (ti *testIssuer) token(t testing.TB, mutate func(map[string]any)) string {

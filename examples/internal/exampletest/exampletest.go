@@ -655,3 +655,18 @@ func RunApp(t *testing.T, browser *browsertest.Shared, a App) (*Env, *browsertes
 
 // AppPy is App.Args for an app.py that takes its address from HOST and PORT.
 func AppPy(*Env, string, string) []string { return []string{"app.py"} }
+
+// PostAuth POSTs to u with c, with the header Authorization: auth unless auth
+// is empty, and fails t if no answer comes. The caller closes the body.
+func PostAuth(t testing.TB, c *http.Client, u, auth string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
