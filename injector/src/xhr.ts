@@ -130,12 +130,17 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     const s = states.get(x);
     if (!s || x.readyState !== 1) return send.call(x, body);
     const c = d.cfg;
+    const a = s.args;
     const go = (t: string | null) => {
       if (t) set.call(x, c.header, headerValue(c.scheme, (s.token = t)));
       else if (s.own != null) set.call(x, c.header, s.own);
+      // dpop: a proof for this request (a synchronous XHR goes without).
+      if (t && d.pr && !sync(s))
+        return void d.pr.sign(a[0], new URL(String(a[1]), d.base()).href, t).then((p) => {
+          if (states.get(x) === s && !s.aborted && x.readyState === 1) set.call(x, "DPoP", p), send.call(x, body);
+        });
       send.call(x, body);
     };
-    const a = s.args;
     if (!shouldDecorate(a[0], String(a[1]), d.base(), d.self, c, d.dash())) return go(null);
     const m = (s.m = d.tok(String(a[1])));
     if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return go(null);
