@@ -46,7 +46,7 @@ type sentRequest struct {
 // proofKey signs DPoP proofs in Go (an attacker's key, or a client's).
 type proofKey struct{ key *ecdsa.PrivateKey }
 
-func newProofKey(t *testing.T) *proofKey {
+func newProofKey(t testing.TB) *proofKey {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func newProofKey(t *testing.T) *proofKey {
 
 // proof is a DPoP proof for method and u, with ath for token and nonce
 // when they are not "".
-func (k *proofKey) proof(t *testing.T, method, u, token, nonce string) string {
+func (k *proofKey) proof(t testing.TB, method, u, token, nonce string) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.key}, opts)
