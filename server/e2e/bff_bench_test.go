@@ -37,16 +37,7 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	client := e.signedInClient(b)
 	send := func(mode string) {
 		req, _ := http.NewRequest(http.MethodPost, e.Origin+"/bench", strings.NewReader("x"))
 		req.Header.Set("Origin", e.Origin)
@@ -71,19 +62,7 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 	}
 	send("none") // learn the session's token (what a bearer page would hold)
 	const batch, workers = 400, 16
-	run := func(mode string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					send(mode)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	run := func(mode string) time.Duration { return parallelBatch(batch, workers, func() { send(mode) }) }
 	run("bearer")
 	run("none")
 	var tBearer, tNone time.Duration
@@ -101,4 +80,36 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 	b.ReportMetric(n/tBearer.Seconds(), "bearer-req/s")
 	b.ReportMetric(n/tNone.Seconds(), "none-req/s")
 	b.ReportMetric(tBearer.Seconds()/tNone.Seconds(), "ratio")
+}
+
+// signedInClient signs the viewer in with Go's client through tokenhook and
+// Dex, and returns the client, its cookie jar holding the session.
+func (e *env) signedInClient(b *testing.B) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	return client
+}
+
+// parallelBatch calls send batch times from workers goroutines and returns
+// how long that took.
+func parallelBatch(batch, workers int, send func()) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range batch / workers {
+				send()
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
 }

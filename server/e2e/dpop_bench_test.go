@@ -1,20 +1,15 @@
 package e2e_test
 
 import (
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/server"
 )
 
@@ -42,38 +37,14 @@ func BenchmarkDPoPRatio(b *testing.B) {
 	bare := httptest.NewServer(httputil.NewSingleHostReverseProxy(u))
 	b.Cleanup(bare.Close)
 
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	client := e.signedInClient(b)
 
 	// The token, as the page gets it: the nonce first, then a proof.
 	k := newProofKey(b)
 	tokenURL := e.Origin + server.Prefix + "token"
-	ask := func(proof string) (*http.Response, map[string]any) {
-		req, _ := http.NewRequest("GET", tokenURL, nil)
-		req.Header.Set("X-TokenHook", "1")
-		if proof != "" {
-			req.Header.Set("DPoP", proof)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return resp, body
-	}
-	resp, _ = ask("")
+	resp, _ := askToken(b, client, tokenURL, nil, "")
 	nonce := resp.Header.Get("DPoP-Nonce")
-	_, body := ask(k.proof(b, "GET", tokenURL, "", nonce))
+	_, body := askToken(b, client, tokenURL, nil, k.proof(b, "GET", tokenURL, "", nonce))
 	token, _ := body["access_token"].(string)
 	if token == "" {
 		b.Fatalf("no token: %v", body)
@@ -103,17 +74,7 @@ func BenchmarkDPoPRatio(b *testing.B) {
 		}
 	}
 	run := func(base string, dp bool) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					send(base, dp)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
+		return parallelBatch(batch, workers, func() { send(base, dp) })
 	}
 	run(bare.URL, false)
 	run(e.Origin, true)

@@ -280,23 +280,9 @@ func TestBrowserTokenDPoPTokenEndpoint(t *testing.T) {
 	cookies := sessionCookies(t, e, tab)
 	k := newProofKey(t)
 	tokenURL := e.Origin + server.Prefix + "token"
+	client := &http.Client{Timeout: 10 * time.Second}
 	ask := func(cs []*http.Cookie, proof string) (*http.Response, map[string]any) {
-		req, _ := http.NewRequest("GET", tokenURL, nil)
-		req.Header.Set("X-TokenHook", "1")
-		if proof != "" {
-			req.Header.Set("DPoP", proof)
-		}
-		for _, c := range cs {
-			req.AddCookie(c)
-		}
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		json.NewDecoder(resp.Body).Decode(&body)
-		return resp, body
+		return askToken(t, client, tokenURL, cs, proof)
 	}
 
 	if resp, body := ask(nil, k.proof(t, "GET", tokenURL, "", "")); resp.StatusCode != http.StatusUnauthorized || body["error"] != "login_required" {
@@ -346,4 +332,27 @@ func jktOf(t *testing.T, k *proofKey) string {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(sum)
+}
+
+// askToken asks the token endpoint at tokenURL as the script does, with
+// cookies and the DPoP proof when not "", and returns the answer and its
+// JSON body.
+func askToken(t testing.TB, client *http.Client, tokenURL string, cookies []*http.Cookie, proof string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", tokenURL, nil)
+	req.Header.Set("X-TokenHook", "1")
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp, body
 }
