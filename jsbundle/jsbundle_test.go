@@ -29,13 +29,13 @@ import (
 // resources (issue 11, §2). The main budget grew from 4096 by 64 bytes for
 // --browser-token none (issue 15: the token endpoint's "none" answer switches
 // the header to X-TokenHook: 1 and getToken() to null; it must be in the main
-// script, which learns the mode from its first token request), then by 384
+// script, which learns the mode from its first token request), then by 448
 // for --browser-token dpop (issue 15: the DPoP chunk's name and SRI, the
 // switch on the token endpoint's first 400 with a DPoP-Nonce, the proof on
-// every matching fetch and XHR, the use_dpop_nonce retry). dpopBudget is
+// every matching fetch and XHR and their replays, the use_dpop_nonce retry). dpopBudget is
 // the DPoP chunk's (key and proofs, loaded only in dpop mode).
 const (
-	sizeBudget  = 4544
+	sizeBudget  = 4608
 	chunkBudget = 3712
 	dpopBudget  = 1536
 )

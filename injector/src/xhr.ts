@@ -19,6 +19,8 @@ interface State {
   m?: Manager;
   /** The token sent, when we decorated this request. */
   token?: string;
+  /** dpop: the replay's proof. */
+  proof?: string;
   replayed?: boolean;
   /** Swallow the events of the rejected answer. */
   mute?: boolean;
@@ -77,6 +79,8 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     e.stopImmediatePropagation();
     d.load()
       .then((k) => k.renew(d, s.m!, url, s.token!), () => null)
+      // dpop: the replay needs a proof of its own for the fresh token.
+      .then((t) => (t && d.pr ? d.pr.sign(s.args[0], new URL(url, d.base()).href, t).then((p) => ((s.proof = p), t)) : t))
       .then((t) => {
         if (states.get(x) !== s || s.aborted) return;
         if (!t) {
@@ -90,6 +94,7 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
         for (const h of s.headers) set.call(x, h[0], h[1]);
         s.token = t;
         set.call(x, d.cfg.header, headerValue(d.cfg.scheme, t));
+        if (s.proof) set.call(x, "DPoP", s.proof);
         send.call(x, s.body);
       });
   }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,4 +356,53 @@ func askToken(t testing.TB, client *http.Client, tokenURL string, cookies []*htt
 	var body map[string]any
 	json.NewDecoder(resp.Body).Decode(&body)
 	return resp, body
+}
+
+// TestBrowserTokenDPoPRefused: with --browser-token dpop, when the app
+// refuses the provider token tokenhook attached (401 invalid_token), the
+// script's report makes tokenhook refresh it (one grant at Dex) and mint a
+// fresh DPoP token, and the script replays the request once with that token
+// and a proof of its own: the fetch and the XHR succeed with the refreshed
+// provider token.
+func TestBrowserTokenDPoPRefused(t *testing.T) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "dpop"})
+	var refused sync.Map // the Authorization values the app refuses
+	e.Mux.Handle("POST /api/picky/", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
+		if _, no := refused.Load(h.Auth); no {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}))
+	e.page("/dash", "", ``)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/dash")
+	for i, js := range []string{
+		`fetch("/api/picky/%d", {method: "POST", body: "%d"})`,
+		`xhr("POST", "/api/picky/%d", "%d")`,
+	} {
+		call := func(n int) int {
+			return browsertest.Eval[result](tab, `res(`+fmt.Sprintf(js, n, n)+`)`).Status
+		}
+		base := 10 * i
+		if s := call(base); s != http.StatusOK {
+			t.Fatalf("%s: first call: status %d", js, s)
+		}
+		first := e.Backend.at(fmt.Sprintf("/api/picky/%d", base))[0].Auth
+		e.checkToken(first)
+		refused.Store(first, true) // as if the provider revoked it
+		grants := e.Grants.Load()
+		if s := call(base + 1); s != http.StatusOK {
+			t.Errorf("%s: the refused call: status %d, want 200 after the replay", js, s)
+		}
+		if n := e.Grants.Load() - grants; n != 1 {
+			t.Errorf("%s: %d refresh grants after the app refused the token, want 1", js, n)
+		}
+		hits := e.Backend.at(fmt.Sprintf("/api/picky/%d", base+1))
+		if len(hits) != 2 || hits[1].Auth == first {
+			t.Fatalf("%s: %d requests, the replay did not carry a fresh token", js, len(hits))
+		}
+		e.checkToken(hits[1].Auth)
+	}
 }
