@@ -305,6 +305,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, rt := range p.cfg.Public {
 		if rt.Match(r) {
+			if p.cfg.DPoP != nil && dpopScheme(r) {
+				r = withoutDPoP(r) // the page's token and proof are for tokenhook
+			}
 			p.forward(w, r, verify.Identity{})
 			return
 		}
@@ -434,6 +437,14 @@ func (p *Proxy) sessionCall(r *http.Request) bool {
 	return site == "" || site == "same-origin"
 }
 
+// withoutDPoP is a copy of r without its Authorization and DPoP headers.
+func withoutDPoP(r *http.Request) *http.Request {
+	r = r.Clone(r.Context())
+	r.Header.Del("Authorization")
+	r.Header.Del("DPoP")
+	return r
+}
+
 // dpopScheme reports whether r's Authorization names the DPoP scheme.
 func dpopScheme(r *http.Request) bool {
 	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -467,9 +478,7 @@ func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request, dpop bo
 		if !p.cfg.DPoP(w, r, id) {
 			return
 		}
-		r = r.Clone(r.Context())
-		r.Header.Del("Authorization")
-		r.Header.Del("DPoP")
+		r = withoutDPoP(r)
 	}
 	if err == nil {
 		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
