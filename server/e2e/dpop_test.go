@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -365,19 +364,7 @@ func askToken(t testing.TB, client *http.Client, tokenURL string, cookies []*htt
 // and a proof of its own: the fetch and the XHR succeed with the refreshed
 // provider token.
 func TestBrowserTokenDPoPRefused(t *testing.T) {
-	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "dpop"})
-	var refused sync.Map // the Authorization values the app refuses
-	e.Mux.Handle("POST /api/picky/", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
-		if _, no := refused.Load(h.Auth); no {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	}))
-	e.page("/dash", "", ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	e, refused, tab := pickyApp(t, "dpop")
 	for i, js := range []string{
 		`fetch("/api/picky/%d", {method: "POST", body: "%d"})`,
 		`xhr("POST", "/api/picky/%d", "%d")`,

@@ -79,31 +79,7 @@ func TestSessionToken(t *testing.T) {
 				Sessions: sessionFromCookie, PublicOrigin: "https://dash.example", SessionToken: hook,
 				StripAuthorization: tc.strip,
 			})
-			req := httptest.NewRequest(tc.method, "https://dash.example"+tc.path, strings.NewReader("b"))
-			for k, v := range tc.headers {
-				req.Header.Set(k, v)
-			}
-			w := httptest.NewRecorder()
-			p.ServeHTTP(w, req)
-			if w.Code != tc.status {
-				t.Errorf("status %d (%s), want %d", w.Code, w.Body.String(), tc.status)
-			}
-			select {
-			case got := <-seen:
-				if tc.auth == "-" {
-					t.Fatalf("forwarded with Authorization %q, want not forwarded", got.Header.Get("Authorization"))
-				}
-				if a := got.Header.Get("Authorization"); a != tc.auth {
-					t.Errorf("Authorization upstream %q, want %q", a, tc.auth)
-				}
-				if got.Header.Get("X-TokenHook") != "" {
-					t.Error("X-TokenHook reached the upstream")
-				}
-			default:
-				if tc.auth != "-" {
-					t.Fatal("not forwarded")
-				}
-			}
+			checkForwarded(t, p, seen, tc.method, tc.path, tc.headers, tc.status, tc.auth)
 		})
 	}
 }
@@ -154,31 +130,39 @@ func TestDPoPMode(t *testing.T) {
 				Public:   []verify.Route{{Method: "GET", Path: "/assets/"}},
 				Sessions: sessionFromCookie, PublicOrigin: "https://dash.example", SessionToken: hook, DPoP: check,
 			})
-			req := httptest.NewRequest(tc.method, "https://dash.example"+tc.path, strings.NewReader("b"))
-			for k, v := range tc.headers {
-				req.Header.Set(k, v)
-			}
-			w := httptest.NewRecorder()
-			p.ServeHTTP(w, req)
-			if w.Code != tc.status {
-				t.Errorf("status %d (%s), want %d", w.Code, w.Body.String(), tc.status)
-			}
-			select {
-			case got := <-seen:
-				if tc.auth == "-" {
-					t.Fatalf("forwarded with Authorization %q, want not forwarded", got.Header.Get("Authorization"))
-				}
-				if a := got.Header.Get("Authorization"); a != tc.auth {
-					t.Errorf("Authorization upstream %q, want %q", a, tc.auth)
-				}
-				if got.Header.Get("DPoP") != "" {
-					t.Error("the DPoP proof reached the upstream")
-				}
-			default:
-				if tc.auth != "-" {
-					t.Fatal("not forwarded")
-				}
-			}
+			checkForwarded(t, p, seen, tc.method, tc.path, tc.headers, tc.status, tc.auth)
 		})
+	}
+}
+
+// checkForwarded sends method path with headers through p and checks the
+// status and the Authorization the upstream (seen) received: auth, or "-"
+// for not forwarded. Neither X-TokenHook nor a DPoP proof may reach it.
+func checkForwarded(t *testing.T, p *Proxy, seen chan recorded, method, path string, headers map[string]string, status int, auth string) {
+	t.Helper()
+	req := httptest.NewRequest(method, "https://dash.example"+path, strings.NewReader("b"))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, req)
+	if w.Code != status {
+		t.Errorf("status %d (%s), want %d", w.Code, w.Body.String(), status)
+	}
+	select {
+	case got := <-seen:
+		if auth == "-" {
+			t.Fatalf("forwarded with Authorization %q, want not forwarded", got.Header.Get("Authorization"))
+		}
+		if a := got.Header.Get("Authorization"); a != auth {
+			t.Errorf("Authorization upstream %q, want %q", a, auth)
+		}
+		if got.Header.Get("X-TokenHook") != "" || got.Header.Get("DPoP") != "" {
+			t.Error("X-TokenHook or a DPoP proof reached the upstream")
+		}
+	default:
+		if auth != "-" {
+			t.Fatal("not forwarded")
+		}
 	}
 }
