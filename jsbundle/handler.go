@@ -14,15 +14,17 @@ const (
 
 // Handler serves GET and HEAD for /_tokenhook/tokenhook.js (cached five
 // minutes, revalidated by ETag), /_tokenhook/tokenhook.<hash>.js and the
-// sign-in chunk /_tokenhook/tokenhook-signin.<hash>.js (cached a year,
+// chunks /_tokenhook/tokenhook-signin.<hash>.js and tokenhook-dpop.<hash>.js (cached a year,
 // immutable). It answers 404 for every other path, 405 for other
 // methods, gzip when the client accepts it, and 304 when If-None-Match
 // names the current ETag.
 func (b *Bundle) Handler() http.Handler {
 	main := b.serve(cacheShort)
 	files := map[string]http.Handler{Prefix + "tokenhook.js": main, b.HashedPath(): b.serve(cacheImmutable)}
-	if b.signIn != nil {
-		files[b.signIn.HashedPath()] = b.signIn.serve(cacheImmutable)
+	for _, c := range []*Bundle{b.signIn, b.dpop} {
+		if c != nil {
+			files[c.HashedPath()] = c.serve(cacheImmutable)
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := files[r.URL.Path]

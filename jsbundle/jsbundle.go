@@ -43,10 +43,16 @@ type Bundle struct {
 	// signIn is the sign-in chunk the main script loads on demand (nil for
 	// a bundle built by BuildFS).
 	signIn *Bundle
+	// dpop is the DPoP chunk (key and proofs), loaded only in dpop mode
+	// (nil for a bundle built by BuildFS).
+	dpop *Bundle
 }
 
 // SignInName is the file name stem of the sign-in chunk.
 const SignInName = "tokenhook-signin"
+
+// DPoPName is the file name stem of the DPoP chunk.
+const DPoPName = "tokenhook-dpop"
 
 // Build bundles injector.Sources: first the sign-in chunk (entry
 // src/signin.ts: prompt, popup, claim), then the main script (entry
@@ -59,14 +65,20 @@ func Build() (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	dp, err := buildEntry(injector.Sources, "src/dpop.ts", DPoPName, nil)
+	if err != nil {
+		return nil, err
+	}
 	b, err := buildEntry(injector.Sources, "src/index.ts", "tokenhook", map[string]string{
 		"__SIGNIN__":     strconvQuote(chunk.Filename()),
 		"__SIGNIN_SRI__": strconvQuote(chunk.sri256()),
+		"__DPOP__":       strconvQuote(dp.Filename()),
+		"__DPOP_SRI__":   strconvQuote(dp.sri256()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.signIn = chunk
+	b.signIn, b.dpop = chunk, dp
 	return b, nil
 }
 
@@ -83,6 +95,11 @@ func (b *Bundle) sri256() string {
 
 // SignIn returns the sign-in chunk, or nil for a bundle built by BuildFS.
 func (b *Bundle) SignIn() *Bundle { return b.signIn }
+
+// DPoP returns the DPoP chunk (src/dpop.ts: the page's key and its proofs,
+// loaded only with --browser-token dpop), or nil for a bundle built by
+// BuildFS.
+func (b *Bundle) DPoP() *Bundle { return b.dpop }
 
 // BuildFS bundles the TypeScript entry point entry from fsys: bundled,
 // minified, one IIFE, no source map. Imports must be relative ("./match");
@@ -207,13 +224,16 @@ func (b *Bundle) HashedPath() string { return Prefix + b.Filename() }
 func (b *Bundle) SRI() string { return b.sri }
 
 // WriteFile writes the hashed file into dir (for `tokenhook bundle --out
-// DIR`) and returns the path written; the sign-in chunk, if any, is written
+// DIR`) and returns the path written; the chunks, if any, are written
 // beside it (the main script loads it from its configured base). Each file
 // is written under a temporary name and renamed, so a reader never sees
 // half a file.
 func (b *Bundle) WriteFile(dir string) (string, error) {
-	if b.signIn != nil {
-		if _, err := b.signIn.WriteFile(dir); err != nil {
+	for _, c := range []*Bundle{b.signIn, b.dpop} {
+		if c == nil {
+			continue
+		}
+		if _, err := c.WriteFile(dir); err != nil {
 			return "", err
 		}
 	}

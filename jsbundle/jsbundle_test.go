@@ -29,10 +29,15 @@ import (
 // resources (issue 11, §2). The main budget grew from 4096 by 64 bytes for
 // --browser-token none (issue 15: the token endpoint's "none" answer switches
 // the header to X-TokenHook: 1 and getToken() to null; it must be in the main
-// script, which learns the mode from its first token request).
+// script, which learns the mode from its first token request), then by 448
+// for --browser-token dpop (issue 15: the DPoP chunk's name and SRI, the
+// switch on the token endpoint's first 400 with a DPoP-Nonce, the proof on
+// every matching fetch and XHR and their replays, the use_dpop_nonce retry). dpopBudget is
+// the DPoP chunk's (key and proofs, loaded only in dpop mode).
 const (
-	sizeBudget  = 4160
+	sizeBudget  = 4608
 	chunkBudget = 3712
+	dpopBudget  = 1536
 )
 
 func build(t testing.TB) *Bundle {
@@ -54,6 +59,11 @@ func TestSizeBudget(t *testing.T) {
 	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", c.Filename(), len(c.Code()), len(c.Gzip()), chunkBudget)
 	if len(c.Gzip()) > chunkBudget {
 		t.Errorf("gzipped sign-in chunk is %d bytes, over the %d-byte budget", len(c.Gzip()), chunkBudget)
+	}
+	dp := b.DPoP()
+	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", dp.Filename(), len(dp.Code()), len(dp.Gzip()), dpopBudget)
+	if len(dp.Gzip()) > dpopBudget {
+		t.Errorf("gzipped DPoP chunk is %d bytes, over the %d-byte budget", len(dp.Gzip()), dpopBudget)
 	}
 }
 
@@ -145,6 +155,7 @@ func TestHandler(t *testing.T) {
 		{name: "stale etag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"0000000000000000"`}, status: 200, cache: cacheShort, body: b.Code()},
 		{name: "sign-in chunk", method: "GET", path: b.SignIn().HashedPath(), status: 200, cache: cacheImmutable, body: b.SignIn().Code()},
 		{name: "sign-in chunk gzip", method: "GET", path: b.SignIn().HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.SignIn().Gzip()},
+		{name: "dpop chunk", method: "GET", path: b.DPoP().HashedPath(), status: 200, cache: cacheImmutable, body: b.DPoP().Code()},
 		{name: "unknown chunk hash", method: "GET", path: "/_tokenhook/tokenhook-signin.0123456789abcdef.js", status: 404},
 		{name: "unknown hash", method: "GET", path: "/_tokenhook/tokenhook.0123456789abcdef.js", status: 404},
 		{name: "unknown name", method: "GET", path: "/_tokenhook/other.js", status: 404},
@@ -186,6 +197,8 @@ func TestHandler(t *testing.T) {
 			hash := b.Hash()
 			if strings.Contains(tc.path, SignInName) {
 				hash = b.SignIn().Hash()
+			} else if strings.Contains(tc.path, DPoPName) {
+				hash = b.DPoP().Hash()
 			}
 			if !strings.HasPrefix(res.Header.Get("ETag"), `"`+hash) {
 				t.Errorf("ETag %q", res.Header.Get("ETag"))
@@ -239,13 +252,15 @@ func TestWriteFile(t *testing.T) {
 	if err != nil || !bytes.Equal(got, b.Code()) {
 		t.Fatalf("file content differs (err %v)", err)
 	}
-	chunk, err := os.ReadFile(filepath.Join(dir, b.SignIn().Filename()))
-	if err != nil || !bytes.Equal(chunk, b.SignIn().Code()) {
-		t.Fatalf("sign-in chunk not written beside the script (err %v)", err)
+	for _, c := range []*Bundle{b.SignIn(), b.DPoP()} {
+		chunk, err := os.ReadFile(filepath.Join(dir, c.Filename()))
+		if err != nil || !bytes.Equal(chunk, c.Code()) {
+			t.Fatalf("chunk %s not written beside the script (err %v)", c.Filename(), err)
+		}
 	}
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 2 {
-		t.Errorf("%d files in dir, want 2 (no temp files left)", len(ents))
+	if len(ents) != 3 {
+		t.Errorf("%d files in dir, want 3 (no temp files left)", len(ents))
 	}
 	if _, err := b.WriteFile(filepath.Join(dir, "missing")); err == nil {
 		t.Error("writing into a missing folder succeeded")

@@ -7,7 +7,7 @@ import (
 )
 
 // TestBrowserTokenSetting: --browser-token (TOKENHOOK_BROWSER_TOKEN) is
-// bearer by default, takes none, and refuses anything else with an error
+// bearer by default, takes dpop and none, and refuses anything else with an error
 // naming the setting.
 func TestBrowserTokenSetting(t *testing.T) {
 	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
@@ -20,9 +20,10 @@ func TestBrowserTokenSetting(t *testing.T) {
 		{"default", nil, "", "bearer"},
 		{"flag none", []string{"--browser-token", "none"}, "", "none"},
 		{"env none", nil, "none", "none"},
+		{"flag dpop", []string{"--browser-token", "dpop"}, "", "dpop"},
 		{"flag beats env", []string{"--browser-token", "bearer"}, "none", "bearer"},
-		{"unknown", []string{"--browser-token", "cookie"}, "", `--browser-token (TOKENHOOK_BROWSER_TOKEN): "cookie": want bearer or none`},
-		{"case matters", nil, "None", "want bearer or none"},
+		{"unknown", []string{"--browser-token", "cookie"}, "", `--browser-token (TOKENHOOK_BROWSER_TOKEN): "cookie": want bearer, dpop or none`},
+		{"case matters", nil, "None", "want bearer, dpop or none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), func(k string) string {

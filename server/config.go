@@ -54,9 +54,10 @@ type Config struct {
 	// StripAuthorization removes the Authorization header before forwarding.
 	StripAuthorization bool
 	// BrowserToken is what the page holds: "bearer" (default: the
-	// provider's access token) or "none" (backend-for-frontend: no token
-	// reaches the page; the proxy adds the session's token to the requests
-	// the script marks).
+	// provider's access token), "dpop" (a short-lived token tokenhook
+	// mints, bound to a non-extractable key of the page, RFC 9449) or
+	// "none" (backend-for-frontend: no token reaches the page; the proxy
+	// adds the session's token to the requests the script marks).
 	BrowserToken string
 	// Rules restrict who may reach which paths (emails, email domains,
 	// groups; the longest matching path prefix applies). The flags
@@ -133,6 +134,7 @@ type Config struct {
 const (
 	BrowserTokenBearer = "bearer"
 	BrowserTokenNone   = "none"
+	BrowserTokenDPoP   = "dpop"
 )
 
 // setting is one configuration knob: a flag, an environment variable and a key
@@ -163,7 +165,7 @@ var settings = []setting{
 	{name: "api-paths", usage: "comma-separated path prefixes where every request needs a bearer token (other GETs pass with a session)"},
 	{name: "inject-script", def: "false", boolean: true, usage: "insert the tokenhook script tag into proxied HTML pages"},
 	{name: "strip-authorization", def: "false", boolean: true, usage: "remove the Authorization header before forwarding (default: pass it through)"},
-	{name: "browser-token", def: "bearer", usage: "what the page holds: bearer (the provider's access token) or none (no token; tokenhook adds the session's token to the requests its script marks with X-TokenHook: 1)"},
+	{name: "browser-token", def: "bearer", usage: "what the page holds: bearer (the provider's access token), dpop (a token tokenhook mints, at most 5 minutes, bound to a non-extractable key of the page; every request carries a DPoP proof) or none (no token; tokenhook adds the session's token to the requests its script marks with X-TokenHook: 1)"},
 	{name: "allowed-emails", usage: "comma-separated emails allowed in (default: every signed-in viewer)"},
 	{name: "allowed-email-domains", usage: "comma-separated email domains allowed in"},
 	{name: "allowed-groups", usage: "comma-separated groups allowed in"},
@@ -578,9 +580,9 @@ func (c *Config) Validate() error {
 	switch c.BrowserToken {
 	case "":
 		c.BrowserToken = BrowserTokenBearer
-	case BrowserTokenBearer, BrowserTokenNone:
+	case BrowserTokenBearer, BrowserTokenDPoP, BrowserTokenNone:
 	default:
-		return &ConfigError{"browser-token", fmt.Sprintf("%q: want bearer or none", c.BrowserToken)}
+		return &ConfigError{"browser-token", fmt.Sprintf("%q: want bearer, dpop or none", c.BrowserToken)}
 	}
 	for _, r := range c.Rules {
 		if !strings.HasPrefix(r.PathPrefix, "/") {

@@ -56,6 +56,7 @@ type Server struct {
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
 	assertions    *assertionSigner
+	pageDPoP      *pageDPoP    // the dpop mode of --browser-token, nil in the others
 	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
 	verifier      *verify.Verifier
 	secure        bool
@@ -129,6 +130,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
+	}
+	if cfg.BrowserToken == BrowserTokenDPoP {
+		if s.pageDPoP, err = newPageDPoP(cfg, s.assertions); err != nil {
+			return nil, err
+		}
 	}
 	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
 	s.txStore = sessions.NewCookieStore(hashKey, blockKey)

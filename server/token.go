@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -151,9 +152,20 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var t *session.Token
+	var proof *dpop.Proof
 	sess, key, err := s.loadSession(r)
+	if err == nil && s.pageDPoP != nil {
+		// The session first: strangers never reach the replay cache.
+		if name != "" {
+			writeJSONError(w, http.StatusBadRequest, "invalid_request", "connection tokens are not handed to the page with --browser-token dpop")
+			return
+		}
+		if proof = s.pageDPoP.proof(w, r); proof == nil {
+			return
+		}
+	}
 	if err == nil {
-		if stale != "" && s.cfg.BrowserToken == BrowserTokenNone {
+		if stale != "" && s.cfg.BrowserToken != BrowserTokenBearer {
 			// The page never held a token: its report means that the app
 			// refused the one tokenhook attached, the session's current one.
 			stale = s.currentTokenHash(sess, name)
@@ -178,6 +190,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// Backend-for-frontend: the page learns that the session is live
 		// and until when, never a token.
 		writeJSON(w, http.StatusOK, sessionState{TokenType: BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
+	case proof != nil:
+		s.answerDPoPToken(w, sess, t, proof)
 	default:
 		tt := t.TokenType
 		if tt == "" || strings.EqualFold(tt, "bearer") {

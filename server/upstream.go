@@ -42,8 +42,11 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		Logger:                s.log,
 		Denied:                s.denied,
 	}
-	if s.cfg.BrowserToken == BrowserTokenNone {
+	if s.cfg.BrowserToken != BrowserTokenBearer {
 		cfg.SessionToken = s.sessionToken
+	}
+	if s.pageDPoP != nil {
+		cfg.DPoP = s.checkDPoP
 	}
 	if s.cfg.InjectScript {
 		cfg.InjectScript = s.bundle.ScriptTag()

@@ -3,7 +3,7 @@ import { Config } from "./config";
 import { appOwned, headerValue, merge } from "./headers";
 import { shouldDecorate } from "./match";
 import type { Replay } from "./replay";
-import { Manager } from "./tokens";
+import { Manager, Prover } from "./tokens";
 
 /** What the fetch and XHR wrappers need from the rest of the script. */
 export interface Deps {
@@ -20,6 +20,8 @@ export interface Deps {
   load(): Promise<Replay>;
   /** Reports a token failure (and starts sign-in when it is login_required). */
   fail(e: unknown): void;
+  /** The proofs, once the token endpoint asked for them (--browser-token dpop). */
+  pr?: Prover;
 }
 
 /** issuedBy tells whether a header value carries one of m's recent tokens. */
@@ -53,10 +55,16 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     const token = await m.get().catch(failed);
     if (!token) return orig(input, init);
     h.set(c.header, headerValue(c.scheme, token));
+    // dpop: a fresh proof for each request sent, and one retry when the
+    // server asks for a newer nonce (use_dpop_nonce).
+    const pr = d.pr;
+    const sign = async () => pr && h.set("DPoP", await pr.sign(method, url, token));
+    await sign();
     // A Request's body can be read once: keep a copy for the replay. A body
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
-    const res = await orig(req || url, { ...i, headers: h });
+    let res = await orig(req || url, { ...i, headers: h });
+    if (pr && pr.nonce(res)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
     // A 401: the refresh and the replay are in the sign-in chunk (replay.ts).
     return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
   };

@@ -4,13 +4,17 @@ import { cookie, fromResult, on, parse, readStored } from "./config";
 import type { DashHooks } from "./dash";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
+import type { DpopChunk } from "./dpop";
 import type { Chunk, Host } from "./signin";
-import { Clock, manager, Manager, server, Source } from "./tokens";
+import { Clock, manager, Manager, Prover, server, Source } from "./tokens";
 
 // The sign-in chunk's file name and Subresource Integrity, set by the build
 // (esbuild define).
 declare const __SIGNIN__: string;
 declare const __SIGNIN_SRI__: string;
+// The same for the DPoP chunk (key and proofs), loaded in dpop mode only.
+declare const __DPOP__: string;
+declare const __DPOP_SRI__: string;
 
 /** window.TokenHook. */
 export interface API {
@@ -49,7 +53,28 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   // session's token on its way to the app.
   let none = false;
   const bff = () => ((none = true), (cfg.header = "X-TokenHook"), (cfg.scheme = ""));
-  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff);
+  // --browser-token dpop (the token endpoint asks for a proof): a
+  // non-extractable key from the DPoP chunk signs a proof for every
+  // matching request, which carries Authorization: DPoP <token>.
+  let dp: Promise<Prover> | undefined;
+  const dpop = () =>
+    (dp =
+      dp ||
+      chunkOf<DpopChunk>(__DPOP__, __DPOP_SRI__).then(async (k) => {
+        const key = await k.loadKey();
+        let nonce: string | undefined;
+        cfg.header = "Authorization";
+        cfg.scheme = "DPoP";
+        return (d.pr = {
+          sign: (m, u, t) => k.proof(key, m, u, t, nonce),
+          nonce(res) {
+            const n = res.headers.get("DPoP-Nonce");
+            if (n) nonce = n;
+            return !!n && /use_dpop_nonce/.test(res.headers.get("WWW-Authenticate") || "");
+          },
+        });
+      }));
+  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff, dpop, () => d.pr);
   else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.opts.token!(r)).then(fromResult);
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
   else src = () => readStored(w[cfg.source].getItem(cfg.key));
@@ -97,18 +122,18 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     emit,
     fail: (e: unknown) => fail(e),
   };
-  const load = (): Promise<Chunk> =>
-    (chunk =
-      chunk ||
-      new Promise<Chunk>((ok, no) => {
-        const s = doc.createElement("script") as HTMLScriptElement & { th?: unknown };
-        s.src = base + __SIGNIN__;
-        s.integrity = __SIGNIN_SRI__;
-        s.crossOrigin = ""; // the empty value means "anonymous"
-        s.th = ok;
-        s.onerror = no;
-        doc.head.appendChild(s);
-      }));
+  function chunkOf<T>(name: string, sri: string): Promise<T> {
+    return new Promise<T>((ok, no) => {
+      const s = doc.createElement("script") as HTMLScriptElement & { th?: unknown };
+      s.src = base + name;
+      s.integrity = sri;
+      s.crossOrigin = ""; // the empty value means "anonymous"
+      s.th = ok;
+      s.onerror = no;
+      doc.head.appendChild(s);
+    });
+  }
+  const load = (): Promise<Chunk> => (chunk = chunk || chunkOf<Chunk>(__SIGNIN__, __SIGNIN_SRI__));
   const use = (k: "signIn" | "signOut" | "connect", n?: string): Promise<any> => load().then((m: any) => m[k](host, n), (e) => emit("error", e));
 
   // Not signed in: emit loginrequired, then the app's handler, or the chunk

@@ -93,6 +93,8 @@ export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Respon
   const fresh = await renew(d, m, u, token);
   if (!fresh || (i.body && (i.body as ReadableStream).getReader)) return res;
   h.set(d.cfg.header, headerValue(d.cfg.scheme, fresh));
+  // dpop: a proof of its own for the fresh token.
+  if (d.pr) h.set("DPoP", await d.pr.sign(i.method || (typeof url === "string" ? "GET" : url.method), u, fresh));
   const a = await orig(url, { ...i, headers: h });
   if (await stale(a)) refused(d, u);
   return a;

@@ -112,6 +112,14 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
   };
 }
 
+/** The proofs of --browser-token dpop (their key and signing are in the dpop chunk). */
+export interface Prover {
+  /** A fresh DPoP proof for a request (method, absolute URL) and the token going with it. */
+  sign(method: string, url: string, token?: string): Promise<string>;
+  /** Notes the DPoP-Nonce of an answer; true when the answer asks to retry with it. */
+  nonce(res: Response): boolean;
+}
+
 /**
  * staleHash is base64url(sha256(token)) without padding, the value of the
  * X-TokenHook-Stale header. It needs crypto.subtle (secure contexts: https,
@@ -134,15 +142,29 @@ export async function staleHash(token: string): Promise<string> {
  * with an error whose c is {name, connectUrl}. A 401 login_required rejects
  * with an error named "login_required". An answer with token_type "none"
  * (the server keeps the token) gives the token "1" and calls bff first.
+ * An answer {"token_type":"DPoP"} without a token, or a 400, with a
+ * DPoP-Nonce (--browser-token dpop: the request needs a proof) switches to
+ * dpop mode (dpop loads the key) and asks again with a proof.
  */
-export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string, bff?: () => void): Source {
+export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string, bff?: () => void, dpop?: (() => Promise<Prover>) | null, pr?: () => Prover | undefined): Source {
   return async (rejected?: string) => {
     const h: Record<string, string> = { "X-TokenHook": "1" };
     const stale = rejected ? await hash(rejected) : "";
     if (stale) h["X-TokenHook-Stale"] = stale;
-    const res = await f(url, { headers: h, credentials: "same-origin", cache: "no-store" });
+    const go = async (p?: Prover) => (p && (h.DPoP = await p.sign("GET", url)), f(url, { headers: h, credentials: "same-origin", cache: "no-store" }));
+    let p = pr && pr();
+    let res = await go(p);
     // Not JSON: judged by the status below.
-    const body = await res.json().catch(() => ({}));
+    const json = () => res.json().catch(() => ({}));
+    let body = await json();
+    // dpop: the answer names the scheme without a token (or a proof's
+    // nonce is stale): ask again with a proof and the nonce.
+    if (dpop && res.headers.get("DPoP-Nonce") && (res.status === 400 || (body.token_type === "DPoP" && !body.access_token))) {
+      (p = await dpop()).nonce(res);
+      res = await go(p);
+      body = await json();
+    }
+    if (p) p.nonce(res);
     // login_required, connection_required: an error by that name; for a
     // connection not linked, its c is the connectionrequired event's
     // argument (connectUrl: the server's connect route).

@@ -19,6 +19,8 @@ interface State {
   m?: Manager;
   /** The token sent, when we decorated this request. */
   token?: string;
+  /** dpop: the replay's proof. */
+  proof?: string;
   replayed?: boolean;
   /** Swallow the events of the rejected answer. */
   mute?: boolean;
@@ -77,6 +79,8 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     e.stopImmediatePropagation();
     d.load()
       .then((k) => k.renew(d, s.m!, url, s.token!), () => null)
+      // dpop: the replay needs a proof of its own for the fresh token.
+      .then((t) => (t && d.pr ? d.pr.sign(s.args[0], new URL(url, d.base()).href, t).then((p) => ((s.proof = p), t)) : t))
       .then((t) => {
         if (states.get(x) !== s || s.aborted) return;
         if (!t) {
@@ -90,6 +94,7 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
         for (const h of s.headers) set.call(x, h[0], h[1]);
         s.token = t;
         set.call(x, d.cfg.header, headerValue(d.cfg.scheme, t));
+        if (s.proof) set.call(x, "DPoP", s.proof);
         send.call(x, s.body);
       });
   }
@@ -130,12 +135,17 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     const s = states.get(x);
     if (!s || x.readyState !== 1) return send.call(x, body);
     const c = d.cfg;
+    const a = s.args;
     const go = (t: string | null) => {
       if (t) set.call(x, c.header, headerValue(c.scheme, (s.token = t)));
       else if (s.own != null) set.call(x, c.header, s.own);
+      // dpop: a proof for this request (a synchronous XHR goes without).
+      if (t && d.pr && !sync(s))
+        return void d.pr.sign(a[0], new URL(String(a[1]), d.base()).href, t).then((p) => {
+          if (states.get(x) === s && !s.aborted && x.readyState === 1) set.call(x, "DPoP", p), send.call(x, body);
+        });
       send.call(x, body);
     };
-    const a = s.args;
     if (!shouldDecorate(a[0], String(a[1]), d.base(), d.self, c, d.dash())) return go(null);
     const m = (s.m = d.tok(String(a[1])));
     if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return go(null);

@@ -248,3 +248,50 @@ test("connection origins get their connection's token only; other origins get no
     assert.equal(net.seen[net.seen.length - 1].headers.get("authorization"), want, u);
   }
 });
+
+test("dpop: each request gets a fresh proof; use_dpop_nonce is retried once with the new nonce", async () => {
+  const { f, seen, d } = setupDPoP((r, n) =>
+    n === 1
+      ? new Response("nonce", { status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n2" } })
+      : n === 3 || n === 4
+        ? new Response("again", { status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n3" } })
+        : new Response("ok"),
+  );
+  assert.equal(d.cfg.scheme, "DPoP");
+  const a = await f(new Request("https://app.example.com/api/a", { method: "POST", body: "1" }));
+  assert.equal(a.status, 200);
+  assert.deepEqual(
+    seen.map((s) => [s.headers.get("authorization"), s.headers.get("dpop"), s.body]),
+    [
+      ["DPoP tok1", "p1:POST:https://app.example.com/api/a:tok1:", "1"],
+      ["DPoP tok1", "p2:POST:https://app.example.com/api/a:tok1:n2", "1"],
+    ],
+  );
+  // Retried once only: a second use_dpop_nonce goes to the caller.
+  const b = await f("/api/b", { method: "POST", body: "2" });
+  assert.equal(b.status, 401);
+  const c = await f("/api/c", { method: "POST", body: "3" });
+  assert.equal(c.status, 200);
+  assert.equal(seen.length, 5);
+  assert.equal(seen[4].headers.get("dpop"), "p5:POST:https://app.example.com/api/c:tok1:n3");
+});
+
+/** setup with a stub Prover as index.ts makes it (signing is the chunk's, tested in dpop.test.ts). */
+function setupDPoP(answer: (r: Seen, n: number) => Response) {
+  const tokens = manager(async () => ({ token: "tok1", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
+  let k = 0;
+  let nonce = "";
+  const d: Deps = { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} };
+  d.cfg.header = "Authorization";
+  d.cfg.scheme = "DPoP";
+  d.pr = {
+    sign: async (m, u, t) => `p${++k}:${m}:${u}:${t}:${nonce}`,
+    nonce(res) {
+      const n = res.headers.get("DPoP-Nonce");
+      if (n) nonce = n;
+      return !!n && /use_dpop_nonce/.test(res.headers.get("WWW-Authenticate") || "");
+    },
+  };
+  const net = network(answer);
+  return { f: wrapFetch(net.f, d), seen: net.seen, d };
+}

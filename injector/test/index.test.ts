@@ -7,6 +7,8 @@ import * as chunk from "../src/signin";
 // chunk module directly.
 (globalThis as any).__SIGNIN__ = "tokenhook-signin.0000.js";
 (globalThis as any).__SIGNIN_SRI__ = "sha256-test";
+(globalThis as any).__DPOP__ = "tokenhook-dpop.0000.js";
+(globalThis as any).__DPOP_SRI__ = "sha256-test";
 import { network, Seen, tokenAnswer } from "./util";
 
 const page = "https://app.example.com/dash/?x=1#h";

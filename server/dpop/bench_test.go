@@ -1,9 +1,15 @@
 package dpop_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
@@ -50,14 +56,7 @@ func BenchmarkMintVerify(b *testing.B) {
 // BenchmarkMiddleware: a request through Middleware (token and proof
 // checked) to a handler that does nothing.
 func BenchmarkMiddleware(b *testing.B) {
-	clk := &clock{t0}
-	v := newVerifier(b, clk, dpop.Config{})
-	tk := newTokens(b, clk, issuer)
-	c := newClient(b)
-	raw, _, err := tk.Mint(dpop.Grant{Subject: "alice", Audience: []string{audience}, JKT: c.jkt(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	v, tk, c, raw := boundToken(b)
 	h := dpop.Middleware(v, tk, dpop.MiddlewareOptions{Origin: "https://app.example.com", Audience: audience})(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	reqs := make([]*http.Request, b.N)
@@ -76,4 +75,100 @@ func BenchmarkMiddleware(b *testing.B) {
 			b.Fatal(w.Code)
 		}
 	}
+}
+
+// BenchmarkProxyRatio alternates batches of parallel POSTs through a bare
+// httputil.ReverseProxy and through the same proxy behind Middleware (every
+// request a fresh ES256 proof with ath, checked and recorded; the token's
+// signature checked once), and reports dpop/bare throughput as "ratio"
+// (issue 15's goal: at least 0.7). The proofs are signed before the timer
+// starts. Run it with e.g. -benchtime=20x.
+func BenchmarkProxyRatio(b *testing.B) {
+	const batch, workers = 400, 16
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"multi":true,"response":{"out":{"children":"ok"}}}`))
+	}))
+	b.Cleanup(up.Close)
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := func() *http.Transport {
+		return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = tr()
+	bare := httptest.NewServer(rp)
+	b.Cleanup(bare.Close)
+
+	v, tk, c, raw := boundToken(b)
+	guarded := httptest.NewServer(dpop.Middleware(v, tk, dpop.MiddlewareOptions{Origin: issuer, Audience: audience})(rp))
+	b.Cleanup(guarded.Close)
+
+	proofs := make(chan string, (b.N+1)*batch)
+	for range cap(proofs) {
+		proofs <- c.proof(b, "POST", pageURL, t0, raw)
+	}
+	client := &http.Client{Transport: tr(), Timeout: 10 * time.Second}
+	post := func(base string, dp bool) {
+		req, _ := http.NewRequest("POST", base+"/api/data", strings.NewReader(`{"x":1}`))
+		if dp {
+			req.Header.Set("Authorization", "DPoP "+raw)
+			req.Header.Set(dpop.ProofHeader, <-proofs)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	run := func(base string, dp bool) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range batch / workers {
+					post(base, dp)
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	run(bare.URL, false) // warm up connections
+	run(guarded.URL, true)
+	var tBare, tDPoP time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			tBare += run(bare.URL, false)
+			tDPoP += run(guarded.URL, true)
+		} else {
+			tDPoP += run(guarded.URL, true)
+			tBare += run(bare.URL, false)
+		}
+	}
+	n := float64(b.N * batch)
+	b.ReportMetric(n/tBare.Seconds(), "bare-req/s")
+	b.ReportMetric(n/tDPoP.Seconds(), "dpop-req/s")
+	b.ReportMetric(tBare.Seconds()/tDPoP.Seconds(), "ratio")
+}
+
+// boundToken returns a Verifier and Tokens on a clock stopped at t0, a
+// client, and a token for alice bound to the client's key.
+func boundToken(b *testing.B) (*dpop.Verifier, *dpop.Tokens, *client, string) {
+	clk := &clock{t0}
+	tk := newTokens(b, clk, issuer)
+	c := newClient(b)
+	raw, _, err := tk.Mint(dpop.Grant{Subject: "alice", Audience: []string{audience}, JKT: c.jkt(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return newVerifier(b, clk, dpop.Config{}), tk, c, raw
 }

@@ -41,7 +41,7 @@ func Middleware(v *Verifier, tokens *Tokens, o MiddlewareOptions) func(http.Hand
 	origin := strings.TrimSuffix(o.Origin, "/")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			res, err := verifyRequest(v, tokens, r, origin, o.Audience)
+			res, err := v.VerifyBound(r, tokens, origin, o.Audience)
 			if err != nil {
 				v.WriteError(w, err)
 				return
@@ -52,17 +52,19 @@ func Middleware(v *Verifier, tokens *Tokens, o MiddlewareOptions) func(http.Hand
 			if o.Verified != nil {
 				o.Verified(r, res)
 			}
-			if v.nonces != nil && res.Proof.Nonce != v.nonces.Current() {
-				w.Header().Set(NonceHeader, v.nonces.Current())
-			}
+			v.RenewNonce(w, res.Proof)
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// verifyRequest checks r's DPoP token and proof. The token comes first, so
-// only holders of a valid token get their proofs into the replay cache.
-func verifyRequest(v *Verifier, tokens *Tokens, r *http.Request, origin, audience string) (*Result, error) {
+// VerifyBound checks r's `Authorization: DPoP` token (one of tokens, naming
+// audience) and its DPoP proof of the key the token is bound to, for r's
+// method and origin followed by r.URL's path (origin without a trailing
+// slash). The token comes first, so only holders of a valid token get their
+// proofs into the replay cache. Errors are those of TokenFromRequest,
+// ProofFromRequest, Tokens.Verify and Verify: answer them with WriteError.
+func (v *Verifier) VerifyBound(r *http.Request, tokens *Tokens, origin, audience string) (*Result, error) {
 	token, err := TokenFromRequest(r)
 	if err != nil {
 		return nil, err
@@ -82,6 +84,15 @@ func verifyRequest(v *Verifier, tokens *Tokens, r *http.Request, origin, audienc
 		return nil, err
 	}
 	return &Result{Token: token, Claims: claims, Proof: proof}, nil
+}
+
+// RenewNonce sets a DPoP-Nonce header on w with the current nonce when v
+// requires nonces and p does not carry the current one (RFC 9449 §8.2), so
+// the client moves on before its nonce expires.
+func (v *Verifier) RenewNonce(w http.ResponseWriter, p *Proof) {
+	if v.nonces != nil && p.Nonce != v.nonces.Current() {
+		w.Header().Set(NonceHeader, v.nonces.Current())
+	}
 }
 
 // TokenFromRequest returns the token of the request's one Authorization

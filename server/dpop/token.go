@@ -107,6 +107,9 @@ type Grant struct {
 	// Claims are further claims (e.g. email, name, groups). They may not
 	// name iss, sub, aud, exp, nbf, iat, jti or cnf.
 	Claims map[string]any
+	// NotAfter, when set, caps the token's expiry (e.g. at the expiry of
+	// the credentials it stands for).
+	NotAfter time.Time
 }
 
 // tokenClaims are the registered and confirmation claims of a token.
@@ -133,6 +136,12 @@ func (t *Tokens) Mint(g Grant) (string, time.Time, error) {
 	}
 	now := t.now()
 	exp := now.Add(t.ttl).Truncate(time.Second)
+	if !g.NotAfter.IsZero() && g.NotAfter.Before(exp) {
+		exp = g.NotAfter.Truncate(time.Second)
+	}
+	if !exp.After(now) {
+		return "", time.Time{}, errors.New("dpop: mint: NotAfter has passed")
+	}
 	c := map[string]any{
 		"iss": t.issuer,
 		"sub": g.Subject,

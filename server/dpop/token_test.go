@@ -112,6 +112,25 @@ func TestVerifyTokenRefuses(t *testing.T) {
 	}
 }
 
+// TestMintNotAfter: a token never outlives Grant.NotAfter (the credentials
+// it stands for), nor MaxTokenTTL.
+func TestMintNotAfter(t *testing.T) {
+	tk := newTokens(t, &clock{t0}, issuer)
+	jkt := newClient(t).jkt(t)
+	for _, tt := range []struct {
+		notAfter, want time.Time
+	}{
+		{time.Time{}, t0.Add(dpop.MaxTokenTTL)},
+		{t0.Add(time.Minute), t0.Add(time.Minute)},
+		{t0.Add(time.Hour), t0.Add(dpop.MaxTokenTTL)},
+	} {
+		_, exp, err := tk.Mint(dpop.Grant{Subject: "a", Audience: []string{audience}, JKT: jkt, NotAfter: tt.notAfter})
+		if err != nil || !exp.Equal(tt.want) {
+			t.Errorf("NotAfter %v: expiry %v, %v; want %v", tt.notAfter, exp, err, tt.want)
+		}
+	}
+}
+
 func TestMintRefuses(t *testing.T) {
 	tk := newTokens(t, &clock{t0}, issuer)
 	jkt := newClient(t).jkt(t)
@@ -124,6 +143,7 @@ func TestMintRefuses(t *testing.T) {
 		{"no thumbprint", dpop.Grant{Subject: "a", Audience: []string{audience}}},
 		{"cnf override", dpop.Grant{Subject: "a", Audience: []string{audience}, JKT: jkt, Claims: map[string]any{"cnf": map[string]string{"jkt": "x"}}}},
 		{"exp override", dpop.Grant{Subject: "a", Audience: []string{audience}, JKT: jkt, Claims: map[string]any{"exp": 1 << 40}}},
+		{"NotAfter passed", dpop.Grant{Subject: "a", Audience: []string{audience}, JKT: jkt, NotAfter: t0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

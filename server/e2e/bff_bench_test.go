@@ -37,16 +37,7 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	client := e.signedInClient(b)
 	send := func(mode string) {
 		req, _ := http.NewRequest(http.MethodPost, e.Origin+"/bench", strings.NewReader("x"))
 		req.Header.Set("Origin", e.Origin)
@@ -62,4 +53,20 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 	}
 	send("none") // learn the session's token (what a bearer page would hold)
 	testenv.CompareThroughput(b, 400, 16, [2]string{"bearer", "none"}, [2]func(){func() { send("bearer") }, func() { send("none") }})
+}
+
+// signedInClient signs the viewer in with Go's client through tokenhook and
+// Dex, and returns the client, its cookie jar holding the session.
+func (e *env) signedInClient(b *testing.B) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp.Body.Close()
+	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	return client
 }

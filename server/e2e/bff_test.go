@@ -181,19 +181,7 @@ func TestBrowserTokenNoneForged(t *testing.T) {
 // with), and the next one reaches the app with the fresh token. (The cap on
 // forced refreshes, off in these tests, applies as in bearer mode.)
 func TestBrowserTokenNoneRefused(t *testing.T) {
-	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "none"})
-	var refused sync.Map // the Authorization values the app refuses
-	e.Mux.Handle("POST /api/picky/", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
-		if _, no := refused.Load(h.Auth); no {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	}))
-	e.page("/dash", "", ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	e, refused, tab := pickyApp(t, "none")
 	call := func(i int) int {
 		return browsertest.Eval[result](tab, fmt.Sprintf(`res(fetch("/api/picky/%d", {method: "POST", body: "%d"}))`, i, i)).Status
 	}
@@ -219,4 +207,24 @@ func TestBrowserTokenNoneRefused(t *testing.T) {
 	} else {
 		e.checkToken(next[0].Auth)
 	}
+}
+
+// pickyApp is a signed-in page of an env with browserToken whose app at
+// /api/picky/ refuses the Authorization values stored in refused (401
+// invalid_token, as when the provider revoked a token).
+func pickyApp(t *testing.T, browserToken string) (*env, *sync.Map, *browsertest.Tab) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: browserToken})
+	refused := &sync.Map{}
+	e.Mux.Handle("POST /api/picky/", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
+		if _, no := refused.Load(h.Auth); no {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
+	}))
+	e.page("/dash", "", ``)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/dash")
+	return e, refused, tab
 }

@@ -179,7 +179,7 @@ func waitOut(t *testing.T, tab *browsertest.Tab, text string) {
 // tokenhook adds on the way to the app for the requests the script marked
 // (none; the page holds no token).
 func TestDashRenderer(t *testing.T) {
-	for _, o := range []envOptions{{}, {Upstream: true, BrowserToken: "none"}} {
+	for _, o := range []envOptions{{}, {Upstream: true, BrowserToken: "none"}, {Upstream: true, BrowserToken: "dpop"}} {
 		t.Run("browser-token="+cmp.Or(o.BrowserToken, "bearer"), func(t *testing.T) { testDashRenderer(t, o) })
 	}
 }

@@ -83,31 +83,90 @@ func TestSessionToken(t *testing.T) {
 				Sessions: sessionFromCookie, PublicOrigin: "https://dash.example", SessionToken: hook,
 				StripAuthorization: tc.strip,
 			})
-			req := httptest.NewRequest(tc.method, "https://dash.example"+tc.path, strings.NewReader("b"))
-			for k, v := range tc.headers {
-				req.Header.Set(k, v)
-			}
-			w := httptest.NewRecorder()
-			p.ServeHTTP(w, req)
-			if w.Code != tc.status {
-				t.Errorf("status %d (%s), want %d", w.Code, w.Body.String(), tc.status)
-			}
-			select {
-			case got := <-seen:
-				if tc.auth == "-" {
-					t.Fatalf("forwarded with Authorization %q, want not forwarded", got.Header.Get("Authorization"))
-				}
-				if a := got.Header.Get("Authorization"); a != tc.auth {
-					t.Errorf("Authorization upstream %q, want %q", a, tc.auth)
-				}
-				if got.Header.Get("X-TokenHook") != "" {
-					t.Error("X-TokenHook reached the upstream")
-				}
-			default:
-				if tc.auth != "-" {
-					t.Fatal("not forwarded")
-				}
-			}
+			checkForwarded(t, p, seen, tc.method, tc.path, tc.headers, tc.status, tc.auth)
 		})
+	}
+}
+
+// TestDPoPMode: with Config.DPoP (--browser-token dpop), a request with
+// `Authorization: DPoP …` is forwarded only when DPoP accepts it for the
+// request's session, then with the session's token and without the DPoP
+// token and proof; X-TokenHook marks nothing; a public route never gets the
+// page's token or proof either.
+func TestDPoPMode(t *testing.T) {
+	const sessionToken = "the-sessions-access-token"
+	hook := func(r *http.Request) (verify.Identity, string, error) {
+		id, err := sessionFromCookie.Session(r)
+		if err != nil {
+			return verify.Identity{}, "", fmt.Errorf("%w: no session", verify.ErrNoToken)
+		}
+		return id, sessionToken, nil
+	}
+	// The stub accepts the proof "good" for a live session.
+	check := func(w http.ResponseWriter, r *http.Request, session verify.Identity) bool {
+		if r.Header.Get("DPoP") != "good" || session.Claims == nil {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_dpop_proof"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	good := map[string]string{"Cookie": "th_session=ok", "Authorization": "DPoP tok", "DPoP": "good"}
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		headers map[string]string
+		status  int
+		auth    string // Authorization upstream; "-" = not forwarded
+	}{
+		{"accepted", "POST", "/x", good, 200, "Bearer " + sessionToken},
+		{"refused proof", "POST", "/x", map[string]string{"Cookie": "th_session=ok", "Authorization": "DPoP tok", "DPoP": "bad"}, 401, "-"},
+		{"no session", "POST", "/x", map[string]string{"Authorization": "DPoP tok", "DPoP": "good"}, 401, "-"},
+		{"marked only", "POST", "/x", map[string]string{"Cookie": "th_session=ok", "X-TokenHook": "1"}, 401, "-"},
+		{"public route", "GET", "/assets/a.js", good, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up, seen := upstream(t)
+			p := newProxy(t, Config{
+				Upstream: mustURL(t, up.URL), Verifier: newIssuer(t).verifier(t),
+				Public:   []verify.Route{{Method: "GET", Path: "/assets/"}},
+				Sessions: sessionFromCookie, PublicOrigin: "https://dash.example", SessionToken: hook, DPoP: check,
+			})
+			checkForwarded(t, p, seen, tc.method, tc.path, tc.headers, tc.status, tc.auth)
+		})
+	}
+}
+
+// checkForwarded sends method path with headers through p and checks the
+// status and the Authorization the upstream (seen) received: auth, or "-"
+// for not forwarded. Neither X-TokenHook nor a DPoP proof may reach it.
+func checkForwarded(t *testing.T, p *Proxy, seen chan recorded, method, path string, headers map[string]string, status int, auth string) {
+	t.Helper()
+	req := httptest.NewRequest(method, "https://dash.example"+path, strings.NewReader("b"))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, req)
+	if w.Code != status {
+		t.Errorf("status %d (%s), want %d", w.Code, w.Body.String(), status)
+	}
+	select {
+	case got := <-seen:
+		if auth == "-" {
+			t.Fatalf("forwarded with Authorization %q, want not forwarded", got.Header.Get("Authorization"))
+		}
+		if a := got.Header.Get("Authorization"); a != auth {
+			t.Errorf("Authorization upstream %q, want %q", a, auth)
+		}
+		if got.Header.Get("X-TokenHook") != "" || got.Header.Get("DPoP") != "" {
+			t.Error("X-TokenHook or a DPoP proof reached the upstream")
+		}
+	default:
+		if auth != "-" {
+			t.Fatal("not forwarded")
+		}
 	}
 }

@@ -202,6 +202,15 @@ type Config struct {
 	// 502. Any other request is handled as without SessionToken, and
 	// reaches the upstream with no token.
 	SessionToken func(r *http.Request) (verify.Identity, string, error)
+	// DPoP, when set with SessionToken, turns on the dpop mode
+	// (--browser-token dpop) instead: "X-TokenHook: 1" marks nothing, and
+	// a request with `Authorization: DPoP …` is handed to DPoP with the
+	// identity of its live session (the zero Identity without one). DPoP
+	// checks the token and its proof (RFC 9449) and that the token names
+	// the session's subject; it answers a refused request itself (with its
+	// DPoP challenge) and returns false. An accepted request is forwarded
+	// like a SessionToken call, without its Authorization and DPoP headers.
+	DPoP func(w http.ResponseWriter, r *http.Request, session verify.Identity) bool
 }
 
 // Proxy is the authenticating reverse proxy; it is an http.Handler.
@@ -296,6 +305,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, rt := range p.cfg.Public {
 		if rt.Match(r) {
+			if p.cfg.DPoP != nil && dpopScheme(r) {
+				r = withoutDPoP(r) // the page's token and proof are for tokenhook
+			}
 			p.forward(w, r, verify.Identity{})
 			return
 		}
@@ -304,9 +316,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.forward(w, r, verify.Identity{}) // CORS preflights carry no credentials by design
 		return
 	}
+	if p.cfg.DPoP != nil && p.cfg.SessionToken != nil && dpopScheme(r) {
+		p.serveSessionCall(w, r, true)
+		return
+	}
 	token, terr := verify.TokenFromRequest(r)
 	if errors.Is(terr, verify.ErrNoToken) && p.sessionCall(r) {
-		p.serveSessionCall(w, r)
+		p.serveSessionCall(w, r, false)
 		return
 	}
 	if errors.Is(terr, verify.ErrNoToken) && p.needsBearer(r) {
@@ -411,7 +427,7 @@ func writeStoreUnavailable(w http.ResponseWriter, err error) bool {
 // Browsers send Origin on every cross-origin request and on same-origin
 // ones other than GET and HEAD, and Sec-Fetch-Site on every request.
 func (p *Proxy) sessionCall(r *http.Request) bool {
-	if p.cfg.SessionToken == nil || r.Header.Get("X-TokenHook") != "1" {
+	if p.cfg.SessionToken == nil || p.cfg.DPoP != nil || r.Header.Get("X-TokenHook") != "1" {
 		return false
 	}
 	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, p.self) {
@@ -421,10 +437,25 @@ func (p *Proxy) sessionCall(r *http.Request) bool {
 	return site == "" || site == "same-origin"
 }
 
+// withoutDPoP is a copy of r without its Authorization and DPoP headers.
+func withoutDPoP(r *http.Request) *http.Request {
+	r = r.Clone(r.Context())
+	r.Header.Del("Authorization")
+	r.Header.Del("DPoP")
+	return r
+}
+
+// dpopScheme reports whether r's Authorization names the DPoP scheme.
+func dpopScheme(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "DPoP")
+}
+
 // serveSessionCall forwards a backend-for-frontend call (sessionCall) of
 // a live session, which the authorization rules allow, with the session's
-// access token.
-func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request) {
+// access token. With dpop, the call is one of the dpop mode (see
+// Config.DPoP), which must accept it first.
+func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request, dpop bool) {
 	id, tok, err := p.cfg.SessionToken(r)
 	if writeStoreUnavailable(w, err) {
 		return
@@ -439,6 +470,15 @@ func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && !live(id) {
 		err = verify.ErrNoToken
+	}
+	if dpop {
+		if err != nil {
+			id = verify.Identity{}
+		}
+		if !p.cfg.DPoP(w, r, id) {
+			return
+		}
+		r = withoutDPoP(r)
 	}
 	if err == nil {
 		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
