@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/audit"
@@ -152,4 +153,27 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// sessionCount is the active-sessions gauge's reading for stores that can
+// count (the file store lists its directory, Redis reads one sorted set):
+// one count at most every interval, shared by every scrape; a failed count
+// keeps the last value.
+func sessionCount(ctx context.Context, count func(context.Context) (int, error), interval time.Duration, now func() time.Time) func() int {
+	var mu sync.Mutex
+	var last int
+	var at time.Time
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if t := now(); at.IsZero() || t.Sub(at) >= interval {
+			at = t
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if n, err := count(cctx); err == nil {
+				last = n
+			}
+			cancel()
+		}
+		return last
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -395,5 +396,48 @@ func TestRouteClass(t *testing.T) {
 		if got := routeClass(r).String(); got != tc.want {
 			t.Errorf("%s %s = %s, want %s", tc.method, tc.path, got, tc.want)
 		}
+	}
+}
+
+// TestActiveSessionsShared: with the file store and with Redis, the
+// active-sessions gauge counts the signed-in viewer (on Redis, the live set
+// every replica reads).
+func TestActiveSessionsShared(t *testing.T) {
+	redisURL := "redis://" + testenv.StartRedis(t).Addr(t) + "/0"
+	for _, store := range []string{"file", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			e := newEnvWith(t, func(_ *testEnv, c *Config) {
+				c.MetricsAddr = "127.0.0.1:0"
+				if store == "redis" {
+					c.SessionStore = redisURL
+				}
+			})
+			c := testenv.NewClient()
+			e.signIn(c, users[0], "/")
+			if v := sample(scrape(t, serveMetrics(t, e)), `tokenhook_sessions_active`); v != 1 {
+				t.Fatalf("active sessions after one sign-in = %v, want 1", v)
+			}
+		})
+	}
+}
+
+// TestSessionCountCached: the gauge asks the store at most once per
+// interval, and asks again once the interval has passed (a count never
+// outlives it).
+func TestSessionCountCached(t *testing.T) {
+	now := time.Unix(1000, 0)
+	calls, n := 0, 5
+	count := sessionCount(context.Background(), func(context.Context) (int, error) { calls++; return n, nil }, 15*time.Second, func() time.Time { return now })
+	if got := count(); got != 5 || calls != 1 {
+		t.Fatalf("first read %d after %d calls", got, calls)
+	}
+	n = 7
+	now = now.Add(14 * time.Second)
+	if got := count(); got != 5 || calls != 1 {
+		t.Fatalf("within the interval: %d after %d calls, want the cached 5", got, calls)
+	}
+	now = now.Add(time.Second)
+	if got := count(); got != 7 || calls != 2 {
+		t.Fatalf("after the interval: %d after %d calls, want 7", got, calls)
 	}
 }

@@ -148,8 +148,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.finder, s.states, s.rendezvous, s.bus = sh.store, sh.states, sh.rendezvous, sh.bus
 	s.store = endingStore{Store: sh.store, bus: sh.bus, log: logger}
 	var sessions func() int
-	if m, ok := sh.store.(*session.Memory); ok {
-		sessions = m.Len
+	switch st := sh.store.(type) {
+	case *session.Memory:
+		sessions = st.Len
+	case interface {
+		Count(context.Context) (int, error)
+	}:
+		sessions = sessionCount(ctx, st.Count, 15*time.Second, s.now)
 	}
 	if s.broker, err = s.newBroker(s.observeLocker(sh.lock)); err != nil {
 		return nil, err

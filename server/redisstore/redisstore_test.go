@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -318,5 +319,30 @@ func TestRedisDownAndBack(t *testing.T) {
 			t.Fatalf("after Redis came back empty: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSessionsCount: the live set counts saved sessions on every replica;
+// a deleted session and one past its end are not counted.
+func TestSessionsCount(t *testing.T) {
+	ctx := context.Background()
+	key, pre := storeKey(t), prefix(t)
+	a, _ := NewSessions(client(t), key, pre)
+	b, _ := NewSessions(client(t), key, pre) // another replica
+	now := time.Now()
+	for i, life := range []time.Duration{time.Hour, time.Hour, 300 * time.Millisecond} {
+		if err := a.Save(ctx, session.Key(fmt.Sprint("viewer-", i)), &session.Session{Subject: fmt.Sprint(i), ExpiresAt: now.Add(life)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.Count(ctx); err != nil || n != 3 {
+		t.Fatalf("count %d, %v; want 3", n, err)
+	}
+	if err := b.Delete(ctx, session.Key("viewer-1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // viewer-2's session ends
+	if n, err := a.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("count after a logout and an expiry %d, %v; want 1", n, err)
 	}
 }

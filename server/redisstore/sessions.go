@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +59,10 @@ func NewSessions(c redis.UniversalClient, key []byte, prefix string) (*Sessions,
 
 func (s *Sessions) sessionKey(key string) string { return s.prefix + "s:" + key }
 
+// liveKey names the sorted set of session keys scored by their expiry (in
+// Unix milliseconds), which Count reads.
+func (s *Sessions) liveKey() string { return s.prefix + "live" }
+
 // indexKey names the set of sessions of one sid or sub; the value is hashed
 // so the key's length is bounded and holds no identifier in clear.
 func (s *Sessions) indexKey(kind, value string) string {
@@ -107,6 +113,11 @@ func (s *Sessions) Save(ctx context.Context, key string, v *session.Session) err
 	}
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.sessionKey(key), box, ttl)
+		until := math.Inf(1)
+		if ttl > 0 {
+			until = float64(v.ExpiresAt.UnixMilli())
+		}
+		p.ZAdd(ctx, s.liveKey(), redis.Z{Score: until, Member: key})
 		ms := ttl.Milliseconds()
 		if ttl == 0 {
 			ms = int64(30 * 24 * time.Hour / time.Millisecond)
@@ -128,10 +139,29 @@ func (s *Sessions) Save(ctx context.Context, key string, v *session.Session) err
 // Delete implements session.Store. Index entries are left to Find and to
 // their TTL.
 func (s *Sessions) Delete(ctx context.Context, key string) error {
-	if err := s.c.Del(ctx, s.sessionKey(key)).Err(); err != nil {
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.sessionKey(key))
+		p.ZRem(ctx, s.liveKey(), key)
+		return nil
+	}); err != nil {
 		return unavailable("delete", err)
 	}
 	return nil
+}
+
+// Count returns how many sessions are live (for the active-sessions
+// metric): it drops the ended ones from the live set, then counts it. Two
+// commands on one key, whatever the number of sessions.
+func (s *Sessions) Count(ctx context.Context) (int, error) {
+	var card *redis.IntCmd
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(ctx, s.liveKey(), "-inf", "("+strconv.FormatInt(s.now().UnixMilli(), 10))
+		card = p.ZCard(ctx, s.liveKey())
+		return nil
+	}); err != nil {
+		return 0, unavailable("count", err)
+	}
+	return int(card.Val()), nil
 }
 
 // Find implements session.Finder from the sid and sub indexes. Members whose

@@ -210,3 +210,21 @@ func (s *File) each(ctx context.Context, fn func(key string, v *Session, err err
 	}
 	return nil
 }
+
+// Count returns how many session files the store holds (for the
+// active-sessions metric). It lists the directory without reading the
+// files, so sessions that ended since the last Sweep (at most an hour) are
+// counted too.
+func (s *File) Count(_ context.Context) (int, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("session: list data dir: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".session") {
+			n++
+		}
+	}
+	return n, nil
+}
