@@ -3,6 +3,7 @@ package dpop_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/tokenhook/tokenhook/server/once"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -198,13 +199,13 @@ func TestWriteTokenError(t *testing.T) {
 
 // countingCache counts the keys written to a memory cache.
 type countingCache struct {
-	*dpop.MemoryReplayCache
+	*once.Memory
 	uses int
 }
 
 func (c *countingCache) UseOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	c.uses++
-	return c.MemoryReplayCache.UseOnce(ctx, key, ttl)
+	return c.Memory.UseOnce(ctx, key, ttl)
 }
 
 // TestMiddlewareReplayCacheNeedsToken: proofs sent without a valid token never
@@ -212,7 +213,7 @@ func (c *countingCache) UseOnce(ctx context.Context, key string, ttl time.Durati
 func TestMiddlewareReplayCacheNeedsToken(t *testing.T) {
 	const u = "https://app.example.com/api/data"
 	clk := &clock{t0}
-	cache := &countingCache{MemoryReplayCache: dpop.NewMemoryReplayCache(10)}
+	cache := &countingCache{Memory: once.NewMemory(10)}
 	v := newVerifier(t, clk, dpop.Config{Replay: cache})
 	tokens := newTokens(t, clk, issuer)
 	h := dpop.Middleware(v, tokens, dpop.MiddlewareOptions{Origin: "https://app.example.com", Audience: audience})(&upstream{})

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/once"
 	"net/http"
 	"net/url"
 	"slices"
@@ -78,7 +79,7 @@ type Config struct {
 	// Leeway is added to Window for clock skew; zero means DefaultLeeway.
 	Leeway time.Duration
 	// Replay remembers used proofs (jti per key) for Window+Leeway on each
-	// side of iat. Nil means a NewMemoryReplayCache(DefaultReplayCacheSize);
+	// side of iat. Nil means a once.NewMemory(DefaultReplayCacheSize);
 	// with several replicas use one shared store.
 	Replay ReplayCache
 	// Nonces, when set, makes every proof carry a nonce these issued
@@ -127,7 +128,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	v.window += cfg.Leeway
 	if v.replay == nil {
-		v.replay = NewMemoryReplayCache(DefaultReplayCacheSize)
+		v.replay = once.NewMemory(DefaultReplayCacheSize)
 	}
 	if v.now == nil {
 		v.now = time.Now

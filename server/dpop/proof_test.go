@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/tokenhook/tokenhook/server/once"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestVerifyProof(t *testing.T) {
 func TestReplay(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t0}
-	cache := dpop.NewMemoryReplayCache(100)
+	cache := once.NewMemory(100)
 	v1 := newVerifier(t, clk, dpop.Config{Replay: cache})
 	v2 := newVerifier(t, clk, dpop.Config{Replay: cache})
 	c, other := newClient(t), newClient(t)
