@@ -2,13 +2,15 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/tokenhook/tokenhook/internal/testenv"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // dexProc is Dex (server/testdata/dexproc) running as a process of its own,
@@ -68,11 +72,59 @@ func startDexProc(t *testing.T, redirect string, u struct{ Email, Password strin
 	return d
 }
 
+// signal sends sig to Dex and, for SIGSTOP and SIGCONT, returns once it took effect.
 func (d *dexProc) signal(sig syscall.Signal) {
 	d.t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		d.t.Fatal(err)
 	}
+	// kill(2) returns before the signal is acted on: on a busy machine one of
+	// Dex's threads could still answer a request sent right after SIGSTOP.
+	// Wait until the kernel reports every thread stopped (or none stopped
+	// after SIGCONT).
+	var stop bool
+	switch sig {
+	case syscall.SIGSTOP:
+		stop = true
+	case syscall.SIGCONT:
+	default:
+		return
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		states, err := d.threadStates()
+		if err != nil {
+			d.t.Fatalf("reading Dex's state: %v", err)
+		}
+		if !strings.ContainsFunc(states, func(r rune) bool { return (r == 'T') != stop }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("Dex thread states %q after %v", states, sig)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// threadStates is the state letter of each of Dex's threads (/proc's stat).
+func (d *dexProc) threadStates() (string, error) {
+	dir := fmt.Sprintf("/proc/%d/task", d.cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var states []byte
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state follows the parenthesised command name.
+		if f := bytes.Fields(b[bytes.LastIndexByte(b, ')')+1:]); len(f) > 0 {
+			states = append(states, f[0][0])
+		}
+	}
+	return string(states), nil
 }
 
 // grants is the number of token requests Dex has answered or received.
