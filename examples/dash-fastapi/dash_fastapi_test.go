@@ -13,10 +13,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser = exampletest.Browser()
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 func TestDashFastAPIApp(t *testing.T) {
 	e, tab, appURL := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"dash", "fastapi", "uvicorn"}, Health: "/healthz", SignIn: "/",

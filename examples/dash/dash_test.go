@@ -12,10 +12,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
-var browser = exampletest.Browser()
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 // tokenTTL is the provider's access token lifetime: short, so the test can
 // click again after the page's token expired.
 const tokenTTL = 8 * time.Second

@@ -11,13 +11,8 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
-
-var browser = browsertest.Shared{}
-
-func TestMain(m *testing.M) { browser.Main(m) }
 
 func TestFastAPIApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "fastapi", "uvicorn")

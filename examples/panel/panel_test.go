@@ -11,10 +11,6 @@ import (
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 )
 
-var browser = exampletest.Browser()
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 func TestPanelApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"panel"}, Health: "/app", SignIn: "/app",

@@ -15,10 +15,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 // received is one request the example app got from tokenhook.
 type received struct {
 	method, path, body string

@@ -20,10 +20,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser = exampletest.Browser()
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 func TestShinyPythonApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"shiny"}, Health: "/", SignIn: "/",

@@ -17,10 +17,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 func TestShinyApp(t *testing.T) {
 	out, err := exec.Command("Rscript", "-e", "library(shiny)").CombinedOutput()
 	if err != nil {

@@ -10,10 +10,6 @@ import (
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 )
 
-var browser = exampletest.Browser()
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 func TestStreamlitApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"streamlit"}, Health: "/_stcore/health", SignIn: "/",

@@ -15,10 +15,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 // site serves a few small pages the tests drive.
 func site(t *testing.T) *httptest.Server {
 	t.Helper()

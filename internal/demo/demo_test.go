@@ -12,10 +12,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 )
 
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 // startDemo runs the demo on a free port and returns its URL.
 func startDemo(t *testing.T, ttl time.Duration) string {
 	ctx, cancel := context.WithCancel(context.Background())

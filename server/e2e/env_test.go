@@ -29,11 +29,6 @@ import (
 	"github.com/tokenhook/tokenhook/server"
 )
 
-// browser is the one Chromium shared by the tests of this package.
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 const (
 	clientID     = "dashboard"
 	clientSecret = "dashboard-secret"
