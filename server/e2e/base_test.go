@@ -24,8 +24,7 @@ func TestBaseElement(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, doc)
 	})
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	tab.Navigate(e.Origin + "/based")
 
 	runHookCases(t, e, tab, e.OtherRec, []hookCase{

@@ -28,8 +28,7 @@ func BenchmarkFetchPOST(b *testing.B) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	tab := browser.Tab(b)
-	e.signIn(tab, "/hooked")
+	tab := e.signedInTab(b, "/hooked")
 	browsertest.Eval[string](tab, `TokenHook.getToken()`)
 
 	for _, bc := range []struct{ name, path string }{{"bare", "/bare"}, {"hooked", "/hooked"}} {

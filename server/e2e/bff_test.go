@@ -27,8 +27,7 @@ import (
 func TestBrowserTokenNone(t *testing.T) {
 	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "none"})
 	e.page("/dash", "", `<p id="marker">dashboard</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 
 	runHookCases(t, e, tab, e.Backend, []hookCase{
 		{name: "fetch POST", js: post("/api/fetch", "f", ""), path: "/api/fetch", body: "f", auth: "token"},
@@ -121,8 +120,7 @@ func TestBrowserTokenNone(t *testing.T) {
 func TestBrowserTokenNoneForged(t *testing.T) {
 	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "none"})
 	e.page("/dash", "", `<p>dashboard</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	// The session cookie is HttpOnly: read it over CDP.
 	jar, err := chromedp.Call(tab.Context(), network.GetCookies, network.GetCookiesParams{URLs: []string{e.Origin}})
 	if err != nil {
@@ -224,7 +222,6 @@ func pickyApp(t *testing.T, browserToken string) (*env, *sync.Map, *browsertest.
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 	}))
 	e.page("/dash", "", ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	return e, refused, tab
 }

@@ -103,8 +103,7 @@ func TestClaimInBrowser(t *testing.T) {
 func TestSignOut(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.page("/dash", "", `<p>dashboard</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	if tok := browsertest.Eval[string](tab, `TokenHook.getToken()`); tok == "" {
 		t.Fatal("no token after sign-in")
 	}

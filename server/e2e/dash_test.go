@@ -164,8 +164,7 @@ func newDashApp(t *testing.T, o envOptions) (*env, *dashApp, *browsertest.Tab) {
 	e := newEnv(t, o)
 	d := &dashApp{e: e, rec: &recorder{}}
 	d.mount()
-	tab := browser.Tab(t)
-	e.signIn(tab, "/app")
+	tab := e.signedInTab(t, "/app")
 	return e, d, tab
 }
 

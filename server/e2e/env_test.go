@@ -363,6 +363,15 @@ func (e *env) signIn(tab *browsertest.Tab, rd string) {
 	}
 }
 
+// signedInTab opens a tab of the shared browser for t and signs the viewer
+// in there (signIn), ending on rd.
+func (e *env) signedInTab(t testing.TB, rd string) *browsertest.Tab {
+	t.Helper()
+	tab := browser.Tab(t)
+	e.signIn(tab, rd)
+	return tab
+}
+
 // checkToken fails the test unless auth is "Bearer <access token>" signed by
 // Dex for our client and the signed-in viewer. It returns the token.
 func (e *env) checkToken(auth string) string {

@@ -85,8 +85,7 @@ func post(path, body, init string) string {
 func TestSameOriginRequests(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.page("/dash", "", `<p>dashboard</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 
 	token := browsertest.Eval[string](tab, `TokenHook.getToken()`)
 	if token == "" {
@@ -128,8 +127,7 @@ func TestSameOriginRequests(t *testing.T) {
 func TestAllMethods(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.page("/all", attr("data-methods", "*"), ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/all")
+	tab := e.signedInTab(t, "/all")
 	runHookCases(t, e, tab, e.Backend, []hookCase{
 		{name: "fetch GET", js: `fetch("/api/get")`, path: "/api/get", auth: "token"},
 		{name: "fetch PUT", js: `fetch("/api/put", {method: "PUT", body: "p"})`, path: "/api/put", body: "p", auth: "token"},
@@ -148,8 +146,7 @@ func TestOtherOrigins(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.page("/plain", "", ``)
 	e.page("/allowed", attr("data-origins", e.Other), ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/plain")
+	tab := e.signedInTab(t, "/plain")
 
 	t.Run("default", func(t *testing.T) {
 		runHookCases(t, e, tab, e.OtherRec, []hookCase{

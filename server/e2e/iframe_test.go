@@ -290,6 +290,23 @@ func TestIframePopupSignIn(t *testing.T) {
 	}
 }
 
+// revocable is a save API that refuses the tokens revoked on it with 401
+// invalid_token, as a backend does once the session behind them ended, and
+// echoes the body of any other request.
+type revocable struct{ revoked sync.Map }
+
+// revoke makes the API refuse the Authorization value auth from now on.
+func (rv *revocable) revoke(auth string) { rv.revoked.Store(auth, true) }
+
+func (rv *revocable) respond(w http.ResponseWriter, r *http.Request, h hit) {
+	if _, bad := rv.revoked.Load(h.Auth); bad {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
+}
+
 // TestGateReauth: a gated, framed dashboard is hidden until the viewer signs
 // in. When the session later ends (here: POST /_tokenhook/logout, the server
 // forgets the session and its refresh token) and the backend refuses the old
@@ -298,21 +315,8 @@ func TestIframePopupSignIn(t *testing.T) {
 // fresh token and their bodies intact.
 func TestGateReauth(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	var (
-		revokedMu sync.Mutex
-		revoked   = map[string]bool{}
-	)
-	e.Mux.Handle("/api/save", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
-		revokedMu.Lock()
-		bad := revoked[h.Auth]
-		revokedMu.Unlock()
-		if bad {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
-	}))
+	var save revocable
+	e.Mux.Handle("/api/save", api(e.Backend, "", save.respond))
 	e.page("/gate", "data-gate", `<p id="marker">dashboard</p>`)
 	tab := browser.Tab(t)
 	tab.Navigate(portal(t, e.Origin+"/gate"))
@@ -342,9 +346,7 @@ func TestGateReauth(t *testing.T) {
 	if st := frameEval[int](f, `fetch("/_tokenhook/logout", {method: "POST", headers: {"X-TokenHook": "1"}}).then(function (r) { return r.status; })`); st != http.StatusOK {
 		t.Fatalf("logout answered %d", st)
 	}
-	revokedMu.Lock()
-	revoked["Bearer "+old] = true
-	revokedMu.Unlock()
+	save.revoke("Bearer " + old)
 
 	// Three saves while signed out (fetch, fetch with JSON, XHR): all held.
 	frameEval[bool](f, `window.saves = [
@@ -453,24 +455,10 @@ func testEmbeddedSignInPage(t *testing.T, mode string) {
 // meanwhile is delivered after the sign-in with its body.
 func TestGateTopLevel(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	var (
-		mu      sync.Mutex
-		revoked = map[string]bool{}
-	)
-	e.Mux.Handle("/api/save", api(e.Backend, "", func(w http.ResponseWriter, r *http.Request, h hit) {
-		mu.Lock()
-		bad := revoked[h.Auth]
-		mu.Unlock()
-		if bad {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "body": h.Body})
-	}))
+	var save revocable
+	e.Mux.Handle("/api/save", api(e.Backend, "", save.respond))
 	e.page("/top", "data-gate", `<p id="marker">dashboard</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/top") // the login route brings the viewer back
+	tab := e.signedInTab(t, "/top") // the login route brings the viewer back
 	tab.WaitFor(`getComputedStyle(document.getElementById("marker")).visibility === "visible"`)
 	tok := browsertest.Eval[string](tab, `TokenHook.getToken()`)
 	e.checkToken("Bearer " + tok)
@@ -483,9 +471,7 @@ func TestGateTopLevel(t *testing.T) {
 	if st := browsertest.Eval[int](tab, `fetch("/_tokenhook/logout", {method: "POST", headers: {"X-TokenHook": "1"}}).then(function (r) { return r.status; })`); st != http.StatusOK {
 		t.Fatalf("logout answered %d", st)
 	}
-	mu.Lock()
-	revoked["Bearer "+tok] = true
-	mu.Unlock()
+	save.revoke("Bearer " + tok)
 	browsertest.Eval[bool](tab, `window.saved = fetch("/api/save", {method: "POST", body: "kept"}).then(function (r) { return r.status; }), true`)
 	tab.WaitFor(promptJS + ` && ` + promptJS + `.shadowRoot.querySelector("button")`)
 	if loc := browsertest.Eval[string](tab, `location.pathname`); loc != "/top" {

@@ -56,8 +56,7 @@ func (rf *rejectFirst) respond(w http.ResponseWriter, r *http.Request, h hit) {
 func TestReplayAfter401(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.page("/dash", "", ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	browsertest.Eval[string](tab, `TokenHook.getToken()`)
 
 	body := `{"query":"sum","values":[1,2,3],"note":"ünïcödé"}`
@@ -124,8 +123,7 @@ func TestConcurrent401OneRefresh(t *testing.T) {
 	e.page("/dash", "", ``)
 	rf := &rejectFirst{style: "bearer"}
 	e.Mux.Handle("POST /api/burst401", api(e.Backend, e.Origin, rf.respond))
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	browsertest.Eval[string](tab, `TokenHook.getToken()`)
 	before, _ := e.Tokens.snapshot()
 
@@ -182,8 +180,7 @@ func TestExpiredTokenBurst(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	tab := browser.Tab(t)
-	e.signIn(tab, "/dash")
+	tab := e.signedInTab(t, "/dash")
 	old := browsertest.Eval[string](tab, `TokenHook.getToken()`)
 
 	statuses := browsertest.Eval[[]int](tab, fmt.Sprintf(`(() => {

@@ -20,8 +20,7 @@ func TestRefusingResourceCostsNoGrants(t *testing.T) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
 	}))
 	e.page("/refused", "", ``)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/refused")
+	tab := e.signedInTab(t, "/refused")
 	browsertest.Eval[string](tab, `TokenHook.getToken()`)
 
 	const calls = 6

@@ -28,8 +28,7 @@ func TestWebSocketClosedOnSignOut(t *testing.T) {
 		}
 	})
 	e.page("/live", "", `<p>live</p>`)
-	tab := browser.Tab(t)
-	e.signIn(tab, "/live")
+	tab := e.signedInTab(t, "/live")
 	got := browsertest.Eval[string](tab, `new Promise(function (resolve) {
 		var ws = new WebSocket("ws://" + location.host + "/ws");
 		var timer = setTimeout(function () { resolve("still open after 10 s"); }, 10000);
