@@ -32,7 +32,7 @@ type whoami struct {
 func TestFlaskApp(t *testing.T) {
 	exampletest.NeedPython(t, "flask", "jwt", "cryptography")
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	host, port, _ := strings.Cut(addr, ":")
 	exampletest.Start(t, ".", []string{
 		"OIDC_ISSUER=" + e.Issuer, "OIDC_AUDIENCE=" + exampletest.ClientID,

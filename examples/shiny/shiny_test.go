@@ -25,7 +25,7 @@ func TestShinyApp(t *testing.T) {
 	testenv.Need(t, "R with shiny (Debian r-cran-shiny)", err)
 
 	e := exampletest.New(t)
-	addr := exampletest.FreeAddr(t)
+	addr := testenv.FreeAddr(t)
 	host, port, _ := strings.Cut(addr, ":")
 	exampletest.Start(t, ".", nil, "Rscript", "-e",
 		fmt.Sprintf(`shiny::runApp(".", host = %q, port = %s, launch.browser = FALSE)`, host, port))

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -37,4 +39,22 @@ func WaitHTTP(t testing.TB, u string, status int, timeout time.Duration) {
 func NewClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort as an address (127.0.0.1:port), for programs that
+// take their address on the command line.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }

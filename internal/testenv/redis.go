@@ -65,17 +65,6 @@ func (r *Redis) Dir() string {
 	return r.dir
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Main runs the package's tests and stops the server afterwards. It returns
 // the exit code for os.Exit.
 func (r *Redis) Main(m *testing.M) int {

@@ -312,18 +312,6 @@ func (e *Env) CheckBearer(auth string) Claims {
 	return c
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago,
-// for apps that take their port on the command line.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // Python is the Debian interpreter that sees Debian's python3-* packages (the
 // python3 first on PATH may be another one).
 const Python = "/usr/bin/python3"
@@ -486,7 +474,7 @@ func ReconnectedClick(t testing.TB, tab *browsertest.Tab, label, want string) {
 // env. It returns the app's URL.
 func (e *Env) StartPython(py, health string, env []string, args func(host, port string) []string) string {
 	e.t.Helper()
-	addr := FreeAddr(e.t)
+	addr := testenv.FreeAddr(e.t)
 	host, port, _ := strings.Cut(addr, ":")
 	appURL := "http://" + addr
 	env = append(append(e.PythonEnv(appURL), "HOST="+host, "PORT="+port), env...)
