@@ -33,7 +33,7 @@ type replica struct {
 // second, and the same token posted to A is refused as a replay.
 func TestBackChannelLogoutAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	key := storeKey(t)
+	key := testenv.StoreKey()
 	signer, _ := rsa.GenerateKey(rand.Reader, 2048)
 	keys := &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{signer.Public()}}
 	newReplica := func() replica {

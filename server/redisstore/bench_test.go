@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkCapacity(b *testing.B) {
 	if err := c.FlushAll(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
-	s, _ := NewSessions(c, storeKey(b), "")
+	s, _ := NewSessions(c, testenv.StoreKey(), "")
 	before := usedMemory(b, c)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -118,9 +119,9 @@ func BenchmarkLoad(b *testing.B) {
 	ctx := context.Background()
 	key := session.Key("bench")
 	v := syntheticSession(1)
-	rs, _ := NewSessions(client(b), storeKey(b), prefix(b))
-	cached, _ := session.NewFile(b.TempDir(), storeKey(b), 0)
-	disk, _ := session.NewFile(b.TempDir(), storeKey(b), 1) // holds nothing
+	rs, _ := NewSessions(client(b), testenv.StoreKey(), prefix(b))
+	cached, _ := session.NewFile(b.TempDir(), testenv.StoreKey(), 0)
+	disk, _ := session.NewFile(b.TempDir(), testenv.StoreKey(), 1) // holds nothing
 	for name, st := range map[string]session.Store{"redis": rs, "file-cached": cached, "file-disk": disk} {
 		if err := st.Save(ctx, key, v); err != nil {
 			b.Fatal(err)

@@ -31,7 +31,7 @@ func useStore(t *testing.T, c redis.UniversalClient) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, _ := NewSessions(c, storeKey(t), "")
+	s, _ := NewSessions(c, testenv.StoreKey(), "")
 	k := session.Key("viewer")
 	if err := s.Save(ctx, k, &session.Session{SID: "sid", Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("save: %v", err)

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -38,16 +37,10 @@ func client(t testing.TB) redis.UniversalClient {
 // prefix keeps each test's keys apart.
 func prefix(t testing.TB) string { return "test:" + t.Name() + ":" }
 
-func storeKey(t testing.TB) []byte {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return k
-}
-
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
 	c := client(t)
-	key := storeKey(t)
+	key := testenv.StoreKey()
 	a, err := NewSessions(c, key, prefix(t))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +73,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("TTL %v, want the session's remaining hour", ttl)
 	}
 
-	other, _ := NewSessions(c, storeKey(t), prefix(t)) // another cookie secret
+	other, _ := NewSessions(c, testenv.StoreKey(), prefix(t)) // another cookie secret
 	if _, err := other.Load(ctx, k); !errors.Is(err, session.ErrNotFound) {
 		t.Fatalf("loaded with the wrong key: %v", err)
 	}
@@ -110,7 +103,7 @@ func TestSessions(t *testing.T) {
 func TestFind(t *testing.T) {
 	ctx := context.Background()
 	c := client(t)
-	s, _ := NewSessions(c, storeKey(t), prefix(t))
+	s, _ := NewSessions(c, testenv.StoreKey(), prefix(t))
 	later := time.Now().Add(time.Hour)
 	for _, v := range []struct{ id, sid, sub string }{
 		{"a", "sid1", "alice"}, {"b", "sid2", "alice"}, {"c", "sid3", "bob"}, {"d", "sid1", "alice"},
@@ -289,7 +282,7 @@ func TestLeaseReleaseAndWaitBound(t *testing.T) {
 func TestRedisDownAndBack(t *testing.T) {
 	ctx := context.Background()
 	c := client(t)
-	s, _ := NewSessions(c, storeKey(t), prefix(t))
+	s, _ := NewSessions(c, testenv.StoreKey(), prefix(t))
 	k := session.Key("viewer")
 	if err := s.Save(ctx, k, &session.Session{Subject: "alice", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -326,7 +319,7 @@ func TestRedisDownAndBack(t *testing.T) {
 // a deleted session and one past its end are not counted.
 func TestSessionsCount(t *testing.T) {
 	ctx := context.Background()
-	key, pre := storeKey(t), prefix(t)
+	key, pre := testenv.StoreKey(), prefix(t)
 	a, _ := NewSessions(client(t), key, pre)
 	b, _ := NewSessions(client(t), key, pre) // another replica
 	now := time.Now()

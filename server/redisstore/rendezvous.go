@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenhook/tokenhook/server/rendezvous"
-	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // Rendezvous is a rendezvous.Store in Redis: a popup sign-in completed on
@@ -25,21 +24,16 @@ import (
 // A Claim waits by polling the channel with back-off (25 ms doubling to
 // 250 ms), one command per poll, until the sign-in is claimable or the
 // wait is over.
-type Rendezvous struct {
-	c      redis.UniversalClient
-	env    *session.Envelope
-	prefix string
-	now    func() time.Time
-}
+type Rendezvous struct{ sealed }
 
 // NewRendezvous returns a Rendezvous on c. key (32 bytes) seals the session
 // ids; prefix starts every key (empty means DefaultPrefix).
 func NewRendezvous(c redis.UniversalClient, key []byte, prefix string) (*Rendezvous, error) {
-	env, err := session.NewEnvelope(key)
+	sl, err := newSealed(c, key, prefix)
 	if err != nil {
 		return nil, err
 	}
-	return &Rendezvous{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}, nil
+	return &Rendezvous{sl}, nil
 }
 
 // Rendezvous tuning: how long an expired channel is remembered (a late

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 
@@ -16,7 +17,7 @@ import (
 // in clear.
 func TestRendezvousAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	key := storeKey(t)
+	key := testenv.StoreKey()
 	a, err := NewRendezvous(client(t), key, prefix(t))
 	if err != nil {
 		t.Fatal(err)

@@ -39,22 +39,35 @@ const storeName = "redis"
 //
 // A Redis that cannot be reached gives *session.UnavailableError; a Redis
 // that restarted empty gives session.ErrNotFound.
-type Sessions struct {
+type Sessions struct{ sealed }
+
+// NewSessions returns a store using c. key (32 bytes) seals the sessions;
+// derive it from the cookie secret exactly as for the file store. prefix
+// starts every key (empty means DefaultPrefix).
+func NewSessions(c redis.UniversalClient, key []byte, prefix string) (*Sessions, error) {
+	sl, err := newSealed(c, key, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &Sessions{sl}, nil
+}
+
+// sealed is what each store here that keeps sealed values holds: the
+// client, the envelope sealing the values with the store key, the key
+// prefix and the clock (replaced in tests).
+type sealed struct {
 	c      redis.UniversalClient
 	env    *session.Envelope
 	prefix string
 	now    func() time.Time
 }
 
-// NewSessions returns a store using c. key (32 bytes) seals the sessions;
-// derive it from the cookie secret exactly as for the file store. prefix
-// starts every key (empty means DefaultPrefix).
-func NewSessions(c redis.UniversalClient, key []byte, prefix string) (*Sessions, error) {
+func newSealed(c redis.UniversalClient, key []byte, prefix string) (sealed, error) {
 	env, err := session.NewEnvelope(key)
 	if err != nil {
-		return nil, err
+		return sealed{}, err
 	}
-	return &Sessions{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}, nil
+	return sealed{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}, nil
 }
 
 func (s *Sessions) sessionKey(key string) string { return s.prefix + "s:" + key }

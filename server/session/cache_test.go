@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // dexLike is a session of the size Dex gives: RS256 access and ID tokens.
@@ -28,7 +30,7 @@ func dexLike(i int) *Session {
 func TestFileCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
 	const limit = 64 << 10
-	fs, err := NewFile(t.TempDir(), newKey(t), limit)
+	fs, err := NewFile(t.TempDir(), testenv.StoreKey(), limit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestFileCacheIsBounded(t *testing.T) {
 // must not come back from the cache afterwards.
 func TestCacheFillRacesWrites(t *testing.T) {
 	ctx := context.Background()
-	fs, err := NewFile(t.TempDir(), newKey(t), 0)
+	fs, err := NewFile(t.TempDir(), testenv.StoreKey(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestCacheCannotOutliveSession(t *testing.T) {
 
 func TestFind(t *testing.T) {
 	ctx := context.Background()
-	fs, err := NewFile(t.TempDir(), newKey(t), 0)
+	fs, err := NewFile(t.TempDir(), testenv.StoreKey(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

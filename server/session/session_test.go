@@ -3,24 +3,19 @@ package session
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-func newKey(t testing.TB) []byte {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return k
-}
+	"github.com/tokenhook/tokenhook/internal/testenv"
+)
 
 func TestStores(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	fs, err := NewFile(dir, newKey(t), 0)
+	fs, err := NewFile(dir, testenv.StoreKey(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +58,7 @@ func TestStores(t *testing.T) {
 
 func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 	ctx := context.Background()
-	dir, key := t.TempDir(), newKey(t)
+	dir, key := t.TempDir(), testenv.StoreKey()
 	a, _ := NewFile(dir, key, 0)
 	k := Key("abc")
 	secret := "refresh-token-plaintext-marker"
@@ -86,7 +81,7 @@ func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 	if err != nil || v.RefreshToken != secret {
 		t.Fatalf("after reopen: %+v %v", v, err)
 	}
-	c, _ := NewFile(dir, newKey(t), 0) // another cookie secret
+	c, _ := NewFile(dir, testenv.StoreKey(), 0) // another cookie secret
 	if _, err := c.Load(ctx, k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("loaded with the wrong key: %v", err)
 	}
@@ -105,7 +100,7 @@ func TestFileSurvivesReopenAndIsEncrypted(t *testing.T) {
 
 func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()
-	fs, _ := NewFile(b.TempDir(), newKey(b), 0)
+	fs, _ := NewFile(b.TempDir(), testenv.StoreKey(), 0)
 	k := Key("bench")
 	fs.Save(ctx, k, &Session{Token: Token{AccessToken: string(make([]byte, 900)), RefreshToken: "rt"}, ExpiresAt: time.Now().Add(time.Hour)})
 	b.Run("cached", func(b *testing.B) {
