@@ -318,14 +318,7 @@ func TestInjectScript(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", front.URL+tc.path, nil)
-			req.Header.Set("Cookie", "th_session=ok")
-			req.Header.Set("Accept", "text/html")
-			req.Header.Set("Accept-Encoding", "gzip, deflate, br")
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := loadPage(t, client, front.URL+tc.path, "gzip, deflate, br")
 			raw, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != 200 {
@@ -360,18 +353,25 @@ func TestInjectScript(t *testing.T) {
 		})
 	}
 	// A client that does not accept gzip gets identity from upstream.
-	req, _ := http.NewRequest("GET", front.URL+"/plain", nil)
+	loadPage(t, client, front.URL+"/plain", "br").Body.Close()
+	if lastAE != "identity" {
+		t.Fatalf("upstream Accept-Encoding %q, want identity", lastAE)
+	}
+}
+
+// loadPage GETs u with client as a signed-in browser loading a page that
+// accepts the given encodings. The caller closes the body.
+func loadPage(t *testing.T, client *http.Client, u, acceptEncoding string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
 	req.Header.Set("Cookie", "th_session=ok")
 	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Accept-Encoding", "br")
+	req.Header.Set("Accept-Encoding", acceptEncoding)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if lastAE != "identity" {
-		t.Fatalf("upstream Accept-Encoding %q, want identity", lastAE)
-	}
+	return resp
 }
 
 func TestNewConfig(t *testing.T) {

@@ -61,6 +61,18 @@ func dial(t *testing.T, front, origin string, protocols []string, cookie string)
 	return websocket.DialConfig(cfg)
 }
 
+// mustDial is dial for a handshake that must succeed; the connection is
+// closed when the test ends.
+func mustDial(t *testing.T, front, origin string, protocols []string, cookie string) *websocket.Conn {
+	t.Helper()
+	ws, err := dial(t, front, origin, protocols, cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
 func echo(t *testing.T, ws *websocket.Conn, msg string) {
 	t.Helper()
 	ws.SetDeadline(time.Now().Add(5 * time.Second))
@@ -110,11 +122,7 @@ func TestWebSocket(t *testing.T) {
 	tokenProto := WebSocketTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))
 
 	t.Run("session cookie and same origin", func(t *testing.T) {
-		ws, err := dial(t, front.URL, front.URL, nil, "th_session=ok; other=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
+		ws := mustDial(t, front.URL, front.URL, nil, "th_session=ok; other=1")
 		echo(t, ws, "hello")
 		h := up.header()
 		if h.Get(HeaderUser) != "sess-user" || h.Get("Cookie") != "other=1" {
@@ -122,19 +130,11 @@ func TestWebSocket(t *testing.T) {
 		}
 	})
 	t.Run("allowed extra origin", func(t *testing.T) {
-		ws, err := dial(t, front.URL, "https://dash.example", nil, "th_session=ok")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
+		ws := mustDial(t, front.URL, "https://dash.example", nil, "th_session=ok")
 		echo(t, ws, "x")
 	})
 	t.Run("bearer in subprotocol", func(t *testing.T) {
-		ws, err := dial(t, front.URL, "https://anywhere.example", []string{tokenProto, "dash"}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
+		ws := mustDial(t, front.URL, "https://anywhere.example", []string{tokenProto, "dash"}, "")
 		echo(t, ws, "via subprotocol")
 		h := up.header()
 		if got := h.Get("Sec-WebSocket-Protocol"); got != "dash" {
@@ -210,11 +210,7 @@ func TestWebSocketClosedWhenCredentialsEnd(t *testing.T) {
 		}
 		exp = float64(c.Expiry.Unix())
 		proto := WebSocketTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(token))
-		ws, err := dial(t, front.URL, front.URL, []string{proto, "dash"}, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
+		ws := mustDial(t, front.URL, front.URL, []string{proto, "dash"}, "")
 		echo(t, ws, "before expiry")
 		closedAt := waitClosed(t, ws)
 		if float64(closedAt.Unix()) < exp {
@@ -222,11 +218,7 @@ func TestWebSocketClosedWhenCredentialsEnd(t *testing.T) {
 		}
 	})
 	t.Run("session ends", func(t *testing.T) {
-		ws, err := dial(t, front.URL, front.URL, nil, "th_session=ok")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
+		ws := mustDial(t, front.URL, front.URL, nil, "th_session=ok")
 		echo(t, ws, "one")
 		time.Sleep(250 * time.Millisecond) // several re-checks pass while signed in
 		echo(t, ws, "two")
