@@ -29,11 +29,7 @@ type Rendezvous struct{ sealed }
 // NewRendezvous returns a Rendezvous on c. key (32 bytes) seals the session
 // ids; prefix starts every key (empty means DefaultPrefix).
 func NewRendezvous(c redis.UniversalClient, key []byte, prefix string) (*Rendezvous, error) {
-	sl, err := newSealed(c, key, prefix)
-	if err != nil {
-		return nil, err
-	}
-	return &Rendezvous{sl}, nil
+	return newSealed[Rendezvous](c, key, prefix)
 }
 
 // Rendezvous tuning: how long an expired channel is remembered (a late

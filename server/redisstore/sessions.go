@@ -45,11 +45,7 @@ type Sessions struct{ sealed }
 // derive it from the cookie secret exactly as for the file store. prefix
 // starts every key (empty means DefaultPrefix).
 func NewSessions(c redis.UniversalClient, key []byte, prefix string) (*Sessions, error) {
-	sl, err := newSealed(c, key, prefix)
-	if err != nil {
-		return nil, err
-	}
-	return &Sessions{sl}, nil
+	return newSealed[Sessions](c, key, prefix)
 }
 
 // sealed is what each store here that keeps sealed values holds: the
@@ -62,12 +58,14 @@ type sealed struct {
 	now    func() time.Time
 }
 
-func newSealed(c redis.UniversalClient, key []byte, prefix string) (sealed, error) {
+// newSealed returns a store of type T (one of those built on sealed) on c.
+func newSealed[T ~struct{ sealed }](c redis.UniversalClient, key []byte, prefix string) (*T, error) {
 	env, err := session.NewEnvelope(key)
 	if err != nil {
-		return sealed{}, err
+		return nil, err
 	}
-	return sealed{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}, nil
+	s := T{sealed{c: c, env: env, prefix: keyPrefix(prefix), now: time.Now}}
+	return &s, nil
 }
 
 func (s *Sessions) sessionKey(key string) string { return s.prefix + "s:" + key }
