@@ -12,10 +12,14 @@ import (
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
 
+// channelJS is what a page needs to open a rendezvous channel by hand:
+// b64(bytes) is unpadded base64url, rand(n) n random bytes in it.
+const channelJS = `function b64(d) { return btoa(String.fromCharCode.apply(null, new Uint8Array(d))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""); }
+function rand(n) { return b64(crypto.getRandomValues(new Uint8Array(n))); }`
+
 // claimPage is a page without the hook that claims sign-ins by hand.
 const claimPage = `<!doctype html><html><head><meta charset="utf-8"><title>claims</title><script>
-function b64(d) { return btoa(String.fromCharCode.apply(null, new Uint8Array(d))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""); }
-function rand(n) { return b64(crypto.getRandomValues(new Uint8Array(n))); }
+` + channelJS + `
 function prepare() {
   window.secret = rand(32); window.channel = rand(18);
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(window.secret)).then(function (d) {

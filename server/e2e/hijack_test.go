@@ -21,11 +21,11 @@ import (
 // channel it chose, with a secret it keeps, and records every message any
 // window sends it.
 const attackerPage = `<!doctype html><html><head><meta charset="utf-8"><title>attacker</title><script>
-function b64(d) { return btoa(String.fromCharCode.apply(null, new Uint8Array(d))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""); }
+` + channelJS + `
 window.got = [];
 addEventListener("message", function (ev) { window.got.push({origin: ev.origin, data: JSON.stringify(ev.data)}); });
-window.secret = b64(crypto.getRandomValues(new Uint8Array(32)));
-window.channel = b64(crypto.getRandomValues(new Uint8Array(18)));
+window.secret = rand(32);
+window.channel = rand(18);
 window.ready = crypto.subtle.digest("SHA-256", new TextEncoder().encode(window.secret)).then(function (d) {
   window.link = TOKENHOOK + "/_tokenhook/login?popup=1&channel=" + window.channel + "&challenge=" + b64(d);
   return window.link;
