@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"log/slog"
 	"sync"
+	"testing"
 )
 
 // LogBuffer collects what concurrent writers (a server's logger, a child
@@ -32,4 +34,24 @@ func (l *LogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// ShowOnFailure returns a LogBuffer for what (a server's log, a child
+// process's output) that keeps the first MiB and shows it, headed by what,
+// when t has failed. Cleanups run last-registered first, so call it before
+// registering the cleanup that stops the writer: the buffer is then shown
+// complete.
+func ShowOnFailure(t testing.TB, what string) *LogBuffer {
+	l := &LogBuffer{Max: 1 << 20}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s:\n%s", what, l.String())
+		}
+	})
+	return l
+}
+
+// Logger returns a text logger at debug level that writes into l.
+func (l *LogBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -239,12 +238,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}).Issuer
 
 	// tokenhook itself, its log kept for failures.
-	logs := &testenv.LogBuffer{Max: 1 << 20}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("tokenhook log:\n%s", logs.String())
-		}
-	})
+	logs := testenv.ShowOnFailure(t, "tokenhook log")
 	upstream := ""
 	if o.Upstream {
 		up := httptest.NewServer(e.Mux)
@@ -257,7 +251,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		// The replay tests force a refresh per case in one session; the
 		// server-side cap of forced refreshes has its own test.
 		ForcedRefreshInterval: time.Nanosecond,
-	}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	}, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

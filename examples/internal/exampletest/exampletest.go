@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -110,7 +109,7 @@ func NewWith(t testing.TB, o Options) *Env {
 	e := &Env{
 		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
 		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + random(8),
-		ClientSecret: random(16), logs: &testenv.LogBuffer{Max: 1 << 20}, o: o,
+		ClientSecret: random(16), logs: testenv.ShowOnFailure(t, "tokenhook log"), o: o,
 		ExchangeSecret: random(16), connSecret: random(16), cookieSecret: []byte(random(32)), dataDir: t.TempDir(),
 	}
 	e.Issuer = idptest.Start(t, idp.Options{
@@ -129,11 +128,6 @@ func NewWith(t testing.TB, o Options) *Env {
 	}
 	e.verifier = prov.Verifier(&oidc.Config{ClientID: ClientID})
 	e.connVerifier = prov.Verifier(&oidc.Config{ClientID: ConnectionClientID})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("tokenhook log:\n%s", e.logs.String())
-		}
-	})
 	return e
 }
 
@@ -157,7 +151,7 @@ func (e *Env) Serve(upstream string) {
 			ClientID: ConnectionClientID, ClientSecret: e.connSecret}}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	srv, err := server.New(ctx, cfg, e.logs.Logger())
 	if err != nil {
 		cancel()
 		t.Fatalf("start tokenhook: %v", err)
@@ -578,7 +572,7 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out := &testenv.LogBuffer{Max: 1 << 20}
+	out := testenv.ShowOnFailure(t, name+" output")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
@@ -590,9 +584,6 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
 	})
 }
 
