@@ -210,19 +210,7 @@ func (e *Env) Connect(tab *browsertest.Tab, rd string) {
 // the viewer's session (see SignIn).
 func (e *Env) ConnectClient(c *http.Client) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+"connect/"+Connection+"?rd=%2F", e.Email, e.Password,
-		func(next *url.URL) bool {
-			return strings.HasPrefix(next.String(), e.URL) && !strings.HasPrefix(next.Path, server.Prefix)
-		})
-	if err != nil {
-		e.t.Fatalf("connect %s: %v", Connection, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		e.t.Fatalf("connecting ended with %d at %s, want a redirect back to the app", resp.StatusCode, resp.Request.URL)
-	}
+	e.loginAt(c, "connect/"+Connection, "connect "+Connection)
 }
 
 // CheckConnectionToken fails the test unless tok is an access token the
@@ -243,19 +231,27 @@ func (e *Env) CheckConnectionToken(tok string) {
 // jar): tokenhook's login route, the provider's login form, the callback.
 func (e *Env) SignIn(c *http.Client) {
 	e.t.Helper()
+	e.loginAt(c, "login", "sign in")
+}
+
+// loginAt follows tokenhook's route (login or connect/NAME, back to /) with
+// c through the provider's login form and fails the test (naming what)
+// unless it ends with tokenhook's redirect back to the app.
+func (e *Env) loginAt(c *http.Client, route, what string) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+"login?rd=%2F", e.Email, e.Password,
+	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+route+"?rd=%2F", e.Email, e.Password,
 		func(next *url.URL) bool {
 			// Stop at the page tokenhook sends the viewer back to.
 			return strings.HasPrefix(next.String(), e.URL) && !strings.HasPrefix(next.Path, server.Prefix)
 		})
 	if err != nil {
-		e.t.Fatalf("sign in: %v", err)
+		e.t.Fatalf("%s: %v", what, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
-		e.t.Fatalf("sign-in ended with %d at %s, want a redirect back to the app", resp.StatusCode, resp.Request.URL)
+		e.t.Fatalf("%s ended with %d at %s, want a redirect back to the app", what, resp.StatusCode, resp.Request.URL)
 	}
 }
 
