@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,20 +39,9 @@ func TestLoginAndRefresh(t *testing.T) {
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/auth", TokenURL: issuer + "/token"},
 		Scopes:   []string{"openid", "email", "offline_access"},
 	}
-	jar, _ := cookiejar.New(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := idptest.Login(ctx, &http.Client{Jar: jar}, conf.AuthCodeURL("st"), "a@example.com", "pw",
-		func(u *url.URL) bool { return u.Host == "127.0.0.1:1" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "st" {
-		t.Fatalf("no code in redirect %q (status %d)", resp.Header.Get("Location"), resp.StatusCode)
-	}
-	tok, err := conf.Exchange(ctx, loc.Query().Get("code"))
+	tok, err := idptest.CodeGrant(ctx, conf, "a@example.com", "pw")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,8 @@ package zitadelop
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"time"
@@ -64,7 +62,12 @@ func (p *Provider) Username() string {
 
 // Login fills in the provider's login form (like idptest.Login for Dex).
 func (p *Provider) Login(ctx context.Context, c *http.Client, authURL string, stop func(*url.URL) bool) (*http.Response, error) {
-	return idptest.SubmitLogin(ctx, c, authURL, url.Values{"username": {p.Username()}, "password": {Password}}, stop)
+	return idptest.SubmitLogin(ctx, c, authURL, p.loginFields(), stop)
+}
+
+// loginFields fill in the provider's login form as the example user.
+func (p *Provider) loginFields() url.Values {
+	return url.Values{"username": {p.Username()}, "password": {Password}}
 }
 
 // AccessToken signs the example user in at client clientID (registered with
@@ -74,22 +77,7 @@ func (p *Provider) AccessToken(ctx context.Context, clientID, clientSecret, redi
 	conf := &oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirectURI,
 		Endpoint: oauth2.Endpoint{AuthURL: p.Issuer + "auth", TokenURL: p.Issuer + "oauth/token", AuthStyle: oauth2.AuthStyleInHeader},
 		Scopes:   []string{"openid", "email", "profile"}}
-	cb, err := url.Parse(redirectURI)
-	if err != nil {
-		return nil, fmt.Errorf("redirect URI: %w", err)
-	}
-	jar, _ := cookiejar.New(nil)
-	resp, err := p.Login(ctx, &http.Client{Jar: jar, Timeout: 10 * time.Second}, conf.AuthCodeURL("st"),
-		func(u *url.URL) bool { return u.Host == cb.Host && u.Path == cb.Path })
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		return nil, fmt.Errorf("no code in the redirect %q (status %d)", resp.Header.Get("Location"), resp.StatusCode)
-	}
-	return conf.Exchange(ctx, loc.Query().Get("code"))
+	return idptest.CodeGrantWith(ctx, conf, p.loginFields())
 }
 
 // Close stops the provider.
