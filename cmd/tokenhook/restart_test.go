@@ -26,11 +26,6 @@ import (
 	"github.com/tokenhook/tokenhook/internal/idp"
 )
 
-// browser is the one Chromium shared by the tests of this package.
-var browser browsertest.Shared
-
-func TestMain(m *testing.M) { browser.Main(m) }
-
 // postCounter is an upstream app: it serves the page and counts each POST
 // by the sequence number in its body. Each POST takes a while, so one is
 // usually in flight when tokenhook is told to stop.
