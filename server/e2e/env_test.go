@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -206,12 +204,6 @@ type env struct {
 	verifier *oidc.IDTokenVerifier
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -225,7 +217,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e := &env{
 		t:      t,
 		Origin: fmt.Sprintf("http://127.0.0.1:%d", port), Alt: fmt.Sprintf("http://localhost:%d", port),
-		email: "viewer@example.com", password: "pw-" + randHex(8),
+		email: "viewer@example.com", password: "pw-" + testenv.RandomHex(8),
 		Mux: http.NewServeMux(), Backend: &recorder{}, OtherRec: &recorder{}, Tokens: &tokenLog{},
 	}
 
@@ -247,7 +239,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
-		CookieSecret: []byte(randHex(32)), Upstream: upstream, BrowserToken: o.BrowserToken,
+		CookieSecret: []byte(testenv.RandomHex(32)), Upstream: upstream, BrowserToken: o.BrowserToken,
 		// The replay tests force a refresh per case in one session; the
 		// server-side cap of forced refreshes has its own test.
 		ForcedRefreshInterval: time.Nanosecond,

@@ -10,8 +10,6 @@ package exampletest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -108,9 +106,9 @@ func NewWith(t testing.TB, o Options) *Env {
 	}
 	e := &Env{
 		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
-		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + random(8),
-		ClientSecret: random(16), logs: testenv.ShowOnFailure(t, "tokenhook log"), o: o,
-		ExchangeSecret: random(16), connSecret: random(16), cookieSecret: []byte(random(32)), dataDir: t.TempDir(),
+		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + testenv.RandomHex(8),
+		ClientSecret: testenv.RandomHex(16), logs: testenv.ShowOnFailure(t, "tokenhook log"), o: o,
+		ExchangeSecret: testenv.RandomHex(16), connSecret: testenv.RandomHex(16), cookieSecret: []byte(testenv.RandomHex(32)), dataDir: t.TempDir(),
 	}
 	e.Issuer = idptest.Start(t, idp.Options{
 		Users: []idp.User{{Email: e.Email, Password: e.Password, Name: "Example Viewer", Groups: []string{Group}}},
@@ -581,12 +579,6 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 		cancel()
 		<-done
 	})
-}
-
-func random(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // Browser is the Chromium a package of example tests shares (from its
