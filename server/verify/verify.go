@@ -202,6 +202,10 @@ type Claims struct {
 	Scope string
 	// Expiry is the token's expiry; zero when the provider did not say.
 	Expiry time.Time
+	// JKT is cnf.jkt (RFC 9449 §6): the thumbprint of the key a DPoP-bound
+	// token is bound to; "" for a bearer token. A bound token is only good
+	// with a DPoP proof of that key (see DPoPOptions).
+	JKT string
 	// Raw holds every claim as decoded from JSON.
 	Raw map[string]any
 }
@@ -218,6 +222,10 @@ var (
 	// ErrExpired: the token has expired. It wraps ErrInvalidToken, and its
 	// message contains "JWT Expired", the text Dash's renderer looks for.
 	ErrExpired = fmt.Errorf("%w: JWT Expired", ErrInvalidToken)
+	// ErrBoundToken: a DPoP-bound token (cnf.jkt) came as a bearer, without
+	// a proof of its key (RFC 9449 §7.1; 401 invalid_token with a DPoP
+	// challenge). It wraps ErrInvalidToken.
+	ErrBoundToken = fmt.Errorf("%w: DPoP-bound token used as a bearer token", ErrInvalidToken)
 	// ErrInsufficientScope: the token is valid but an authorization rule is
 	// not met (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("insufficient scope")
