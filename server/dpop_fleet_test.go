@@ -20,8 +20,9 @@ import (
 // TestDPoPAcrossReplicas runs two replicas with --browser-token dpop on one
 // Redis: a nonce issued by one is accepted by the other, and a proof one
 // replica accepted is refused by the other (the replay cache is shared),
-// with nothing reaching the app. Used proofs live under their own Redis
-// prefix, apart from the sign-in states, for the proof's iat window.
+// with nothing reaching the app; a token whose session ended on one replica
+// is refused on the other. Used proofs live under their own Redis prefix,
+// apart from the sign-in states, for the proof's iat window.
 func TestDPoPAcrossReplicas(t *testing.T) {
 	var reached atomic.Int32
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -84,14 +85,31 @@ func TestDPoPAcrossReplicas(t *testing.T) {
 		t.Fatalf("a fresh proof on replica 1: %d %s", resp.StatusCode, body)
 	}
 
+	// The token's verification is remembered, but not past its session:
+	// after a logout on replica 0, the still unexpired token with a fresh
+	// proof and the old session cookie is refused on replica 1.
+	u := mustURL(f.url)
+	old := testenv.NewClient()
+	old.Jar.SetCookies(u, c.Jar.Cookies(u))
+	if resp, body := f.on(old, 1, "POST", "/data", map[string]string{"Authorization": "DPoP " + token, "DPoP": proof("POST", f.url+"/data", token, nonce)}); resp.StatusCode != 200 {
+		t.Fatalf("the copied cookie before the logout: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := f.on(c, 0, "POST", Prefix+"logout", map[string]string{"X-TokenHook": "1"}); resp.StatusCode != 200 {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	resp, body = f.on(old, 1, "POST", "/data", map[string]string{"Authorization": "DPoP " + token, "DPoP": proof("POST", f.url+"/data", token, nonce)})
+	if code, _ := jsonError(body); resp.StatusCode != 401 || code != dpop.CodeInvalidToken || reached.Load() != 3 {
+		t.Fatalf("the token after its session ended: %d %s, app reached %d times", resp.StatusCode, body, reached.Load())
+	}
+
 	// Where the used proofs live: their own prefix, kept for the window.
 	ctx := context.Background()
 	keys, err := f.rc.Keys(ctx, dpopReplayPrefix+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 3 { // the token request's proof and the two calls'
-		t.Fatalf("%d used proofs under %s*, want 3: %q", len(keys), dpopReplayPrefix, keys)
+	if len(keys) != 5 { // the token request's proof and the four calls'
+		t.Fatalf("%d used proofs under %s*, want 5: %q", len(keys), dpopReplayPrefix, keys)
 	}
 	window := dpop.DefaultWindow + dpop.DefaultLeeway
 	for _, k := range keys {
