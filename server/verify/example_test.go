@@ -65,13 +65,11 @@ func ExampleVerifier_Middleware_dpop() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	dpopToo := verify.MiddlewareOptions{DPoP: &verify.DPoPOptions{Proofs: proofs, Origin: "https://api.example.com"}}
+	http.Handle("/", v.Middleware(dpopToo)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := verify.ClaimsFromContext(r.Context())
-		fmt.Fprintf(w, "hello %s\n", c.Subject)
-	})
-	http.Handle("/", v.Middleware(verify.MiddlewareOptions{
-		DPoP: &verify.DPoPOptions{Proofs: proofs, Origin: "https://api.example.com"},
-	})(app))
+		fmt.Fprintln(w, "hello", c.Subject, "holding the key", c.JKT) // c.JKT is "" for a bearer
+	})))
 }
 
 // StaticKeySet checks signatures with keys known in advance: no JWKS

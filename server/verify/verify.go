@@ -5,7 +5,8 @@
 // cache, one look-up per token at a time, a budget of failed look-ups per
 // client address). It answers failures per RFC 6750 and offers an
 // http.Handler middleware that puts the validated claims into the request
-// context; see the examples.
+// context and, with DPoPOptions, also accepts DPoP-bound tokens with their
+// proofs (RFC 9449); see the examples.
 package verify
 
 import (
