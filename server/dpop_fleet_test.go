@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/once"
 )
 
 // TestDPoPAcrossReplicas runs two replicas with --browser-token dpop on one
@@ -117,5 +118,45 @@ func TestDPoPAcrossReplicas(t *testing.T) {
 		if err != nil || ttl <= window-10*time.Second || ttl > window {
 			t.Fatalf("%s expires in %v (%v), want about %v", k, ttl, err, window)
 		}
+	}
+}
+
+// TestDPoPProofsApartFromSignInStates: on one replica (no Redis) used proofs
+// are remembered apart from the used sign-in states, so proofs never push
+// states out of their bounded table.
+func TestDPoPProofsApartFromSignInStates(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app")) }))
+	t.Cleanup(app.Close)
+	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream, c.BrowserToken = app.URL, BrowserTokenDPoP })
+	c := testenv.NewClient()
+	e.signIn(c, users[0], "/")
+	states := e.srv.states.(*once.Memory)
+	if states.Len() != 1 {
+		t.Fatalf("%d used sign-in states, want 1", states.Len())
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenURL := e.url + Prefix + "token"
+	a := e.token(c, nil)
+	nonce := a.header.Get(dpop.NonceHeader)
+	a = e.token(c, map[string]string{"DPoP": testenv.DPoPProof(t, key, "GET", tokenURL, "", nonce)})
+	token, _ := a.body["access_token"].(string)
+	if token == "" {
+		t.Fatalf("no token: %s", a)
+	}
+	var used string
+	for range 5 {
+		used = testenv.DPoPProof(t, key, "POST", e.url+"/data", token, nonce)
+		if resp, body := do(t, c, "POST", e.url+"/data", map[string]string{"Authorization": "DPoP " + token, "DPoP": used}, ""); resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	}
+	if resp, _ := do(t, c, "POST", e.url+"/data", map[string]string{"Authorization": "DPoP " + token, "DPoP": used}, ""); resp.StatusCode != 401 {
+		t.Fatalf("a used proof again: %d, want 401", resp.StatusCode)
+	}
+	if states.Len() != 1 {
+		t.Fatalf("%d used sign-in states after 6 proofs, want 1", states.Len())
 	}
 }
