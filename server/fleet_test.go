@@ -58,7 +58,11 @@ type fleet struct {
 }
 
 // newFleet starts n replicas on one Redis behind a round-robin front.
-func newFleet(t *testing.T, n int) *fleet {
+func newFleet(t *testing.T, n int) *fleet { return newFleetWith(t, n, nil) }
+
+// newFleetWith is newFleet with mod, when not nil, changing the replicas'
+// configuration first.
+func newFleetWith(t *testing.T, n int, mod func(*Config)) *fleet {
 	t.Helper()
 	f := &fleet{redis: testenv.StartRedis(t), served: map[string]int{}, held: make(chan struct{}, 1)}
 	f.testEnv = &testEnv{t: t, logs: &testenv.LogBuffer{}}
@@ -84,6 +88,9 @@ func newFleet(t *testing.T, n int) *fleet {
 	f.cfg = Config{
 		PublicURL: f.url, Issuer: issuer, ClientID: "tokenhook", ClientSecret: testSecret,
 		CookieSecret: []byte("0123456789abcdef0123456789abcdef-test"), SessionStore: redisURL, Upstream: app.URL,
+	}
+	if mod != nil {
+		mod(&f.cfg)
 	}
 	if f.rc, err = redisOpen(redisURL); err != nil {
 		t.Fatal(err)

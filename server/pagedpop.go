@@ -8,6 +8,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
@@ -25,8 +26,10 @@ type pageDPoP struct {
 
 // newPageDPoP sets up the dpop mode for cfg. Nonces are required (RFC 9449
 // §8): they are derived from the cookie secret, so every replica issues and
-// accepts the same ones. The replay cache is in memory, per replica.
-func newPageDPoP(cfg Config, a *assertionSigner) (*pageDPoP, error) {
+// accepts the same ones. Used proofs are remembered in replay (the Redis
+// store the replicas share), or with nil in the verifier's own bounded
+// memory (one replica).
+func newPageDPoP(cfg Config, a *assertionSigner, replay once.Store) (*pageDPoP, error) {
 	key, err := derive(cfg.CookieSecret, "tokenhook dpop nonce v1", 32)
 	if err != nil {
 		return nil, err
@@ -35,7 +38,7 @@ func newPageDPoP(cfg Config, a *assertionSigner) (*pageDPoP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop nonces: %w", err)
 	}
-	v, err := dpop.NewVerifier(dpop.Config{Nonces: nonces})
+	v, err := dpop.NewVerifier(dpop.Config{Nonces: nonces, Replay: replay})
 	if err != nil {
 		return nil, fmt.Errorf("dpop verifier: %w", err)
 	}

@@ -131,11 +131,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
-	if cfg.BrowserToken == BrowserTokenDPoP {
-		if s.pageDPoP, err = newPageDPoP(cfg, s.assertions); err != nil {
-			return nil, err
-		}
-	}
 	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
 	s.txStore = sessions.NewCookieStore(hashKey, blockKey)
 	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
@@ -146,6 +141,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s.finder, s.states, s.rendezvous, s.bus = sh.store, sh.states, sh.rendezvous, sh.bus
+	if cfg.BrowserToken == BrowserTokenDPoP {
+		if s.pageDPoP, err = newPageDPoP(cfg, s.assertions, sh.dpopReplay); err != nil {
+			return nil, err
+		}
+	}
 	s.store = endingStore{Store: sh.store, bus: sh.bus, log: logger}
 	var sessions func() int
 	switch st := sh.store.(type) {

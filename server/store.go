@@ -30,7 +30,14 @@ type shared struct {
 	states     once.Store       // used sign-in states and logout token ids
 	rendezvous rendezvous.Store // popup sign-ins waiting for their frame
 	bus        session.Bus      // "session ended" events
+	// dpopReplay remembers used DPoP proofs (--browser-token dpop). Nil
+	// without Redis: the DPoP verifier then keeps its own bounded memory,
+	// apart from states, so a flood of proofs cannot evict sign-in states.
+	dpopReplay once.Store
 }
+
+// dpopReplayPrefix starts the Redis keys of used DPoP proofs.
+const dpopReplayPrefix = redisstore.DefaultPrefix + "dpop:"
 
 // openStore opens the session store --session-store names and the state
 // shared with it. A Redis client lives until ctx ends.
@@ -50,7 +57,8 @@ func openStore(ctx context.Context, cfg Config, key []byte) (shared, error) {
 		if err != nil {
 			return shared{}, err
 		}
-		return shared{store: st, lock: redisstore.NewLease(rc, ""), states: redisstore.NewOnce(rc, ""), rendezvous: rv, bus: redisstore.NewBus(rc, "")}, nil
+		return shared{store: st, lock: redisstore.NewLease(rc, ""), states: redisstore.NewOnce(rc, ""), rendezvous: rv, bus: redisstore.NewBus(rc, ""),
+			dpopReplay: redisstore.NewOnce(rc, dpopReplayPrefix)}, nil
 	}
 	local := shared{states: once.NewMemory(maxOnce), rendezvous: rendezvous.NewMemory(maxRendezvous), bus: session.NewLocalBus()}
 	if cfg.SessionStore == "memory" || cfg.DataDir == "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,13 @@ type Nonces struct {
 	key    []byte
 	period time.Duration
 	now    func() time.Time
+	memo   atomic.Pointer[noncePair] // the nonces of the period last asked for
+}
+
+// noncePair are the nonces of a period and of the one before it.
+type noncePair struct {
+	period      int64
+	cur, before string
 }
 
 // NewNonces returns Nonces keyed with key (at least 32 bytes, secret, shared
@@ -44,7 +52,7 @@ func NewNonces(key []byte, period time.Duration, now func() time.Time) (*Nonces,
 
 // Current returns the nonce of the current period.
 func (n *Nonces) Current() string {
-	return n.forPeriod(n.periodAt(n.now()))
+	return n.pair().cur
 }
 
 // Valid reports whether nonce was issued in the current or the previous
@@ -53,9 +61,21 @@ func (n *Nonces) Valid(nonce string) bool {
 	if nonce == "" {
 		return false
 	}
+	p := n.pair()
+	return hmac.Equal([]byte(nonce), []byte(p.cur)) || hmac.Equal([]byte(nonce), []byte(p.before))
+}
+
+// pair returns the nonces of the current period and the one before,
+// computed once per period (the memo is keyed by the period, so it never
+// answers for another).
+func (n *Nonces) pair() *noncePair {
 	p := n.periodAt(n.now())
-	return hmac.Equal([]byte(nonce), []byte(n.forPeriod(p))) ||
-		hmac.Equal([]byte(nonce), []byte(n.forPeriod(p-1)))
+	if m := n.memo.Load(); m != nil && m.period == p {
+		return m
+	}
+	m := &noncePair{period: p, cur: n.forPeriod(p), before: n.forPeriod(p - 1)}
+	n.memo.Store(m)
+	return m
 }
 
 func (n *Nonces) periodAt(t time.Time) int64 {

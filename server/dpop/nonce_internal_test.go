@@ -6,7 +6,8 @@ import (
 )
 
 // TestNonces: replicas sharing a key accept each other's nonces; a nonce
-// lives for its period and the next; another key's nonces are refused.
+// lives for its period and the next (the memo of a period's nonces never
+// answers for another period); another key's nonces are refused.
 func TestNonces(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	clk := func() time.Time { return now }

@@ -97,6 +97,7 @@ type Verifier struct {
 	replay   ReplayCache
 	nonces   *Nonces
 	now      func() time.Time
+	headers  headerCache
 }
 
 // NewVerifier returns a Verifier for cfg, or an error naming what in cfg is
@@ -248,12 +249,19 @@ func (v *Verifier) Verify(ctx context.Context, proof string, req Request) (*Proo
 
 // parse checks the proof's form, header and signature and returns its key and
 // claims. It does not look at the request, the clock or the replay cache.
+// A header seen before in a proof with a good signature is not parsed again
+// (see knownHeader); the signature and claims are checked every time.
 func (v *Verifier) parse(proof string) (*Proof, *proofClaims, error) {
 	if proof == "" {
 		return nil, nil, fmt.Errorf("%w: DPoP proof missing", ErrInvalidProof)
 	}
 	if len(proof) > MaxProofSize {
 		return nil, nil, fmt.Errorf("%w: DPoP proof too large", ErrInvalidProof)
+	}
+	hdr, _, _ := strings.Cut(proof, ".")
+	hkey := sha256.Sum256([]byte(hdr))
+	if h := v.headers.get(hkey); h != nil {
+		return h.parse(proof, len(hdr))
 	}
 	jws, err := jose.ParseSignedCompact(proof, v.algs)
 	if err != nil {
@@ -284,6 +292,13 @@ func (v *Verifier) parse(proof string) (*Proof, *proofClaims, error) {
 	jkt, err := Thumbprint(h.JSONWebKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: jwk has no thumbprint", ErrInvalidProof)
+	}
+	// Headers with crit or b64 change how a JWS is verified: they always
+	// take this path.
+	if _, crit := h.ExtraHeaders["crit"]; !crit {
+		if _, b64 := h.ExtraHeaders["b64"]; !b64 {
+			v.headers.put(hkey, &knownHeader{alg: jose.SignatureAlgorithm(h.Algorithm), jwk: *h.JSONWebKey, jkt: jkt})
+		}
 	}
 	return &Proof{JKT: jkt, Key: *h.JSONWebKey}, &c, nil
 }

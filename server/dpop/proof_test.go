@@ -2,12 +2,15 @@ package dpop_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/tokenhook/tokenhook/server/once"
 	"net/http"
 	"strings"
@@ -110,6 +113,16 @@ func TestVerifyProof(t *testing.T) {
 			cl, _ := json.Marshal(claims("POST", pageURL, t0, token))
 			return p[0] + "." + base64.RawURLEncoding.EncodeToString(cl) + "." + p[2]
 		}, req, dpop.ErrInvalidProof},
+		{"another key's signature under c's header", func(t testing.TB) string {
+			h := strings.Split(c.proof(t, "POST", pageURL, t0, token), ".")
+			p := strings.Split(other.proof(t, "POST", pageURL, t0, token), ".")
+			return h[0] + "." + p[1] + "." + p[2]
+		}, req, dpop.ErrInvalidProof},
+		{"truncated signature", func(t testing.TB) string {
+			p := c.proof(t, "POST", pageURL, t0, token)
+			return p[:len(p)-4]
+		}, req, dpop.ErrInvalidProof},
+		{"four segments", func(t testing.TB) string { return c.proof(t, "POST", pageURL, t0, token) + ".x" }, req, dpop.ErrInvalidProof},
 		{"oversized", func(t testing.TB) string {
 			cl := claims("POST", pageURL, t0, token)
 			cl["pad"] = strings.Repeat("p", dpop.MaxProofSize)
@@ -130,29 +143,39 @@ func TestVerifyProof(t *testing.T) {
 			return obj.FullSerialize()
 		}, req, dpop.ErrInvalidProof},
 	}
+	// Each case runs on a new Verifier, and on one that has just accepted a
+	// proof of c's key (its header known: only the signature and claims are
+	// checked again).
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v := newVerifier(t, &clock{t0}, dpop.Config{})
-			proof := tt.proof(t)
-			p, err := v.Verify(ctx, proof, tt.req)
-			if tt.want != nil {
-				if !errors.Is(err, tt.want) || p != nil {
-					t.Fatalf("Verify = %v, %v; want %v", p, err, tt.want)
+		for _, warm := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/warm=%v", tt.name, warm), func(t *testing.T) {
+				v := newVerifier(t, &clock{t0}, dpop.Config{})
+				if warm {
+					if _, err := v.Verify(ctx, c.proof(t, "POST", pageURL, t0, token), req); err != nil {
+						t.Fatal(err)
+					}
 				}
-				t.Logf("refused: %v", err)
-				if strings.Contains(err.Error(), proof) && proof != "" {
-					t.Fatal("error text holds the proof")
+				proof := tt.proof(t)
+				p, err := v.Verify(ctx, proof, tt.req)
+				if tt.want != nil {
+					if !errors.Is(err, tt.want) || p != nil {
+						t.Fatalf("Verify = %v, %v; want %v", p, err, tt.want)
+					}
+					t.Logf("refused: %v", err)
+					if strings.Contains(err.Error(), proof) && proof != "" {
+						t.Fatal("error text holds the proof")
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			want, _ := dpop.Thumbprint(&p.Key)
-			if p.JKT == "" || p.JKT != want || p.ID == "" {
-				t.Fatalf("proof %+v", p)
-			}
-		})
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				want, _ := dpop.Thumbprint(&p.Key)
+				if p.JKT == "" || p.JKT != want || p.ID == "" {
+					t.Fatalf("proof %+v", p)
+				}
+			})
+		}
 	}
 }
 
@@ -324,5 +347,46 @@ func TestRSAProof(t *testing.T) {
 		if (err == nil) != (bits >= 2048) {
 			t.Fatalf("%d bits: %v", bits, err)
 		}
+	}
+}
+
+// TestKnownHeaderEveryAlgorithm: for each algorithm a proof's header is
+// remembered after its first good proof; later proofs with that header still
+// have their signature checked (a flipped byte in the signature or the
+// claims is refused).
+func TestKnownHeaderEveryAlgorithm(t *testing.T) {
+	ctx := context.Background()
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := dpop.Request{Method: "POST", URL: pageURL, AccessToken: token}
+	for _, c := range []*client{newClient(t), newEdClient(t), {key: p384, alg: jose.ES384}, {key: p521, alg: jose.ES512},
+		{key: rsaKey, alg: jose.RS256}, {key: rsaKey, alg: jose.PS256}} {
+		t.Run(string(c.alg), func(t *testing.T) {
+			v := newVerifier(t, &clock{t0}, dpop.Config{Algorithms: []jose.SignatureAlgorithm{c.alg}})
+			for i := range 2 {
+				if _, err := v.Verify(ctx, c.proof(t, "POST", pageURL, t0, token), req); err != nil {
+					t.Fatalf("proof %d: %v", i, err)
+				}
+			}
+			for _, part := range []int{1, 2} {
+				p := strings.Split(c.proof(t, "POST", pageURL, t0, token), ".")
+				b, _ := base64.RawURLEncoding.DecodeString(p[part])
+				b[len(b)/2] ^= 1
+				p[part] = base64.RawURLEncoding.EncodeToString(b)
+				if _, err := v.Verify(ctx, strings.Join(p, "."), req); !errors.Is(err, dpop.ErrInvalidProof) {
+					t.Fatalf("flipped byte in part %d: %v", part, err)
+				}
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
 )
 
@@ -58,31 +58,7 @@ func newProofKey(t testing.TB) *proofKey {
 // when they are not "".
 func (k *proofKey) proof(t testing.TB, method, u, token, nonce string) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id [12]byte
-	rand.Read(id[:])
-	c := map[string]any{"jti": base64.RawURLEncoding.EncodeToString(id[:]), "htm": method, "htu": u, "iat": time.Now().Unix()}
-	if token != "" {
-		sum := sha256.Sum256([]byte(token))
-		c["ath"] = base64.RawURLEncoding.EncodeToString(sum[:])
-	}
-	if nonce != "" {
-		c["nonce"] = nonce
-	}
-	payload, _ := json.Marshal(c)
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return testenv.DPoPProof(t, k.key, method, u, token, nonce)
 }
 
 // tokenJKT returns the cnf.jkt of a token (its signature is the server's

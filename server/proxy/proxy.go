@@ -373,6 +373,9 @@ func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (ver
 	if err != nil {
 		return verify.Identity{}, err
 	}
+	if c.JKT != "" {
+		return verify.Identity{}, verify.ErrBoundToken // a DPoP-bound token without its proof
+	}
 	id := verify.Identity{Claims: c, Source: verify.SourceBearer}
 	s, err := p.session(r)
 	switch {

@@ -71,6 +71,9 @@ func ClaimsFromMap(raw map[string]any, groupsClaim string) (*Claims, error) {
 	if exp, ok := numericDate(raw["exp"]); ok {
 		c.Expiry = exp
 	}
+	if cnf, ok := raw["cnf"].(map[string]any); ok {
+		c.JKT, _ = cnf["jkt"].(string)
+	}
 	return c, nil
 }
 
@@ -99,6 +102,8 @@ const (
 	SourceBearer
 	// SourceSession: a sign-in session cookie.
 	SourceSession
+	// SourceDPoP: a DPoP-bound access token with a proof of its key.
+	SourceDPoP
 )
 
 // String names the source for logs.
@@ -108,6 +113,8 @@ func (s Source) String() string {
 		return "bearer"
 	case SourceSession:
 		return "session"
+	case SourceDPoP:
+		return "dpop"
 	}
 	return "none"
 }

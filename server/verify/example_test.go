@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"os"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -37,6 +41,35 @@ func ExampleNew() {
 		Rules: verify.Rules{{PathPrefix: "/admin/", Groups: []string{"admins"}}},
 		Skip:  []verify.Route{{Method: http.MethodGet, Path: "/healthz"}},
 	})(app))
+}
+
+// With DPoPOptions the middleware also accepts DPoP-bound tokens (RFC 9449):
+// tokenhook's own (--browser-token dpop: the issuer is tokenhook's public
+// URL, its keys at /_tokenhook/jwks.json) or a provider's. Replicas share
+// the store of used proofs and the nonce key.
+func ExampleVerifier_Middleware_dpop() {
+	ctx := context.Background()
+	v, err := verify.New(ctx, verify.Config{
+		Issuer: "https://dash.example.com", Audience: "https://dash.example.com",
+		JWKSURL: "https://dash.example.com/_tokenhook/jwks.json", SkipDiscovery: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "redis.internal:6379"})
+	nonces, err := dpop.NewNonces([]byte(os.Getenv("DPOP_NONCE_KEY")), 0, nil) // 32 bytes or more
+	if err != nil {
+		log.Fatal(err)
+	}
+	proofs, err := dpop.NewVerifier(dpop.Config{Replay: redisstore.NewOnce(rdb, "api:dpop:"), Nonces: nonces})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dpopToo := verify.MiddlewareOptions{DPoP: &verify.DPoPOptions{Proofs: proofs, Origin: "https://api.example.com"}}
+	http.Handle("/", v.Middleware(dpopToo)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := verify.ClaimsFromContext(r.Context())
+		fmt.Fprintln(w, "hello", c.Subject, "holding the key", c.JKT) // c.JKT is "" for a bearer
+	})))
 }
 
 // StaticKeySet checks signatures with keys known in advance: no JWKS

@@ -65,8 +65,10 @@ func TokenFromRequest(r *http.Request) (string, error) {
 
 // Authenticate decides the identity of r from its Authorization header: a
 // valid bearer gives an Identity with Source SourceBearer; no header gives
-// ErrNoToken; the rate limit of failed look-ups is kept per ClientAddr of
-// r.RemoteAddr (see VerifyFrom).
+// ErrNoToken; a DPoP-bound token (cnf.jkt) sent as a bearer gives
+// ErrBoundToken (RFC 9449 §7.1: without its proof it proves nothing); the
+// rate limit of failed look-ups is kept per ClientAddr of r.RemoteAddr (see
+// VerifyFrom).
 func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	token, err := TokenFromRequest(r)
 	if err != nil {
@@ -75,6 +77,9 @@ func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	c, err := v.VerifyFrom(r.Context(), token, ClientAddr(r.RemoteAddr))
 	if err != nil {
 		return Identity{}, err
+	}
+	if c.JKT != "" {
+		return Identity{}, ErrBoundToken
 	}
 	return Identity{Claims: c, Source: SourceBearer}, nil
 }
@@ -114,11 +119,22 @@ func Status(err error) (int, string) {
 // WriteError writes the RFC 6750 answer for err: status, WWW-Authenticate
 // challenge with realm, and a JSON body {"error":…,"error_description":…}.
 // An expired token's description is "JWT Expired" (Dash's renderer refreshes
-// its token when it sees that text). It never redirects.
+// its token when it sees that text). ErrBoundToken gets a DPoP challenge
+// instead of a Bearer one (RFC 9449 §7.1). It never redirects.
 func WriteError(w http.ResponseWriter, realm string, err error) {
+	writeError(w, realm, err, "")
+}
+
+// writeError is WriteError; also, when not "", is a second challenge (the
+// DPoP scheme's, when the middleware accepts both) sent with a bare one.
+func writeError(w http.ResponseWriter, realm string, err error, also string) {
 	status, code := Status(err)
 	desc := describe(err, code)
-	challenge := `Bearer realm="` + quoteSafe(realm) + `"`
+	scheme := "Bearer"
+	if errors.Is(err, ErrBoundToken) {
+		scheme = "DPoP"
+	}
+	challenge := scheme + ` realm="` + quoteSafe(realm) + `"`
 	limited := status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
 	if code != "" && !limited {
 		challenge += `, error="` + code + `"`
@@ -134,6 +150,9 @@ func WriteError(w http.ResponseWriter, realm string, err error) {
 		h.Set("Retry-After", "1")
 	default:
 		h.Set("WWW-Authenticate", challenge)
+		if also != "" && code == "" {
+			h.Add("WWW-Authenticate", also)
+		}
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

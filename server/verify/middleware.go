@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
 // Rule restricts who may use the paths under PathPrefix. A user matches when
@@ -116,13 +118,27 @@ type MiddlewareOptions struct {
 	// Optional lets requests without a token through (no claims in the
 	// context); a token that is present must still be valid.
 	Optional bool
+	// DPoP, when set, also accepts DPoP-bound tokens with a proof of their
+	// key (see DPoPOptions). Bearer tokens keep working; a token with
+	// cnf.jkt sent as a bearer is refused either way (ErrBoundToken).
+	DPoP *DPoPOptions
 }
 
-// Middleware returns an http middleware that requires a valid bearer token on
-// every request (except opts.Skip routes), answers failures per RFC 6750 with
-// JSON bodies (never a redirect) and stores the claims in the request context
-// (ClaimsFromContext).
+// Middleware returns an http middleware that requires a valid bearer token
+// (or, with opts.DPoP, a DPoP-bound token and its proof) on every request
+// (except opts.Skip routes), answers failures per RFC 6750 and RFC 9449
+// with JSON bodies (never a redirect) and stores the claims in the request
+// context (ClaimsFromContext). It panics when opts.DPoP lacks Proofs or
+// Origin.
 func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
+	dp := opts.DPoP
+	also := ""
+	if dp != nil {
+		if dp.Proofs == nil || dp.Origin == "" {
+			panic("verify: MiddlewareOptions.DPoP needs Proofs and Origin")
+		}
+		also = dp.challenge()
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			for _, s := range opts.Skip {
@@ -131,7 +147,15 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 					return
 				}
 			}
-			id, err := v.Authenticate(r)
+			var id Identity
+			var proof *dpop.Proof
+			var err error
+			bound := dp != nil && isDPoP(r)
+			if bound {
+				id, proof, err = dp.authenticate(v, r)
+			} else {
+				id, err = v.Authenticate(r)
+			}
 			if errors.Is(err, ErrNoToken) && opts.Optional {
 				next.ServeHTTP(w, r)
 				return
@@ -139,9 +163,15 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 			if err == nil {
 				err = opts.Rules.Check(r.URL.Path, id.Claims)
 			}
-			if err != nil {
-				v.WriteError(w, err)
+			switch {
+			case err != nil && bound:
+				dp.writeError(w, v.cfg.Realm, err)
 				return
+			case err != nil:
+				writeError(w, v.cfg.Realm, err, also)
+				return
+			case bound:
+				dp.Proofs.RenewNonce(w, proof)
 			}
 			next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), id.Claims)))
 		})

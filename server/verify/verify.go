@@ -5,7 +5,8 @@
 // cache, one look-up per token at a time, a budget of failed look-ups per
 // client address). It answers failures per RFC 6750 and offers an
 // http.Handler middleware that puts the validated claims into the request
-// context; see the examples.
+// context and, with DPoPOptions, also accepts DPoP-bound tokens with their
+// proofs (RFC 9449); see the examples.
 package verify
 
 import (
@@ -202,6 +203,10 @@ type Claims struct {
 	Scope string
 	// Expiry is the token's expiry; zero when the provider did not say.
 	Expiry time.Time
+	// JKT is cnf.jkt (RFC 9449 §6): the thumbprint of the key a DPoP-bound
+	// token is bound to; "" for a bearer token. A bound token is only good
+	// with a DPoP proof of that key (see DPoPOptions).
+	JKT string
 	// Raw holds every claim as decoded from JSON.
 	Raw map[string]any
 }
@@ -218,6 +223,10 @@ var (
 	// ErrExpired: the token has expired. It wraps ErrInvalidToken, and its
 	// message contains "JWT Expired", the text Dash's renderer looks for.
 	ErrExpired = fmt.Errorf("%w: JWT Expired", ErrInvalidToken)
+	// ErrBoundToken: a DPoP-bound token (cnf.jkt) came as a bearer, without
+	// a proof of its key (RFC 9449 §7.1; 401 invalid_token with a DPoP
+	// challenge). It wraps ErrInvalidToken.
+	ErrBoundToken = fmt.Errorf("%w: DPoP-bound token used as a bearer token", ErrInvalidToken)
 	// ErrInsufficientScope: the token is valid but an authorization rule is
 	// not met (403 insufficient_scope).
 	ErrInsufficientScope = errors.New("insufficient scope")
