@@ -105,7 +105,7 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 
 // signedInClient signs the viewer in with Go's client through tokenhook and
 // Dex, and returns the client, its cookie jar holding the session.
-func (e *env) signedInClient(b *testing.B) *http.Client {
+func (e *env) signedInClient(b testing.TB) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

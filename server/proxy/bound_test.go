@@ -33,7 +33,7 @@ func TestBoundTokenAsBearer(t *testing.T) {
 			t.Fatalf("status %d %s, want %d", w.Code, w.Body, tc.status)
 		}
 		if tc.status == 401 {
-			if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, `DPoP realm="dash", error="invalid_token"`) {
+			if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, `DPoP realm="dash", algs="ES256 EdDSA", error="invalid_token"`) {
 				t.Fatalf("challenge %q", got)
 			}
 			select {

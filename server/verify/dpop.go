@@ -63,8 +63,8 @@ func (o *DPoPOptions) authenticate(v *Verifier, r *http.Request) (Identity, *dpo
 
 // writeError answers a DPoP request that failed with err: failures of the
 // request get the DPoP challenge of o.Proofs (RFC 9449 §7.1, with a fresh
-// DPoP-Nonce when nonces are on), the others (rate limit, provider down,
-// authorization rules) the answer of WriteError.
+// DPoP-Nonce when nonces are on), the others (authorization rules, rate
+// limit, provider down) the answer of WriteError in the DPoP scheme.
 func (o *DPoPOptions) writeError(w http.ResponseWriter, realm string, err error) {
 	for _, kind := range []error{dpop.ErrNoToken, dpop.ErrInvalidRequest, dpop.ErrInvalidProof, dpop.ErrUseNonce, dpop.ErrInvalidToken} {
 		if errors.Is(err, kind) {
@@ -72,18 +72,13 @@ func (o *DPoPOptions) writeError(w http.ResponseWriter, realm string, err error)
 			return
 		}
 	}
-	WriteError(w, realm, err)
+	writeError(w, realm, err, "", algNames(o.Proofs.Algorithms()))
 }
 
 // challenge is the DPoP challenge offered next to the Bearer one when a
 // request has no token.
 func (o *DPoPOptions) challenge() string {
-	algs := o.Proofs.Algorithms()
-	names := make([]string, len(algs))
-	for i, a := range algs {
-		names[i] = string(a)
-	}
-	return `DPoP algs="` + strings.Join(names, " ") + `"`
+	return `DPoP algs="` + algNames(o.Proofs.Algorithms()) + `"`
 }
 
 // isDPoP reports whether r's Authorization names the DPoP scheme.

@@ -117,8 +117,31 @@ func TestMiddlewareDPoP(t *testing.T) {
 		w := httptest.NewRecorder()
 		before := reached
 		v.Middleware(MiddlewareOptions{})(dpopApp(&reached)).ServeHTTP(w, r)
-		if w.Code != 401 || reached != before || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `DPoP realm="test", error="invalid_token"`) {
+		if w.Code != 401 || reached != before || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `DPoP realm="test", algs="ES256 EdDSA", error="invalid_token"`) {
 			t.Fatalf("%d %q %s", w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
+		}
+	})
+
+	// A rule the viewer does not meet: 403 insufficient_scope, challenged in
+	// the scheme the request used.
+	t.Run("rule not met", func(t *testing.T) {
+		rules := Rules{{PathPrefix: "/", Groups: []string{"auditors"}}}
+		h := v.Middleware(MiddlewareOptions{Rules: rules, DPoP: &DPoPOptions{Proofs: proofs, Origin: origin}})(dpopApp(&reached))
+		for _, tc := range []struct{ auth, proof, challenge string }{
+			{"DPoP " + bound, testenv.DPoPProof(t, key, "POST", origin+"/data", bound, ""), `DPoP realm="test", algs="ES256 EdDSA", error="insufficient_scope"`},
+			{"Bearer " + bearer, "", `Bearer realm="test", error="insufficient_scope"`},
+		} {
+			r := httptest.NewRequest("POST", origin+"/data", nil)
+			r.Header.Set("Authorization", tc.auth)
+			if tc.proof != "" {
+				r.Header.Set("DPoP", tc.proof)
+			}
+			w := httptest.NewRecorder()
+			before := reached
+			h.ServeHTTP(w, r)
+			if got := w.Header().Get("WWW-Authenticate"); w.Code != 403 || reached != before || !strings.HasPrefix(got, tc.challenge) {
+				t.Fatalf("%s: %d %q, want 403 and %s", tc.auth[:4], w.Code, got, tc.challenge)
+			}
 		}
 	})
 }

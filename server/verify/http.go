@@ -6,6 +6,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
 // MaxAuthorizationSize bounds the Authorization header value ParseAuthorization
@@ -122,19 +126,24 @@ func Status(err error) (int, string) {
 // its token when it sees that text). ErrBoundToken gets a DPoP challenge
 // instead of a Bearer one (RFC 9449 §7.1). It never redirects.
 func WriteError(w http.ResponseWriter, realm string, err error) {
-	writeError(w, realm, err, "")
+	writeError(w, realm, err, "", "")
 }
 
-// writeError is WriteError; also, when not "", is a second challenge (the
-// DPoP scheme's, when the middleware accepts both) sent with a bare one.
-func writeError(w http.ResponseWriter, realm string, err error, also string) {
+// writeError is WriteError with two additions. also, when not "", is a
+// second challenge (the DPoP scheme's, when the middleware accepts both)
+// sent with a bare one. algs, when not "", answers in the DPoP scheme with
+// those proof algorithms (a request that came with a DPoP-bound token: its
+// refusals, 403 insufficient_scope included, are DPoP challenges).
+func writeError(w http.ResponseWriter, realm string, err error, also, algs string) {
 	status, code := Status(err)
 	desc := describe(err, code)
-	scheme := "Bearer"
-	if errors.Is(err, ErrBoundToken) {
-		scheme = "DPoP"
+	if algs == "" && errors.Is(err, ErrBoundToken) {
+		algs = algNames(dpop.DefaultAlgorithms)
 	}
-	challenge := scheme + ` realm="` + quoteSafe(realm) + `"`
+	challenge := `Bearer realm="` + quoteSafe(realm) + `"`
+	if algs != "" {
+		challenge = `DPoP realm="` + quoteSafe(realm) + `", algs="` + algs + `"`
+	}
 	limited := status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
 	if code != "" && !limited {
 		challenge += `, error="` + code + `"`
@@ -172,6 +181,15 @@ func writeError(w http.ResponseWriter, realm string, err error, also string) {
 // WriteError writes the RFC 6750 answer for err with the verifier's realm.
 func (v *Verifier) WriteError(w http.ResponseWriter, err error) {
 	WriteError(w, v.cfg.Realm, err)
+}
+
+// algNames is the value of a DPoP challenge's algs parameter.
+func algNames(algs []jose.SignatureAlgorithm) string {
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " ")
 }
 
 func describe(err error, code string) string {

@@ -168,7 +168,7 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 				dp.writeError(w, v.cfg.Realm, err)
 				return
 			case err != nil:
-				writeError(w, v.cfg.Realm, err, also)
+				writeError(w, v.cfg.Realm, err, also, "")
 				return
 			case bound:
 				dp.Proofs.RenewNonce(w, proof)
