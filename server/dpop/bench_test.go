@@ -1,16 +1,15 @@
 package dpop_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
@@ -117,47 +116,10 @@ func BenchmarkProxyRatio(b *testing.B) {
 			req.Header.Set("Authorization", "DPoP "+raw)
 			req.Header.Set(dpop.ProofHeader, <-proofs)
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Errorf("status %d", resp.StatusCode)
-		}
+		testenv.Send(b, client, req, http.StatusOK)
 	}
-	run := func(base string, dp bool) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for range batch / workers {
-					post(base, dp)
-				}
-			})
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	run(bare.URL, false) // warm up connections
-	run(guarded.URL, true)
-	var tBare, tDPoP time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			tBare += run(bare.URL, false)
-			tDPoP += run(guarded.URL, true)
-		} else {
-			tDPoP += run(guarded.URL, true)
-			tBare += run(bare.URL, false)
-		}
-	}
-	n := float64(b.N * batch)
-	b.ReportMetric(n/tBare.Seconds(), "bare-req/s")
-	b.ReportMetric(n/tDPoP.Seconds(), "dpop-req/s")
-	b.ReportMetric(tBare.Seconds()/tDPoP.Seconds(), "ratio")
+	testenv.CompareThroughput(b, batch, workers, [2]string{"bare", "dpop"},
+		[2]func(){func() { post(bare.URL, false) }, func() { post(guarded.URL, true) }})
 }
 
 // boundToken returns a Verifier and Tokens on a clock stopped at t0, a
