@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,20 +31,9 @@ func dexToken(t *testing.T, wrap func(http.Handler) http.Handler) (issuer, token
 		Endpoint: oauth2.Endpoint{AuthURL: issuer + "/auth", TokenURL: issuer + "/token"},
 		Scopes:   []string{"openid", "email", "profile", "groups"},
 	}
-	jar, _ := cookiejar.New(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := idptest.Login(ctx, &http.Client{Jar: jar, Timeout: 10 * time.Second}, conf.AuthCodeURL("st"), "ann@example.com", "pw",
-		func(u *url.URL) bool { return u.Host == "127.0.0.1:1" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("no code in redirect %q", resp.Header.Get("Location"))
-	}
-	tok, err := conf.Exchange(ctx, loc.Query().Get("code"))
+	tok, err := idptest.CodeGrant(ctx, conf, "ann@example.com", "pw")
 	if err != nil {
 		t.Fatal(err)
 	}
