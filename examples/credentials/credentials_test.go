@@ -133,7 +133,7 @@ func TestCredentialHelpers(t *testing.T) {
 		})
 	}
 
-	e.ConnectClient(c)
+	e.ConnectClient(c, exampletest.Connection)
 	visit(t, c, e.URL+"/report")
 	linked := lastAssertion()
 	for _, h := range helpers {

@@ -44,7 +44,7 @@ func TestDashApp(t *testing.T) {
 		}
 	})
 	t.Run("get_user_token after linking returns the connection's token", func(t *testing.T) {
-		e.Connect(tab, "/")
+		e.ConnectTab(tab, exampletest.Connection, "/")
 		exampletest.WaitText(t, tab, "viewer", e.Email)
 		exampletest.Click(t, tab, "load")
 		exampletest.WaitText(t, tab, "data", "the data platform knows you as "+e.Email+" (token for "+exampletest.ConnectionClientID+")")

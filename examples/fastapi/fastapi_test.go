@@ -23,7 +23,7 @@ func TestFastAPIApp(t *testing.T) {
 
 	t.Run("in the browser: the POST carries the bearer and the endpoint knows the viewer", func(t *testing.T) {
 		tab := browser.Tab(t)
-		e.SignInTab(tab, "/")
+		e.OpenSignedIn(tab, "/")
 		exampletest.Click(t, tab, "report")
 		exampletest.WaitText(t, tab, "out", e.Email+": "+e.Email)
 		exampletest.Screenshot(t, tab, "screenshot.png")

@@ -1,19 +1,14 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
-	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
@@ -106,15 +101,9 @@ func BenchmarkBrowserTokenRatio(b *testing.B) {
 // signedInClient signs the viewer in with Go's client through tokenhook and
 // Dex, and returns the client, its cookie jar holding the session.
 func (e *env) signedInClient(b testing.TB) *http.Client {
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, client, e.Origin+"/_tokenhook/login?rd=/", e.email, e.password, func(*url.URL) bool { return false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
+	b.Helper()
+	client := testenv.NewClient()
+	e.stack.SignIn(client)
 	client.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	return client
 }

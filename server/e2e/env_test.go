@@ -2,12 +2,9 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,15 +17,13 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
-	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
-	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/internal/stacktest"
 	"github.com/tokenhook/tokenhook/server"
 )
 
 const (
-	clientID     = "dashboard"
-	clientSecret = "dashboard-secret"
+	clientID = "dashboard"
 	// corsHeaders are the request headers the test APIs allow cross-origin,
 	// Authorization among them: a token the browser hook wrongly added to a
 	// cross-origin request would reach the server and be seen.
@@ -201,69 +196,46 @@ type env struct {
 	// Grants counts refresh_token grants at Dex's token endpoint.
 	Grants atomic.Int32
 
+	stack    *stacktest.Stack
 	verifier *oidc.IDTokenVerifier
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	e := &env{
-		t:      t,
-		Origin: fmt.Sprintf("http://127.0.0.1:%d", port), Alt: fmt.Sprintf("http://localhost:%d", port),
-		email: "viewer@example.com", password: "pw-" + testenv.RandomHex(8),
-		Mux: http.NewServeMux(), Backend: &recorder{}, OtherRec: &recorder{}, Tokens: &tokenLog{},
-	}
-
-	// The identity provider, on its own port.
-	e.Issuer = idptest.Start(t, idp.Options{
-		TokenTTL: o.TokenTTL,
-		Users:    []idp.User{{Email: e.email, Password: e.password}},
-		Clients:  []idp.Client{{ID: clientID, Secret: clientSecret, RedirectURIs: []string{e.Origin + "/_tokenhook/callback"}}},
-		Wrap:     e.countGrants,
-	}).Issuer
-
-	// tokenhook itself, its log kept for failures.
-	logs := testenv.ShowOnFailure(t, "tokenhook log")
+	e := &env{t: t, Mux: http.NewServeMux(), Backend: &recorder{}, OtherRec: &recorder{}, Tokens: &tokenLog{}}
 	upstream := ""
 	if o.Upstream {
 		up := httptest.NewServer(e.Mux)
 		t.Cleanup(up.Close)
 		upstream = up.URL
 	}
-	srv, err := server.New(ctx, server.Config{
-		PublicURL: e.Origin, Issuer: e.Issuer, ClientID: clientID, ClientSecret: clientSecret,
-		CookieSecret: []byte(testenv.RandomHex(32)), Upstream: upstream, BrowserToken: o.BrowserToken,
+	s := stacktest.New(t, stacktest.Options{
+		ClientID: clientID, TokenTTL: o.TokenTTL, ProviderWrap: e.countGrants, BrowserToken: o.BrowserToken,
 		// The replay tests force a refresh per case in one session; the
 		// server-side cap of forced refreshes has its own test.
 		ForcedRefreshInterval: time.Nanosecond,
-	}, logs.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
+		// One origin: /_tokenhook/ is tokenhook, the rest is the test's
+		// backend (behind tokenhook's forwarding with Upstream).
+		Handler: func(tokenhook http.Handler) http.Handler {
+			if o.Upstream {
+				return e.Tokens.wrap(tokenhook)
+			}
+			top := http.NewServeMux()
+			top.Handle(server.Prefix, tokenhook)
+			top.Handle("/", e.Mux)
+			return e.Tokens.wrap(top)
+		},
+	})
+	e.stack, e.Origin, e.Alt = s, s.URL, strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+	e.Issuer, e.email, e.password = s.Issuer, s.Email, s.Password
+	// Expiry is not what these tests check: short-lived tokens may be
+	// verified after they ran out.
+	e.verifier = s.Verifier(&oidc.Config{ClientID: clientID, SkipExpiryCheck: true})
 
-	// One origin: /_tokenhook/ is tokenhook, the rest is the test's backend.
 	e.Mux.Handle("/api/", api(e.Backend, e.Origin, nil))
 	// No favicon: a 404 would show up as a console error.
 	e.Mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	top := http.NewServeMux()
-	top.Handle(server.Prefix, srv.Handler())
-	if o.Upstream {
-		top.Handle("/", srv.Handler())
-	} else {
-		top.Handle("/", e.Mux)
-	}
-	hs := httptest.NewUnstartedServer(e.Tokens.wrap(top))
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
+	s.Serve(upstream)
 
 	// Another origin with an API that lets the page's origin send Authorization.
 	otherMux := http.NewServeMux()
@@ -272,15 +244,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(other.Close)
 	e.Other = other.URL
 	e.OtherAlt = strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
-
-	testenv.WaitHTTP(t, e.Origin+server.Prefix+"readyz", http.StatusOK, 20*time.Second) // the provider is discovered
-	prov, err := oidc.NewProvider(ctx, e.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Expiry is not what these tests check: short-lived tokens may be
-	// verified after they ran out.
-	e.verifier = prov.Verifier(&oidc.Config{ClientID: clientID, SkipExpiryCheck: true})
 	return e
 }
 
@@ -339,14 +302,7 @@ function res(p) {
 // login form, and ends on rd.
 func (e *env) signIn(tab *browsertest.Tab, rd string) {
 	e.t.Helper()
-	tab.Navigate(e.Origin + server.Prefix + "login?rd=" + url.QueryEscape(rd))
-	if err := tab.SubmitLogin(e.email, e.password); err != nil {
-		e.t.Fatalf("submit the login form: %v", err)
-	}
-	if got := browsertest.Eval[string](tab, `location.href`); got != e.Origin+rd {
-		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 500) : ""`)
-		e.t.Fatalf("after sign-in the browser is at %s, want %s; page says: %s", got, e.Origin+rd, body)
-	}
+	e.stack.SignInTab(tab, rd)
 }
 
 // signedInTab opens a tab of the shared browser for t and signs the viewer

@@ -132,11 +132,7 @@ func (e *env) loginInPopup(popup *browsertest.Tab) {
 	if !browsertest.Eval[bool](popup, `!!document.querySelector('input[name="login"]')`) {
 		return
 	}
-	if err := chromedp.Do(popup.Context(),
-		chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), e.email),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), e.password),
-		chromedp.Submit(chromedp.CSS(`input[name="password"]`)),
-	); err != nil {
+	if err := popup.SendLogin(e.email, e.password); err != nil {
 		e.t.Fatalf("submit the login form in the popup: %v", err)
 	}
 }

@@ -1,26 +1,23 @@
-// Package exampletest starts what the examples' tests run against: the real
-// in-process OpenID provider (Dex, package internal/idp) and a real tokenhook
-// server in front of the example's app, the way a user runs
-// `tokenhook serve --upstream …`. It also signs a viewer in (over HTTP or
-// in a real Chromium), starts example apps written in other languages as
-// subprocesses, and decides whether a missing interpreter skips or fails a
-// test (CI=true fails).
+// Package exampletest starts what the examples' tests run against: the
+// stack of package internal/stacktest (the real in-process OpenID provider
+// and a real tokenhook server) in front of the example's app, the way a user
+// runs `tokenhook serve --upstream …`, with the viewer, client and
+// connection the examples' READMEs describe. It also starts example apps
+// written in other languages as subprocesses, drives their pages in a real
+// Chromium, and decides whether a missing interpreter skips or fails a test
+// (CI=true fails).
 package exampletest
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +25,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
-	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
+	"github.com/tokenhook/tokenhook/internal/stacktest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
-	"github.com/tokenhook/tokenhook/server"
-	"github.com/tokenhook/tokenhook/server/connection"
 )
 
 // ClientID is the OAuth client tokenhook uses at the provider; Dex puts it
@@ -65,31 +60,14 @@ type Options struct {
 	Connection bool
 }
 
-// Env is a running provider and, after Serve, a tokenhook server.
+// Env is a running provider and, after Serve, a tokenhook server (a
+// stacktest.Stack, which holds its URL, the viewer's credentials and the
+// sign-in helpers).
 type Env struct {
-	// Issuer is the provider's issuer URL.
-	Issuer string
-	// ClientSecret is tokenhook's client secret at the provider.
-	ClientSecret string
-	// URL is tokenhook's public URL (http://127.0.0.1:P), known from New on.
-	URL string
-	// Email and Password are the viewer's credentials; Username is the
-	// preferred username the provider derives from the email.
-	Email, Password, Username string
-	// ExchangeSecret is tokenhook's --exchange-secret.
-	ExchangeSecret string
+	*stacktest.Stack
 
 	t            testing.TB
-	o            Options
-	ln           net.Listener
-	logs         *testenv.LogBuffer
-	verifier     *oidc.IDTokenVerifier
 	connVerifier *oidc.IDTokenVerifier
-	connSecret   string
-	cookieSecret []byte
-	dataDir      string
-	upstream     string
-	stop         func()
 }
 
 // New starts the provider with one viewer and reserves tokenhook's address
@@ -100,88 +78,18 @@ func New(t testing.TB) *Env { return NewWith(t, Options{}) }
 // NewWith is New with options.
 func NewWith(t testing.TB, o Options) *Env {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &Env{
-		t: t, ln: ln, URL: "http://" + ln.Addr().String(),
-		Email: "viewer@example.com", Username: "viewer", Password: "pw-" + testenv.RandomHex(8),
-		ClientSecret: testenv.RandomHex(16), logs: testenv.ShowOnFailure(t, "tokenhook log"), o: o,
-		ExchangeSecret: testenv.RandomHex(16), connSecret: testenv.RandomHex(16), cookieSecret: []byte(testenv.RandomHex(32)), dataDir: t.TempDir(),
-	}
-	e.Issuer = idptest.Start(t, idp.Options{
-		Users: []idp.User{{Email: e.Email, Password: e.Password, Name: "Example Viewer", Groups: []string{Group}}},
-		Clients: []idp.Client{
-			idptest.RelyingParty(ClientID, e.ClientSecret, e.URL),
-			{ID: ConnectionClientID, Secret: e.connSecret, RedirectURIs: []string{e.URL + "/_tokenhook/callback"}},
-		},
-		TokenTTL: o.TokenTTL,
-	}).Issuer
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	prov, err := oidc.NewProvider(ctx, e.Issuer)
-	if err != nil {
-		t.Fatalf("discover the provider: %v", err)
-	}
-	e.verifier = prov.Verifier(&oidc.Config{ClientID: ClientID})
-	e.connVerifier = prov.Verifier(&oidc.Config{ClientID: ConnectionClientID})
-	return e
-}
-
-// Serve starts tokenhook on the reserved address in front of upstream (empty:
-// no upstream) and returns once it has discovered the provider. Sessions are
-// kept in a data directory, so they survive Restart.
-func (e *Env) Serve(upstream string) {
-	t := e.t
-	t.Helper()
-	e.upstream = upstream
-	cfg := server.Config{
-		PublicURL: e.URL, Issuer: e.Issuer, ClientID: ClientID, ClientSecret: e.ClientSecret,
-		Upstream: upstream, CookieSecret: e.cookieSecret, DataDir: e.dataDir,
+	so := stacktest.Options{
+		ClientID: ClientID, Name: "Example Viewer", Groups: []string{Group}, TokenTTL: o.TokenTTL,
 		// "groups" puts the viewer's groups into Dex's tokens (and so into
 		// X-Forwarded-Groups); it is not among the default scopes.
-		Scopes:         Scopes,
-		ExchangeSecret: e.ExchangeSecret,
+		Scopes: Scopes, Exchange: true,
 	}
-	if e.o.Connection {
-		cfg.Connections = []connection.Spec{{Name: Connection, Preset: "oidc", Issuer: e.Issuer,
-			ClientID: ConnectionClientID, ClientSecret: e.connSecret}}
+	if o.Connection {
+		so.Connections = []stacktest.Connection{{Name: Connection, ClientID: ConnectionClientID}}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, e.logs.Logger())
-	if err != nil {
-		cancel()
-		t.Fatalf("start tokenhook: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, e.ln) }()
-	var once sync.Once
-	e.stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(e.stop)
-	testenv.WaitHTTP(t, e.URL+server.Prefix+"readyz", http.StatusOK, 20*time.Second)
-}
-
-// Stop stops tokenhook, which ends every proxied connection (the app's
-// WebSockets among them); Restart starts it again.
-func (e *Env) Stop() { e.stop() }
-
-// Restart stops tokenhook if it runs and starts it again on the same address
-// with the same secrets and sessions.
-func (e *Env) Restart() {
-	e.t.Helper()
-	e.stop()
-	var err error
-	for i := 0; i < 50; i++ {
-		if e.ln, err = net.Listen("tcp", strings.TrimPrefix(e.URL, "http://")); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		e.t.Fatalf("listen again at %s: %v", e.URL, err)
-	}
-	e.Serve(e.upstream)
+	e := &Env{Stack: stacktest.New(t, so), t: t}
+	e.connVerifier = e.Verifier(&oidc.Config{ClientID: ConnectionClientID})
+	return e
 }
 
 // PythonEnv is the environment the tokenhook Python package needs in an app
@@ -193,111 +101,19 @@ func (e *Env) PythonEnv(appURL string) []string {
 	}
 }
 
-// Connect links the connection in tab: tokenhook's connect route, the
-// provider's login form, back to the app's page at rd.
-func (e *Env) Connect(tab *browsertest.Tab, rd string) {
-	e.t.Helper()
-	tab.Navigate(e.URL + server.Prefix + "connect/" + Connection + "?rd=" + url.QueryEscape(rd))
-	e.SubmitLoginForm(tab)
-	if got := browsertest.Eval[string](tab, `location.href`); got != e.URL+rd {
-		e.t.Fatalf("after connecting the browser is at %s, want %s%s", got, e.URL, rd)
-	}
-}
-
-// ConnectClient links the connection over plain HTTP with c, which holds
-// the viewer's session (see SignIn).
-func (e *Env) ConnectClient(c *http.Client) {
-	e.t.Helper()
-	e.loginAt(c, "connect/"+Connection, "connect "+Connection)
-}
-
 // CheckConnectionToken fails the test unless tok is an access token the
 // provider issued to the connection's client for the viewer.
 func (e *Env) CheckConnectionToken(tok string) {
 	e.t.Helper()
-	it, err := e.connVerifier.Verify(context.Background(), tok)
-	if err != nil {
-		e.t.Fatalf("%.20q… is not a token of the connection: %v", tok, err)
-	}
-	var c Claims
-	if err := it.Claims(&c); err != nil || c.Email != e.Email {
-		e.t.Fatalf("connection token for %q (%v), want %q", c.Email, err, e.Email)
-	}
+	idptest.CheckBearer(e.t, e.connVerifier, "Bearer "+tok, e.Email, nil)
 }
 
-// SignIn signs the viewer in over plain HTTP with c (which needs a cookie
-// jar): tokenhook's login route, the provider's login form, the callback.
-func (e *Env) SignIn(c *http.Client) {
-	e.t.Helper()
-	e.loginAt(c, "login", "sign in")
-}
-
-// loginAt follows tokenhook's route (login or connect/NAME, back to /) with
-// c through the provider's login form and fails the test (naming what)
-// unless it ends with tokenhook's redirect back to the app.
-func (e *Env) loginAt(c *http.Client, route, what string) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	resp, err := idptest.Login(ctx, c, e.URL+server.Prefix+route+"?rd=%2F", e.Email, e.Password,
-		func(next *url.URL) bool {
-			// Stop at the page tokenhook sends the viewer back to.
-			return strings.HasPrefix(next.String(), e.URL) && !strings.HasPrefix(next.Path, server.Prefix)
-		})
-	if err != nil {
-		e.t.Fatalf("%s: %v", what, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		e.t.Fatalf("%s ended with %d at %s, want a redirect back to the app", what, resp.StatusCode, resp.Request.URL)
-	}
-}
-
-// Token asks tokenhook's token endpoint for the signed-in viewer's access
-// token, as the browser script does.
-func (e *Env) Token(c *http.Client) string {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.URL+server.Prefix+"token", nil)
-	req.Header.Set("X-TokenHook", "1")
-	resp, err := c.Do(req)
-	if err != nil {
-		e.t.Fatalf("token endpoint: %v", err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil || body.AccessToken == "" {
-		e.t.Fatalf("token endpoint answered %d without an access token", resp.StatusCode)
-	}
-	return body.AccessToken
-}
-
-// SubmitLoginForm fills in and submits the provider's login form shown in
-// tab and waits for the page the submission leads to.
-func (e *Env) SubmitLoginForm(tab *browsertest.Tab) {
-	e.t.Helper()
-	if err := tab.SubmitLogin(e.Email, e.Password); err != nil {
-		body := browsertest.Eval[string](tab, `document.body ? document.body.innerText.slice(0, 300) : ""`)
-		e.t.Fatalf("submit the login form: %v (page says: %s)", err, body)
-	}
-}
-
-// Claims are the claims of a checked access token that the tests look at.
+// Claims are the claims of a checked access token that the tests look at
+// (see stacktest's Stack.CheckBearer).
 type Claims struct {
 	Subject string   `json:"sub"`
 	Email   string   `json:"email"`
 	Groups  []string `json:"groups"`
-}
-
-// CheckBearer fails the test unless auth is "Bearer <token>" with an access
-// token the provider issued to tokenhook for the viewer. It returns the
-// token's claims.
-func (e *Env) CheckBearer(auth string) Claims {
-	e.t.Helper()
-	var c Claims
-	idptest.CheckBearer(e.t, e.verifier, auth, e.Email, &c)
-	return c
 }
 
 // Python is the Debian interpreter that sees Debian's python3-* packages (the
@@ -472,14 +288,6 @@ func (e *Env) StartPython(py, health string, env []string, args func(host, port 
 	return appURL
 }
 
-// SignInTab opens path through tokenhook in tab and signs the viewer in on
-// the provider's form; the tab ends on the app's page.
-func (e *Env) SignInTab(tab *browsertest.Tab, path string) {
-	e.t.Helper()
-	tab.Navigate(e.URL + path)
-	e.SubmitLoginForm(tab)
-}
-
 // AskButton labels the button of the WebSocket app examples (Panel,
 // Streamlit, Shiny for Python) whose Python callback calls get_user_token and
 // the provider's userinfo endpoint; they answer "Click N: " + Asked + email.
@@ -616,7 +424,7 @@ func RunApp(t *testing.T, browser *browsertest.Shared, a App) (*Env, *browsertes
 	appURL := e.StartPython(py, a.Health, append([]string{"OIDC_ISSUER=" + e.Issuer}, a.Env...),
 		func(host, port string) []string { return a.Args(e, host, port) })
 	tab := browser.Tab(t)
-	e.SignInTab(tab, a.SignIn)
+	e.OpenSignedIn(tab, a.SignIn)
 	return e, tab, appURL
 }
 

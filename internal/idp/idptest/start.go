@@ -11,7 +11,8 @@ import (
 // Start runs a provider for one test on a free loopback port, with the
 // issuer http://127.0.0.1:PORT/dex (o.Issuer and o.Listener are set here),
 // and closes it when the test ends. It is the provider half of every test
-// environment (server, server/e2e, examples).
+// environment (package server's own, and internal/stacktest's for server/e2e
+// and the examples).
 func Start(t testing.TB, o idp.Options) *idp.Provider {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
