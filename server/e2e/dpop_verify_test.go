@@ -66,7 +66,7 @@ func TestVerifyTokenhookDPoPTokens(t *testing.T) {
 		t.Fatalf("token and proof: %d, backend saw %q", resp.StatusCode, seen)
 	}
 	for name, tc := range map[string]struct{ auth, proof, challenge string }{
-		"as a bearer":           {"Bearer " + token, "", `DPoP realm="tokenhook", error="invalid_token"`},
+		"as a bearer":           {"Bearer " + token, "", `DPoP realm="tokenhook", algs="ES256 EdDSA", error="invalid_token"`},
 		"a replayed proof":      {"DPoP " + token, p, `error="invalid_dpop_proof"`},
 		"another key's proof":   {"DPoP " + token, newProofKey(t).proof(t, "POST", api.URL+"/data", token, ""), `error="invalid_token"`},
 		"a proof without ath":   {"DPoP " + token, k.proof(t, "POST", api.URL+"/data", "", ""), `error="invalid_dpop_proof"`},
