@@ -4,14 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 )
@@ -120,10 +121,11 @@ func (s *Server) handOver(w http.ResponseWriter, r *http.Request, channel, chall
 		return
 	}
 	nonce := randomString(18)
-	s.writePage(w, http.StatusOK, popupTmpl, popupPage{
-		Nonce: nonce, Channel: channel, Code: code, Short: rendezvous.ShortCode(challenge),
-		Origin: s.origin(), Action: Prefix + "confirm",
-	}, "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+nonce+"'; form-action 'self'; frame-ancestors 'none'")
+	body := popupPage.Render(map[string]string{
+		"nonce": nonce, "channel": channel, "code": code, "short": rendezvous.ShortCode(challenge),
+		"origin": s.origin(), "action": Prefix + "confirm",
+	})
+	page.Write(w, http.StatusOK, "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-"+nonce+"'; form-action 'self'; frame-ancestors 'none'", body)
 }
 
 // origin is tokenhook's own origin (scheme://host[:port] of PublicURL).
@@ -135,12 +137,9 @@ func (s *Server) origin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-// popupPage is what the sign-in window shows after a popup sign-in.
-type popupPage struct {
-	Nonce, Channel, Code, Short, Origin, Action string
-}
-
-var popupTmpl = template.Must(template.New("popup").Parse(`<!doctype html>
+// popupPage is what the sign-in window shows after a popup sign-in. Its
+// script reads the channel, the code and tokenhook's origin from the form.
+var popupPage = page.Must(page.Parse("popup", `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -162,25 +161,26 @@ var popupTmpl = template.Must(template.New("popup").Parse(`<!doctype html>
     <h1>You are signed in</h1>
     <p>Return to the dashboard: it continues on its own. You can close this window.</p>
   </section>
-  <form id="confirm" method="post" action="{{.Action}}">
+  <form id="confirm" method="post" action="{{action}}" data-origin="{{origin}}">
     <h1>Check the code</h1>
     <p>The dashboard you are signing in to shows a code. Continue only if it is this one:</p>
-    <p class="code" id="short">{{.Short}}</p>
+    <p class="code" id="short">{{short}}</p>
     <p>If the dashboard shows another code, or you did not just choose "Sign in" on a dashboard, someone else started this sign-in: choose "Not my code".</p>
-    <input type="hidden" name="channel" value="{{.Channel}}">
-    <input type="hidden" name="code" value="{{.Code}}">
+    <input type="hidden" name="channel" value="{{channel}}">
+    <input type="hidden" name="code" value="{{code}}">
     <button type="submit" name="answer" value="yes">Continue</button>
     <button type="submit" name="answer" value="no">Not my code</button>
   </form>
 </main>
-<script nonce="{{.Nonce}}">
+<script nonce="{{nonce}}">
 (function () {
   // With an opener, the one-time code goes to it, addressed to tokenhook's
   // own origin: a window another site opened never receives it. Without
   // one (COOP, noopener, a system browser), the viewer confirms the code.
   if (!window.opener) return;
-  try { window.opener.postMessage({type: "tokenhook:signed-in", channel: {{.Channel}}, code: {{.Code}}}, {{.Origin}}); } catch (e) {}
-  document.getElementById("confirm").hidden = true;
+  var form = document.getElementById("confirm");
+  try { window.opener.postMessage({type: "tokenhook:signed-in", channel: form.elements.channel.value, code: form.elements.code.value}, form.dataset.origin); } catch (e) {}
+  form.hidden = true;
   document.getElementById("sent").hidden = false;
   setTimeout(function () { window.close(); }, 400);
 })();
@@ -249,8 +249,7 @@ func (s *Server) limited(l *ratelimit.Limiter, asPage bool, h http.HandlerFunc) 
 		w.Header().Set("Cache-Control", "no-store")
 		msg := fmt.Sprintf("Too many sign-in attempts from your network. Try again in %s seconds.", secs)
 		if asPage {
-			s.writePage(w, http.StatusTooManyRequests, pageTmpl, struct{ Title, Message, Link, Button string }{"Too many sign-in attempts", msg, "", ""},
-				"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+			writeNotice(w, http.StatusTooManyRequests, "Too many sign-in attempts", msg, "", "")
 			return
 		}
 		writeJSONError(w, http.StatusTooManyRequests, "rate_limited", msg)
@@ -267,7 +266,9 @@ func isFrameNavigation(r *http.Request) bool {
 	return (d == "iframe" || d == "frame") && r.Header.Get("Sec-Fetch-Mode") == "navigate"
 }
 
-var embeddedTmpl = template.Must(template.New("embedded").Parse(`<!doctype html>
+// embeddedHTML is the sign-in page of a frame without a session;
+// embeddedPage puts the browser hook's script tag in place of its comment.
+const embeddedHTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -284,17 +285,21 @@ var embeddedTmpl = template.Must(template.New("embedded").Parse(`<!doctype html>
   <h1>Sign in to continue</h1>
   <p>This dashboard opens its sign-in in a new window.</p>
 </main>
-{{.Script}}
+<!--script-->
 </body>
 </html>
-`))
+`
+
+// embeddedPage builds the iframe sign-in page for the bundle's script tag
+// (once, at start-up).
+func embeddedPage(scriptTag string) (*page.Template, error) {
+	return page.Parse("embedded", strings.Replace(embeddedHTML, "<!--script-->", scriptTag, 1))
+}
 
 // renderEmbeddedSignIn answers an iframe navigation without a session: a page
 // that runs the browser hook, which offers the popup sign-in and reloads the
 // frame once the iframe holds its session (data-reload).
 func (s *Server) renderEmbeddedSignIn(w http.ResponseWriter) {
-	tag := template.HTML(s.bundle.ScriptTag("data-reload", "data-gate"))
 	// The page may be framed (that is its purpose); it runs only our script.
-	s.writePage(w, http.StatusUnauthorized, embeddedTmpl, struct{ Script template.HTML }{tag},
-		"default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:")
+	page.Write(w, http.StatusUnauthorized, "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:", s.embedded.Render(nil))
 }

@@ -29,8 +29,9 @@ type popupSignIn struct {
 }
 
 var (
-	hiddenCode  = regexp.MustCompile(`name=code value=([A-Za-z0-9_-]{43})|name="code" value="([A-Za-z0-9_-]{43})"`)
-	shortInPage = regexp.MustCompile(`id=short>([A-Z2-9]{4}-[A-Z2-9]{4})<|id="short">([A-Z2-9]{4}-[A-Z2-9]{4})<`)
+	// The page's attributes may or may not be quoted (it is minified).
+	hiddenCode  = regexp.MustCompile(`name="?code"? value="?([A-Za-z0-9_-]{43})"?[ >]`)
+	shortInPage = regexp.MustCompile(`id="?short"?>([A-Z2-9]{4}-[A-Z2-9]{4})<`)
 )
 
 func firstGroup(m []string) string {

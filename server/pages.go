@@ -1,19 +1,20 @@
 package server
 
 import (
-	"bytes"
-	"html/template"
 	"net/http"
+	"strings"
 
-	"github.com/tokenhook/tokenhook/internal/htmlmin"
+	"github.com/tokenhook/tokenhook/server/page"
 )
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+// The notice page (sign-in notices and errors), without and with a button.
+const (
+	noticeHead = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · tokenhook</title>
+<title>{{title}} · tokenhook</title>
 <style>
   body { font: 16px/1.5 system-ui, sans-serif; margin: 0; display: grid; place-items: center; min-height: 100vh; background: #f6f7f9; color: #1d2330; }
   main { max-width: 32rem; margin: 1rem; padding: 2rem; background: #fff; border-radius: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
@@ -24,19 +25,30 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </head>
 <body>
 <main>
-  <h1>{{.Title}}</h1>
-  <p>{{.Message}}</p>
-  {{if .Link}}<a class="button" href="{{.Link}}">{{.Button}}</a>{{end}}
-</main>
+  <h1>{{title}}</h1>
+  <p>{{message}}</p>
+`
+	noticeTail = `</main>
 </body>
 </html>
-`))
+`
+	noticeHTML     = noticeHead + noticeTail
+	noticeLinkHTML = noticeHead + `  <a class="button" href="{{link}}">{{button}}</a>
+` + noticeTail
+)
+
+// noticeCSP is the Content-Security-Policy of the notice pages.
+const noticeCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+var (
+	noticePage     = page.Must(page.Parse("notice", noticeHTML))
+	noticeLinkPage = page.Must(page.Parse("notice-link", noticeLinkHTML))
+)
 
 // renderPage writes a small, minified HTML page. title and message are
-// escaped by html/template; link must be a same-origin path or "".
+// escaped; link must be a same-origin path or "" (anything else is left out).
 func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
-	s.writePage(w, status, pageTmpl, struct{ Title, Message, Link, Button string }{title, message, link, "Sign in again"},
-		"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	writeNotice(w, status, title, message, link, "Sign in again")
 }
 
 // renderRetry is the 503 page for a sign-in that cannot go on right now
@@ -44,29 +56,16 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, l
 // same-origin path) and Retry-After.
 func (s *Server) renderRetry(w http.ResponseWriter, title, message, link string) {
 	w.Header().Set("Retry-After", "5")
-	s.writePage(w, http.StatusServiceUnavailable, pageTmpl, struct{ Title, Message, Link, Button string }{title, message, link, "Try again"},
-		"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	writeNotice(w, http.StatusServiceUnavailable, title, message, link, "Try again")
 }
 
-// writePage renders tmpl with data, minifies it and writes it with status
-// and the Content-Security-Policy csp. Pages are never cached.
-func (s *Server) writePage(w http.ResponseWriter, status int, tmpl *template.Template, data any, csp string) {
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, data); err != nil {
-		s.log.Error("render page", "page", tmpl.Name(), "err", err)
-		http.Error(w, http.StatusText(status), status)
-		return
+// writeNotice writes the notice page, with a button to link when link is a
+// path on this origin.
+func writeNotice(w http.ResponseWriter, status int, title, message, link, button string) {
+	vals := map[string]string{"title": title, "message": message, "link": link, "button": button}
+	p := noticePage
+	if strings.HasPrefix(link, "/") && !strings.HasPrefix(link, "//") && !strings.HasPrefix(link, `/\`) {
+		p = noticeLinkPage
 	}
-	out, err := htmlmin.Minify(buf.Bytes())
-	if err != nil {
-		out = buf.Bytes()
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", csp)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	w.WriteHeader(status)
-	w.Write(out)
+	page.Write(w, status, noticeCSP, p.Render(vals))
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
+	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -76,10 +77,11 @@ type Server struct {
 	draining  chan struct{} // closed when Serve starts draining
 	drainOnce sync.Once
 
-	bundle  *jsbundle.Bundle
-	handler http.Handler
-	mux     *http.ServeMux
-	now     func() time.Time
+	bundle   *jsbundle.Bundle
+	embedded *page.Template // the iframe sign-in page, with the bundle's script tag
+	handler  http.Handler
+	mux      *http.ServeMux
+	now      func() time.Time
 }
 
 // New validates cfg, opens the session store and starts discovering the
@@ -162,6 +164,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
+	}
+	if s.embedded, err = embeddedPage(s.bundle.ScriptTag("data-reload", "data-gate")); err != nil {
+		return nil, err
 	}
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
