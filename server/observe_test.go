@@ -324,7 +324,7 @@ func TestMetricsAddrSetting(t *testing.T) {
 				}
 				return ""
 			}
-			c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), getenv, io.Discard)
+			c, err := loadConfig(append(append([]string(nil), base...), tc.args...), getenv, io.Discard)
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

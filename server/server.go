@@ -25,6 +25,7 @@ import (
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/page"
@@ -83,6 +84,17 @@ type Server struct {
 	mux      *http.ServeMux
 	now      func() time.Time
 }
+
+// Config is the server's configuration, loaded and validated by package
+// config (flags, environment, YAML file) or filled in code.
+type Config = config.Config
+
+// The values of Config.BrowserToken.
+const (
+	BrowserTokenBearer = config.BrowserTokenBearer
+	BrowserTokenNone   = config.BrowserTokenNone
+	BrowserTokenDPoP   = config.BrowserTokenDPoP
+)
 
 // New validates cfg, opens the session store and starts discovering the
 // provider in the background (readyz reports when it is done). ctx bounds the

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -39,7 +40,7 @@ func openStore(ctx context.Context, cfg Config, key []byte) (shared, error) {
 	case redisstore.IsURL(cfg.SessionStore):
 		rc, err := redisstore.Open(cfg.SessionStore, cfg.SessionStorePassword)
 		if err != nil {
-			return shared{}, &ConfigError{"session-store", err.Error()}
+			return shared{}, &config.Error{Name: "session-store", Reason: err.Error()}
 		}
 		context.AfterFunc(ctx, func() { rc.Close() })
 		st, err := redisstore.NewSessions(rc, key, "")
