@@ -2,13 +2,13 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/config"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -99,12 +99,4 @@ func (e endingStore) Sweep(ctx context.Context) (int, error) {
 // writeStoreError answers a request whose session store failed: 503 with a
 // JSON error naming the store, so the viewer is not signed out and the
 // browser hook retries. It reports whether err was such a failure.
-func writeStoreError(w http.ResponseWriter, err error) bool {
-	var u *session.UnavailableError
-	if !errors.As(err, &u) {
-		return false
-	}
-	w.Header().Set("Retry-After", "1")
-	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store ("+u.Store+") is unavailable; try again")
-	return true
-}
+func writeStoreError(w http.ResponseWriter, err error) bool { return answer.StoreUnavailable(w, err) }

@@ -17,6 +17,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -296,13 +297,10 @@ func (s *Server) fetchUserinfo(r *http.Request, tok *oauth2.Token) ([]byte, erro
 	return b, nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+// writeJSON is answer.JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) { answer.JSON(w, status, v) }
 
+// writeJSONError is answer.Error.
 func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	answer.Error(w, status, code, desc)
 }
