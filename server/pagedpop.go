@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -26,7 +25,7 @@ type pageDPoP struct {
 // newPageDPoP sets up the dpop mode for cfg. Nonces are required (RFC 9449
 // §8): they are derived from the cookie secret, so every replica issues and
 // accepts the same ones. The replay cache is in memory, per replica.
-func newPageDPoP(cfg Config, a *assertionSigner) (*pageDPoP, error) {
+func newPageDPoP(cfg Config, a *assertion.Signer) (*pageDPoP, error) {
 	key, err := derive(cfg.CookieSecret, "tokenhook dpop nonce v1", 32)
 	if err != nil {
 		return nil, err
@@ -39,7 +38,7 @@ func newPageDPoP(cfg Config, a *assertionSigner) (*pageDPoP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop verifier: %w", err)
 	}
-	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: cfg.PublicURL, Key: jose.JSONWebKey{Key: a.key, KeyID: a.kid}})
+	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: cfg.PublicURL, Key: a.Key()})
 	if err != nil {
 		return nil, fmt.Errorf("dpop tokens: %w", err)
 	}

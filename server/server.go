@@ -7,6 +7,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/config"
@@ -57,7 +59,7 @@ type Server struct {
 	txCookie      string
 	rendezvous    rendezvous.Store
 	conns         map[string]*conn
-	assertions    *assertionSigner
+	assertions    *assertion.Signer
 	pageDPoP      *pageDPoP    // the dpop mode of --browser-token, nil in the others
 	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
 	verifier      *verify.Verifier
@@ -225,6 +227,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 const storeKeyPurpose = "tokenhook session store v1"
 
 // derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
+// newAssertionSigner is the session assertion signer of the cookie secret,
+// so every instance sharing the secret signs alike and upstreams can check
+// assertions against /_tokenhook/jwks.json.
+func newAssertionSigner(secret []byte) (*assertion.Signer, error) {
+	seed, err := derive(secret, "tokenhook session assertion v1", ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return assertion.NewSigner(seed)
+}
+
+// assertionAudience is the audience of session assertions: the configured
+// one, or the upstream URL.
+func (s *Server) assertionAudience() string {
+	if s.cfg.AssertionAudience != "" {
+		return s.cfg.AssertionAudience
+	}
+	return s.cfg.Upstream
+}
+
 func derive(secret []byte, purpose string, n int) ([]byte, error) {
 	k, err := hkdf.Key(sha256.New, secret, nil, purpose, n)
 	if err != nil {
@@ -244,8 +266,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handleClaim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
 	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
-	m.HandleFunc("POST "+Prefix+"exchange", s.handleExchange)
-	m.HandleFunc("GET "+Prefix+"jwks.json", s.handleJWKS)
+	m.Handle("POST "+Prefix+"exchange", &assertion.Exchange{
+		Signer: s.assertions, Issuer: s.cfg.PublicURL, Audience: s.assertionAudience(), Secret: s.cfg.ExchangeSecret,
+		Connections: func(name string) bool { _, ok := s.conns[name]; return ok },
+		Sessions:    s.store, Tokens: s.broker, ConnectPath: Prefix + "connect/", Log: s.log,
+		Now: func() time.Time { return s.now() }, // read at each call: tests move the clock
+	})
+	m.Handle("GET "+Prefix+"jwks.json", s.assertions.JWKS())
 	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", s.handleHealth)
