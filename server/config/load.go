@@ -253,24 +253,23 @@ func optionsFromRaw(raw map[string]string, conns []connection.Spec) (Options, er
 		}
 		c.SkipAuth = append(c.SkipAuth, rt)
 	}
-	c.StripAuthorization, err = boolValue(raw, "strip-authorization")
-	keep(err)
-	c.InjectScript, err = boolValue(raw, "inject-script")
-	keep(err)
-	c.ReusePort, err = boolValue(raw, "reuse-port")
-	keep(err)
-	c.ShutdownTimeout, err = durationValue(raw, "shutdown-timeout")
-	keep(err)
-	c.UpstreamTimeout, err = durationValue(raw, "upstream-timeout")
-	keep(err)
-	c.SessionTTL, err = durationValue(raw, "session-ttl")
-	keep(err)
-	c.RefreshSkew, err = durationValue(raw, "refresh-skew")
-	keep(err)
-	c.RefreshTimeout, err = durationValue(raw, "refresh-timeout")
-	keep(err)
-	c.ForcedRefreshInterval, err = durationValue(raw, "forced-refresh-interval")
-	keep(err)
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"strip-authorization", &c.StripAuthorization}, {"inject-script", &c.InjectScript}, {"reuse-port", &c.ReusePort}} {
+		*b.dst, err = boolValue(raw, b.name)
+		keep(err)
+	}
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"shutdown-timeout", &c.ShutdownTimeout}, {"upstream-timeout", &c.UpstreamTimeout}, {"session-ttl", &c.SessionTTL},
+		{"refresh-skew", &c.RefreshSkew}, {"refresh-timeout", &c.RefreshTimeout}, {"forced-refresh-interval", &c.ForcedRefreshInterval},
+	} {
+		*d.dst, err = durationValue(raw, d.name)
+		keep(err)
+	}
 	return o, errs.err()
 }
 

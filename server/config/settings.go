@@ -80,8 +80,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("--%s (%s): %s", e.Name, envName(e.Name), e.Reason)
 }
 
-// Errors is every problem Load or Validate found, in the order of the
-// settings; errors.As finds each *Error in it. Its message is one line.
+// Errors is every problem Load or Validate found, always in the same order;
+// errors.As finds each *Error in it. Its message is one line.
 type Errors []*Error
 
 func (es Errors) Error() string {
