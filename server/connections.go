@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/connection"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 )
 
 // conn is a configured connection (its OAuth client is registered with the
@@ -165,7 +166,7 @@ func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request) {
 // /_tokenhook/connections/{name} with the X-TokenHook header.
 func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if !checkBrowserCall(w, r) {
+	if !answer.BrowserCall(w, r) {
 		return
 	}
 	name := r.PathValue("name")

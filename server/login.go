@@ -17,16 +17,13 @@ import (
 
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // loginTimeout is how long a started sign-in may take.
 const loginTimeout = 10 * time.Minute
-
-// rendezvousTTL is how long an iframe's popup sign-in may take, from opening
-// the popup to claiming the result.
-const rendezvousTTL = 5 * time.Minute
 
 // Bounds of the in-memory sign-in tables. Both evict their oldest entries
 // when full; neither ever refuses a newcomer.
@@ -40,22 +37,6 @@ const (
 // A viewer's sign-in takes three steps (login, callback, confirm) and its
 // frame one claim per 25 s.
 func newSignInLimiter() *ratelimit.Limiter { return ratelimit.New(time.Second, 30, 50000) }
-
-// validChannel accepts the iframe's channel id: 16 to 128 base64url characters.
-func validChannel(c string) bool { return len(c) >= 16 && len(c) <= 128 && isBase64URL(c) }
-
-// validChallenge accepts an S256 challenge: 43 base64url characters.
-func validChallenge(c string) bool { return len(c) == 43 && isBase64URL(c) }
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // randomString returns n random bytes, base64url-encoded.
 func randomString(n int) string {
@@ -118,7 +99,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	channel, challenge := "", ""
 	if q.Get("popup") == "1" {
 		channel, challenge = q.Get("channel"), q.Get("challenge")
-		if !validChannel(channel) || !validChallenge(challenge) {
+		if !handover.ValidChannel(channel) || !handover.ValidChallenge(challenge) {
 			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
 			return
 		}
@@ -258,7 +239,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit.Record(r.Context(), audit.SignIn, sess.Subject, slog.Bool("popup", txString(tx.Values, "channel") != ""))
 	if channel := txString(tx.Values, "channel"); channel != "" {
-		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
+		s.handover.Complete(w, r, channel, txString(tx.Values, "challenge"), id)
 		return
 	}
 	http.Redirect(w, r, safeRedirect(txString(tx.Values, "rd")), http.StatusFound)

@@ -28,9 +28,9 @@ import (
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/config"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
-	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -74,14 +74,12 @@ type Server struct {
 	states    once.Store            // used sign-in states
 	reach     *reachability         // whether our calls reach the provider
 	limits    [2]*ratelimit.Limiter // sign-in starts and claims, per client address
-	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
-	claimWait time.Duration
 
 	draining  chan struct{} // closed when Serve starts draining
 	drainOnce sync.Once
 
 	bundle   *jsbundle.Bundle
-	embedded *page.Template // the iframe sign-in page, with the bundle's script tag
+	handover *handover.Handover // the iframe hand-over's endpoints and pages
 	handler  http.Handler
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -109,12 +107,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       logger,
-		claimWait: defaultClaimWait,
-		draining:  make(chan struct{}),
-		now:       time.Now,
-		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
+		cfg:      cfg,
+		log:      logger,
+		draining: make(chan struct{}),
+		now:      time.Now,
+		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
 	if s.secure {
@@ -179,9 +176,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
 	}
-	if s.embedded, err = embeddedPage(s.bundle.ScriptTag("data-reload", "data-gate")); err != nil {
+	if s.handover, err = handover.New(s.bundle.ScriptTag("data-reload", "data-gate")); err != nil {
 		return nil, err
 	}
+	s.handover.Rendezvous, s.handover.Origin, s.handover.ConfirmPath = s.rendezvous, cfg.PublicURL, Prefix+"confirm"
+	s.handover.SetSession = func(w http.ResponseWriter, id string) error { return s.setSessionCookie(w, s.embedCookie, id) }
+	s.handover.UntilDrain, s.handover.Log = s.untilDrain, logger
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
@@ -260,10 +260,10 @@ func (s *Server) routes() {
 	// Unauthenticated sign-in steps are limited per client address.
 	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.handleLogin))
 	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
-	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handleConfirm))
+	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handover.Confirm))
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
-	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handleClaim))
+	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handover.Claim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
 	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
 	m.Handle("POST "+Prefix+"exchange", &assertion.Exchange{

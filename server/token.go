@@ -116,28 +116,12 @@ type sessionState struct {
 	ExpiresAt int64  `json:"expires_at"`
 }
 
-// checkBrowserCall enforces the token endpoint's CSRF defence: the custom
-// header forces a CORS preflight for cross-origin callers (and we answer no
-// CORS headers), and browsers that send fetch metadata are refused when the
-// call is cross-site.
-func checkBrowserCall(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("X-TokenHook") != "1" {
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "the X-TokenHook: 1 request header is required")
-		return false
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeJSONError(w, http.StatusForbidden, "forbidden", "cross-site requests are refused")
-		return false
-	}
-	return true
-}
-
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("Vary", "Cookie")
-	if !checkBrowserCall(w, r) {
+	if !answer.BrowserCall(w, r) {
 		return
 	}
 	stale := r.Header.Get("X-TokenHook-Stale")

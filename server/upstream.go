@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/assertion"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -114,8 +115,8 @@ func (s *Server) signInURL(r *http.Request) string {
 // the embedded sign-in page (identity providers refuse to be framed), other
 // pages the redirect to sign-in.
 func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
-	if isFrameNavigation(r) {
-		s.renderEmbeddedSignIn(w)
+	if handover.IsFrameNavigation(r) {
+		s.handover.EmbeddedSignIn(w)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -1,6 +1,7 @@
 // Package answer writes the JSON answers of tokenhook's own endpoints and of
 // the proxy: a value, an OAuth-style error ({"error", "error_description"},
-// RFC 6749 §5.2), and the 503 for a session store that cannot be reached.
+// RFC 6749 §5.2), the 503 for a session store that cannot be reached, and
+// the refusal of a script call that is not one (BrowserCall).
 package answer
 
 import (
@@ -36,5 +37,22 @@ func StoreUnavailable(w http.ResponseWriter, err error) bool {
 	w.Header().Set("Retry-After", "1")
 	w.Header().Set("Cache-Control", "no-store")
 	Error(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store ("+u.Store+") is unavailable; try again")
+	return true
+}
+
+// BrowserCall enforces the CSRF defence of the endpoints tokenhook's script
+// calls: the X-TokenHook: 1 header forces a CORS preflight for cross-origin
+// callers (and tokenhook answers no CORS headers), and browsers that send
+// fetch metadata are refused when the call is cross-site. It reports whether
+// r may go on; otherwise it has answered 400 or 403.
+func BrowserCall(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("X-TokenHook") != "1" {
+		Error(w, http.StatusBadRequest, "invalid_request", "the X-TokenHook: 1 request header is required")
+		return false
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		Error(w, http.StatusForbidden, "forbidden", "cross-site requests are refused")
+		return false
+	}
 	return true
 }
