@@ -177,7 +177,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 // server works as before.
 func TestMetricsOff(t *testing.T) {
 	e := newEnv(t)
-	if e.srv.MetricsHandler() != nil {
+	if e.srv.metricsHandler() != nil {
 		t.Fatal("metrics on without MetricsAddr")
 	}
 	c := testenv.NewClient()

@@ -89,13 +89,6 @@ type Server struct {
 // config (flags, environment, YAML file) or filled in code.
 type Config = config.Config
 
-// The values of Config.BrowserToken.
-const (
-	BrowserTokenBearer = config.BrowserTokenBearer
-	BrowserTokenNone   = config.BrowserTokenNone
-	BrowserTokenDPoP   = config.BrowserTokenDPoP
-)
-
 // New validates cfg, opens the session store and starts discovering the
 // provider in the background (readyz reports when it is done). ctx bounds the
 // background work.
@@ -144,7 +137,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
-	if cfg.BrowserToken == BrowserTokenDPoP {
+	if cfg.BrowserToken == config.BrowserTokenDPoP {
 		if s.pageDPoP, err = newPageDPoP(cfg, s.assertions); err != nil {
 			return nil, err
 		}

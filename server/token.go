@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/config"
 	"io"
 	"net/http"
 	"net/url"
@@ -150,7 +151,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		if stale != "" && s.cfg.BrowserToken != BrowserTokenBearer {
+		if stale != "" && s.cfg.BrowserToken != config.BrowserTokenBearer {
 			// The page never held a token: its report means that the app
 			// refused the one tokenhook attached, the session's current one.
 			stale = s.currentTokenHash(sess, name)
@@ -171,10 +172,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Warn("token refresh failed", "connection", name, "err", err)
 		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
-	case s.cfg.BrowserToken == BrowserTokenNone:
+	case s.cfg.BrowserToken == config.BrowserTokenNone:
 		// Backend-for-frontend: the page learns that the session is live
 		// and until when, never a token.
-		writeJSON(w, http.StatusOK, sessionState{TokenType: BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
+		writeJSON(w, http.StatusOK, sessionState{TokenType: config.BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
 	case proof != nil:
 		s.answerDPoPToken(w, sess, t, proof)
 	default:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/config"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -44,7 +45,7 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		Logger:                s.log,
 		Denied:                s.denied,
 	}
-	if s.cfg.BrowserToken != BrowserTokenBearer {
+	if s.cfg.BrowserToken != config.BrowserTokenBearer {
 		cfg.SessionToken = s.sessionToken
 	}
 	if s.pageDPoP != nil {
