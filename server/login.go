@@ -15,6 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/handover"
@@ -170,13 +171,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	verifier, _ := tx.Values["verifier"].(string)
 	if name := txString(tx.Values, "conn"); name != "" {
-		// The connection's exchange is finishConnect's: the state is burnt
-		// before it (the store is bounded by age, so this cannot deny
-		// service either).
+		// The connection's exchange is Connections.Finish's: the state is
+		// burnt before it (the store is bounded by age, so this cannot
+		// deny service either).
 		if !s.useState(w, r, state) {
 			return
 		}
-		s.finishConnect(w, r, name, code, verifier, safeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
+		s.connections.Finish(w, r, code, assertion.Transaction{State: state, Verifier: verifier, Connection: name,
+			Return: safeRedirect(txString(tx.Values, "rd")), Popup: txString(tx.Values, "connpopup") == "1"})
 		return
 	}
 	ctx := r.Context()
@@ -263,6 +265,20 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// beginConnect keeps a connection's code flow in the sign-in transaction
+// cookie, for the callback (see assertion.Connections).
+func (s *Server) beginConnect(w http.ResponseWriter, r *http.Request, t assertion.Transaction) error {
+	tx, _ := s.txStore.New(r, s.txCookie)
+	tx.Values["state"] = t.State
+	tx.Values["verifier"] = t.Verifier
+	tx.Values["rd"] = t.Return
+	tx.Values["conn"] = t.Connection
+	if t.Popup {
+		tx.Values["connpopup"] = "1"
+	}
+	return tx.Save(r, w)
 }
 
 // useState burns a sign-in state in the one-time store, and answers the

@@ -58,7 +58,7 @@ type Server struct {
 	embedCookie   string // the session cookie of iframes (see setSessionCookie)
 	txCookie      string
 	rendezvous    rendezvous.Store
-	conns         map[string]*conn
+	connections   *assertion.Connections
 	assertions    *assertion.Signer
 	pageDPoP      *pageDPoP    // the dpop mode of --browser-token, nil in the others
 	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
@@ -131,9 +131,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	if s.conns, err = newConns(cfg.Connections); err != nil {
+	known, err := assertion.ResolveConnections(cfg.Connections)
+	if err != nil {
 		return nil, err
 	}
+	s.connections = &assertion.Connections{Known: known, Session: s.loadSession, Begin: s.beginConnect, SafeRedirect: safeRedirect,
+		LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: logger, Now: func() time.Time { return s.now() }}
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
@@ -165,6 +168,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.broker, err = s.newBroker(s.observeLocker(sh.lock)); err != nil {
 		return nil, err
 	}
+	s.connections.Broker = s.broker
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
@@ -257,16 +261,16 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
 	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
 	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handover.Claim))
-	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
-	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
+	m.HandleFunc("GET "+Prefix+"connect/{name}", s.connections.Connect)
+	m.HandleFunc("GET "+Prefix+"connections", s.connections.List)
 	m.Handle("POST "+Prefix+"exchange", &assertion.Exchange{
 		Signer: s.assertions, Issuer: s.cfg.PublicURL, Audience: s.assertionAudience(), Secret: s.cfg.ExchangeSecret,
-		Connections: func(name string) bool { _, ok := s.conns[name]; return ok },
+		Connections: s.connections.Has,
 		Sessions:    s.store, Tokens: s.broker, ConnectPath: Prefix + "connect/", Log: s.log,
 		Now: func() time.Time { return s.now() }, // read at each call: tests move the clock
 	})
 	m.Handle("GET "+Prefix+"jwks.json", s.assertions.JWKS())
-	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
+	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.connections.Disconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", s.handleHealth)
 	m.HandleFunc("GET "+Prefix+"readyz", s.handleReady)

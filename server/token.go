@@ -133,7 +133,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	// ?connection=NAME: the viewer's token for a linked connection (the
 	// browser hook uses it for requests to that connection's API origin).
 	name := r.URL.Query().Get("connection")
-	if _, ok := s.conns[name]; name != "" && !ok {
+	if name != "" && !s.connections.Has(name) {
 		writeJSONError(w, http.StatusNotFound, "invalid_target", "no connection named "+clip(name, 40))
 		return
 	}

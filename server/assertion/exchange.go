@@ -101,10 +101,7 @@ func (x *Exchange) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	audience := req.audience
 	if !x.Connections(audience) && audience != connection.ReservedName {
-		if len(audience) > 40 {
-			audience = audience[:40] + "…"
-		}
-		answer.Error(w, http.StatusBadRequest, "invalid_target", "unknown audience "+audience+": name a configured connection or "+connection.ReservedName)
+		answer.Error(w, http.StatusBadRequest, "invalid_target", "unknown audience "+clip(audience, 40)+": name a configured connection or "+connection.ReservedName)
 		return
 	}
 	claims, err := x.Signer.Verify(req.subjectToken, x.Issuer, x.Audience, x.Now())
