@@ -189,3 +189,12 @@ func loadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	o, err := config.Load(args, getenv, out)
 	return o.Server, err
 }
+
+// tokenResponse is the token endpoint's answer in bearer mode, as the
+// browser hook reads it.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresAt   int64  `json:"expires_at"`
+	Scope       string `json:"scope,omitempty"`
+}

@@ -259,7 +259,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
 	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handover.Confirm))
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
-	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
+	m.Handle("GET "+Prefix+"token", s.tokenEndpoint())
 	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handover.Claim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.connections.Connect)
 	m.HandleFunc("GET "+Prefix+"connections", s.connections.List)

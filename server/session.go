@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tokenhook/tokenhook/server/config"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -20,6 +18,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/token"
 )
 
 // errLoginRequired means the viewer has no usable session.
@@ -102,110 +101,27 @@ func (s *Server) hasSession(r *http.Request) bool {
 	return err == nil
 }
 
-// tokenResponse is what GET /_tokenhook/token answers.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresAt   int64  `json:"expires_at"`
-	Scope       string `json:"scope,omitempty"`
+// tokenEndpoint is the token endpoint of package token, fed by the
+// server's sessions, broker and dpop mode.
+func (s *Server) tokenEndpoint() *token.Endpoint {
+	e := &token.Endpoint{Session: s.loadSession, SignOut: s.clearSessionCookie, Tokens: s.broker, Connections: s.connections.Has,
+		Mode: s.cfg.BrowserToken, LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: s.log}
+	if s.pageDPoP != nil {
+		e.DPoP = pageDPoPMode{s}
+	}
+	return e
 }
 
-// sessionState is what GET /_tokenhook/token answers with --browser-token
-// none.
-type sessionState struct {
-	TokenType string `json:"token_type"` // "none"
-	ExpiresAt int64  `json:"expires_at"`
+// pageDPoPMode is the token endpoint's view of the dpop mode.
+type pageDPoPMode struct{ s *Server }
+
+func (m pageDPoPMode) Proof(w http.ResponseWriter, r *http.Request) *dpop.Proof {
+	return m.s.pageDPoP.proof(w, r)
 }
 
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Vary", "Cookie")
-	if !answer.BrowserCall(w, r) {
-		return
-	}
-	stale := r.Header.Get("X-TokenHook-Stale")
-	if len(stale) > 64 {
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "X-TokenHook-Stale is too long")
-		return
-	}
-	// ?connection=NAME: the viewer's token for a linked connection (the
-	// browser hook uses it for requests to that connection's API origin).
-	name := r.URL.Query().Get("connection")
-	if name != "" && !s.connections.Has(name) {
-		writeJSONError(w, http.StatusNotFound, "invalid_target", "no connection named "+clip(name, 40))
-		return
-	}
-	var t *session.Token
-	var proof *dpop.Proof
-	sess, key, err := s.loadSession(r)
-	if err == nil && s.pageDPoP != nil {
-		// The session first: strangers never reach the replay cache.
-		if name != "" {
-			writeJSONError(w, http.StatusBadRequest, "invalid_request", "connection tokens are not handed to the page with --browser-token dpop")
-			return
-		}
-		if proof = s.pageDPoP.proof(w, r); proof == nil {
-			return
-		}
-	}
-	if err == nil {
-		if stale != "" && s.cfg.BrowserToken != config.BrowserTokenBearer {
-			// The page never held a token: its report means that the app
-			// refused the one tokenhook attached, the session's current one.
-			stale = s.currentTokenHash(sess, name)
-		}
-		t, err = s.broker.Token(r.Context(), key, sess, name, stale)
-	}
-	switch {
-	case errors.Is(err, errLoginRequired):
-		if name == "" {
-			s.clearSessionCookie(w)
-		}
-		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
-	case errors.Is(err, errConnectionRequired):
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "connection_required",
-			"error_description": "link " + name + " first", "connect_url": Prefix + "connect/" + url.PathEscape(name)})
-	case writeStoreError(w, err):
-		s.log.Warn("session store unavailable", "err", err)
-	case err != nil:
-		s.log.Warn("token refresh failed", "connection", name, "err", err)
-		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
-	case s.cfg.BrowserToken == config.BrowserTokenNone:
-		// Backend-for-frontend: the page learns that the session is live
-		// and until when, never a token.
-		writeJSON(w, http.StatusOK, sessionState{TokenType: config.BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
-	case proof != nil:
-		s.answerDPoPToken(w, sess, t, proof)
-	default:
-		tt := t.TokenType
-		if tt == "" || strings.EqualFold(tt, "bearer") {
-			tt = "Bearer"
-		}
-		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
-	}
+func (m pageDPoPMode) Answer(w http.ResponseWriter, sess *session.Session, t *session.Token, p *dpop.Proof) {
+	m.s.answerDPoPToken(w, sess, t, p)
 }
-
-// currentTokenHash is the TokenHash of the access token sess holds for the
-// connection name ("" for the sign-in provider), or "" when it holds none.
-func (s *Server) currentTokenHash(sess *session.Session, name string) string {
-	t := &sess.Token
-	if name != "" {
-		t = sess.Connections[name]
-	}
-	if t == nil || t.AccessToken == "" {
-		return ""
-	}
-	return tokenHash(t.AccessToken)
-}
-
-// tokenHash is the value the browser hook sends in X-TokenHook-Stale: the
-// unpadded base64url SHA-256 of the access token a backend rejected.
-func tokenHash(token string) string { return broker.TokenHash(token) }
-
-// errConnectionRequired means the viewer has not linked the connection.
-var errConnectionRequired = broker.ErrConnectionRequired
 
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
