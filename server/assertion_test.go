@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -9,27 +10,6 @@ import (
 
 	"github.com/tokenhook/tokenhook/server/connection"
 )
-
-func TestSocketAssertionExpiry(t *testing.T) {
-	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	const week = 168 * time.Hour
-	for _, tc := range []struct {
-		name     string
-		credsEnd time.Time
-		want     time.Time
-	}{
-		{"the session's end", now.Add(time.Hour), now.Add(time.Hour)},
-		{"at most the session TTL", now.Add(2 * week), now.Add(week)},
-		{"no end known: the session TTL", time.Time{}, now.Add(week)},
-		{"never shorter than an HTTP request's", now.Add(time.Minute), now.Add(assertionTTL)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := socketAssertionExpiry(now, tc.credsEnd, week); !got.Equal(tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
 
 // TestWebSocketAssertionLivesWithSession: a WebSocket app keeps the
 // assertion of the upgrade for the connection's life, so that assertion
@@ -53,9 +33,9 @@ func TestWebSocketAssertionLivesWithSession(t *testing.T) {
 	if resp, _ := do(t, c, "GET", e.url+"/report", map[string]string{"Accept": "text/html"}, ""); resp.StatusCode != 200 {
 		t.Fatalf("page: %d", resp.StatusCode)
 	}
-	page := app.last().Get(SessionHeader)
+	page := app.last().Get(assertion.Header)
 	ws := dialSession(t, e, c)
-	upgrade := app.last().Get(SessionHeader)
+	upgrade := app.last().Get(assertion.Header)
 	if page == "" || upgrade == "" {
 		t.Fatalf("assertions: page %q, upgrade %q", page, upgrade)
 	}
@@ -74,7 +54,7 @@ func TestWebSocketAssertionLivesWithSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, err := e.srv.assertions.verify(upgrade, e.url, e.srv.assertionAudience(), time.Now())
+	claims, err := e.srv.assertions.Verify(upgrade, e.url, e.srv.assertionAudience(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -103,11 +104,11 @@ func BenchmarkExchange(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	assertion, err := s.assertions.sign(s.cfg.PublicURL, s.assertionAudience(), "sub", "", session.Key(id), time.Now())
+	signed, err := s.assertions.Sign(s.cfg.PublicURL, s.assertionAudience(), "sub", "", session.Key(id), time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {assertion}, "subject_token_type": {SessionTokenType}, "audience": {"data"}}.Encode()
+	body := url.Values{"grant_type": {assertion.GrantTokenExchange}, "subject_token": {signed}, "subject_token_type": {assertion.TokenType}, "audience": {"data"}}.Encode()
 	h := s.Handler()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -26,7 +26,7 @@ func TestBrowserTokenSetting(t *testing.T) {
 		{"case matters", nil, "None", "want bearer, dpop or none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), func(k string) string {
+			c, err := loadConfig(append(append([]string(nil), base...), tc.args...), func(k string) string {
 				if k == "TOKENHOOK_BROWSER_TOKEN" {
 					return tc.env
 				}

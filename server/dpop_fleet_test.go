@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/once"
 )
@@ -31,7 +32,7 @@ func TestDPoPAcrossReplicas(t *testing.T) {
 		w.Write([]byte("app"))
 	}))
 	t.Cleanup(app.Close)
-	f := newFleetWith(t, 2, func(c *Config) { c.Upstream, c.BrowserToken = app.URL, BrowserTokenDPoP })
+	f := newFleetWith(t, 2, func(c *Config) { c.Upstream, c.BrowserToken = app.URL, config.BrowserTokenDPoP })
 	c := testenv.NewClient()
 	f.signIn(c, users[0], "/")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -127,7 +128,7 @@ func TestDPoPAcrossReplicas(t *testing.T) {
 func TestDPoPProofsApartFromSignInStates(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app")) }))
 	t.Cleanup(app.Close)
-	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream, c.BrowserToken = app.URL, BrowserTokenDPoP })
+	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream, c.BrowserToken = app.URL, config.BrowserTokenDPoP })
 	c := testenv.NewClient()
 	e.signIn(c, users[0], "/")
 	states := e.srv.states.(*once.Memory)

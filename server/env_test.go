@@ -17,6 +17,7 @@ import (
 	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/server/config"
 )
 
 const testSecret = "client-secret-do-not-log-7f3a9c"
@@ -180,4 +181,20 @@ func (e *testEnv) expire(c *http.Client) {
 	if err := e.srv.store.Save(context.Background(), key, sess); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// loadConfig is config.Load as "tokenhook serve" runs it, keeping the
+// server's part.
+func loadConfig(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	o, err := config.Load(args, getenv, out)
+	return o.Server, err
+}
+
+// tokenResponse is the token endpoint's answer in bearer mode, as the
+// browser hook reads it.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresAt   int64  `json:"expires_at"`
+	Scope       string `json:"scope,omitempty"`
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"io"
 	"net"
 	"net/http"
@@ -91,10 +92,10 @@ type exchangeResult struct {
 	body   map[string]any
 }
 
-func (d *dataEnv) exchange(t *testing.T, assertion, audience string, mod func(*http.Request)) exchangeResult {
+func (d *dataEnv) exchange(t *testing.T, subject, audience string, mod func(*http.Request)) exchangeResult {
 	t.Helper()
-	form := url.Values{"grant_type": {grantTokenExchange}, "subject_token": {assertion},
-		"subject_token_type": {SessionTokenType}, "audience": {audience}}
+	form := url.Values{"grant_type": {assertion.GrantTokenExchange}, "subject_token": {subject},
+		"subject_token_type": {assertion.TokenType}, "audience": {audience}}
 	req, _ := http.NewRequest("POST", d.url+"/_tokenhook/exchange", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("upstream", exchangeSecret)
@@ -141,7 +142,7 @@ func TestConnectionAndExchange(t *testing.T) {
 
 	r := d.exchange(t, a, "data", nil)
 	tok, _ := r.body["access_token"].(string)
-	if r.status != 200 || tok == "" || r.body["issued_token_type"] != tokenTypeAccessToken || r.body["token_type"] != "Bearer" {
+	if r.status != 200 || tok == "" || r.body["issued_token_type"] != assertion.TokenTypeAccessToken || r.body["token_type"] != "Bearer" {
 		t.Fatalf("exchange: %v", r)
 	}
 	if exp, _ := r.body["expires_in"].(float64); exp <= 0 || exp > 3600 {
@@ -215,9 +216,9 @@ func TestExchangeRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := forger.sign(d.url, d.srv.assertionAudience(), "x", "", key, time.Now())
-	expired, _ := d.srv.assertions.sign(d.url, d.srv.assertionAudience(), "x", "", key, time.Now().Add(-10*time.Minute))
-	otherAud, _ := d.srv.assertions.sign(d.url, "http://elsewhere.example", "x", "", key, time.Now())
+	forged, _ := forger.Sign(d.url, d.srv.assertionAudience(), "x", "", key, time.Now())
+	expired, _ := d.srv.assertions.Sign(d.url, d.srv.assertionAudience(), "x", "", key, time.Now().Add(-10*time.Minute))
+	otherAud, _ := d.srv.assertions.Sign(d.url, "http://elsewhere.example", "x", "", key, time.Now())
 	for _, tc := range []struct {
 		name      string
 		assertion string
@@ -274,5 +275,5 @@ func (s *Server) sessionAssertion(r *http.Request) (string, error) {
 	if err != nil {
 		return "", nil
 	}
-	return s.assertions.sign(s.cfg.PublicURL, s.assertionAudience(), sess.Subject, sess.Email, key, s.now())
+	return s.assertions.Sign(s.cfg.PublicURL, s.assertionAudience(), sess.Subject, sess.Email, key, s.now())
 }

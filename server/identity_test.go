@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -126,7 +127,7 @@ func TestOneIdentityPerRequest(t *testing.T) {
 			t.Fatalf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
 		}
 		if h := app.last(); h != nil {
-			t.Fatalf("the app received the request as %q with assertion %q", h.Get("X-Forwarded-Email"), h.Get(SessionHeader))
+			t.Fatalf("the app received the request as %q with assertion %q", h.Get("X-Forwarded-Email"), h.Get(assertion.Header))
 		}
 	})
 	t.Run("POST with session of A and bearer of B", func(t *testing.T) {
@@ -144,7 +145,7 @@ func TestOneIdentityPerRequest(t *testing.T) {
 		if h.Get("X-Forwarded-Email") != users[0].Email {
 			t.Fatalf("forwarded as %q", h.Get("X-Forwarded-Email"))
 		}
-		a := h.Get(SessionHeader)
+		a := h.Get(assertion.Header)
 		if a == "" || jwtClaims(t, a)["sub"] != adaSub {
 			t.Fatalf("assertion %q does not follow A's session", a)
 		}
@@ -155,7 +156,7 @@ func TestOneIdentityPerRequest(t *testing.T) {
 		if resp.StatusCode != 200 || h == nil || h.Get("X-Forwarded-Email") != users[1].Email {
 			t.Fatalf("%d %v", resp.StatusCode, h)
 		}
-		if h.Get(SessionHeader) != "" {
+		if h.Get(assertion.Header) != "" {
 			t.Fatal("a bearer without a session got a session assertion")
 		}
 	})
@@ -193,8 +194,8 @@ func TestOwnedHeadersInEverySpelling(t *testing.T) {
 				t.Errorf("%s: %q reached the app", k, v)
 			}
 		}
-		if h.Get("X-Forwarded-Email") != users[0].Email || h.Get(SessionHeader) == "" {
-			t.Errorf("own headers missing: email %q, assertion %q", h.Get("X-Forwarded-Email"), h.Get(SessionHeader))
+		if h.Get("X-Forwarded-Email") != users[0].Email || h.Get(assertion.Header) == "" {
+			t.Errorf("own headers missing: email %q, assertion %q", h.Get("X-Forwarded-Email"), h.Get(assertion.Header))
 		}
 	}
 	t.Run("HTTP", func(t *testing.T) {

@@ -15,23 +15,23 @@ func Listen(addr string) (net.Listener, error) {
 	return listen(addr, false)
 }
 
-// ListenFor opens the listening socket cfg asks for, in this order:
+// ListenFor opens the server's listening socket, in this order:
 //
 //   - the socket systemd passed in (socket activation: LISTEN_PID is this
 //     process and LISTEN_FDS is at least 1; the first one, file descriptor
 //     3, is used). systemd keeps it open across restarts, so connections
 //     arriving while the service restarts wait in its queue;
-//   - a TCP listener on cfg.Addr, with SO_REUSEPORT when cfg.ReusePort: a
+//   - a TCP listener on addr, with SO_REUSEPORT when reusePort: a
 //     new process can then listen on the same port while the old one still
 //     does, and the kernel hands new connections to both until the old one
 //     closes its socket when it starts draining.
 //
 // getenv is usually os.Getenv.
-func ListenFor(cfg Config, getenv func(string) string) (net.Listener, error) {
+func ListenFor(addr string, reusePort bool, getenv func(string) string) (net.Listener, error) {
 	if ln, err := inherited(getenv); ln != nil || err != nil {
 		return ln, err
 	}
-	return listen(cfg.Addr, cfg.ReusePort)
+	return listen(addr, reusePort)
 }
 
 // inherited returns the socket systemd passed, or nil when it passed none.

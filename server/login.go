@@ -15,18 +15,16 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
 // loginTimeout is how long a started sign-in may take.
 const loginTimeout = 10 * time.Minute
-
-// rendezvousTTL is how long an iframe's popup sign-in may take, from opening
-// the popup to claiming the result.
-const rendezvousTTL = 5 * time.Minute
 
 // Bounds of the in-memory sign-in tables. Both evict their oldest entries
 // when full; neither ever refuses a newcomer.
@@ -40,22 +38,6 @@ const (
 // A viewer's sign-in takes three steps (login, callback, confirm) and its
 // frame one claim per 25 s.
 func newSignInLimiter() *ratelimit.Limiter { return ratelimit.New(time.Second, 30, 50000) }
-
-// validChannel accepts the iframe's channel id: 16 to 128 base64url characters.
-func validChannel(c string) bool { return len(c) >= 16 && len(c) <= 128 && isBase64URL(c) }
-
-// validChallenge accepts an S256 challenge: 43 base64url characters.
-func validChallenge(c string) bool { return len(c) == 43 && isBase64URL(c) }
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // randomString returns n random bytes, base64url-encoded.
 func randomString(n int) string {
@@ -118,7 +100,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	channel, challenge := "", ""
 	if q.Get("popup") == "1" {
 		channel, challenge = q.Get("channel"), q.Get("challenge")
-		if !validChannel(channel) || !validChallenge(challenge) {
+		if !handover.ValidChannel(channel) || !handover.ValidChallenge(challenge) {
 			s.renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
 			return
 		}
@@ -189,13 +171,14 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	verifier, _ := tx.Values["verifier"].(string)
 	if name := txString(tx.Values, "conn"); name != "" {
-		// The connection's exchange is finishConnect's: the state is burnt
-		// before it (the store is bounded by age, so this cannot deny
-		// service either).
+		// The connection's exchange is Connections.Finish's: the state is
+		// burnt before it (the store is bounded by age, so this cannot
+		// deny service either).
 		if !s.useState(w, r, state) {
 			return
 		}
-		s.finishConnect(w, r, name, code, verifier, safeRedirect(txString(tx.Values, "rd")), txString(tx.Values, "connpopup") == "1")
+		s.connections.Finish(w, r, code, assertion.Transaction{State: state, Verifier: verifier, Connection: name,
+			Return: safeRedirect(txString(tx.Values, "rd")), Popup: txString(tx.Values, "connpopup") == "1"})
 		return
 	}
 	ctx := r.Context()
@@ -258,7 +241,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit.Record(r.Context(), audit.SignIn, sess.Subject, slog.Bool("popup", txString(tx.Values, "channel") != ""))
 	if channel := txString(tx.Values, "channel"); channel != "" {
-		s.handOver(w, r, channel, txString(tx.Values, "challenge"), id)
+		s.handover.Complete(w, r, channel, txString(tx.Values, "challenge"), id)
 		return
 	}
 	http.Redirect(w, r, safeRedirect(txString(tx.Values, "rd")), http.StatusFound)
@@ -282,6 +265,20 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// beginConnect keeps a connection's code flow in the sign-in transaction
+// cookie, for the callback (see assertion.Connections).
+func (s *Server) beginConnect(w http.ResponseWriter, r *http.Request, t assertion.Transaction) error {
+	tx, _ := s.txStore.New(r, s.txCookie)
+	tx.Values["state"] = t.State
+	tx.Values["verifier"] = t.Verifier
+	tx.Values["rd"] = t.Return
+	tx.Values["conn"] = t.Connection
+	if t.Popup {
+		tx.Values["connpopup"] = "1"
+	}
+	return tx.Save(r, w)
 }
 
 // useState burns a sign-in state in the one-time store, and answers the

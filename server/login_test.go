@@ -185,7 +185,7 @@ func TestSignInFlood(t *testing.T) {
 			limited.Add(1)
 		}
 	}
-	e.srv.claimWait = 0 // claims of unknown channels answer at once
+	e.srv.handover.ClaimWait = 0 // claims of unknown channels answer at once
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -216,7 +216,7 @@ func TestSignInFlood(t *testing.T) {
 		t.Fatalf("token after the sign-in after the flood: %v", a)
 	}
 	// A popup sign-in (rendezvous) after the flood works too.
-	e.srv.claimWait = time.Second
+	e.srv.handover.ClaimWait = time.Second
 	p := e.signInPopup(testenv.NewClient(), randomString(16), randomString(32))
 	if a := e.claim(p.channel, p.secret, p.code); a.status != 200 {
 		t.Fatalf("popup sign-in after the flood: %d %v", a.status, a.body)

@@ -126,10 +126,10 @@ func (s *Server) denied(r *http.Request, id verify.Identity) {
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("source", id.Source.String()))
 }
 
-// MetricsHandler serves the Prometheus metrics, or is nil when
+// metricsHandler serves the Prometheus metrics, or is nil when
 // Config.MetricsAddr is empty. Serve it on its own listener (ServeMetrics),
 // never on the public one.
-func (s *Server) MetricsHandler() http.Handler {
+func (s *Server) metricsHandler() http.Handler {
 	if s.metrics == nil {
 		return nil
 	}
@@ -139,7 +139,7 @@ func (s *Server) MetricsHandler() http.Handler {
 // ServeMetrics answers GET /metrics on ln until ctx ends. It returns at once
 // when metrics are off.
 func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
-	h := s.MetricsHandler()
+	h := s.metricsHandler()
 	if h == nil {
 		return ln.Close()
 	}

@@ -177,7 +177,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 // server works as before.
 func TestMetricsOff(t *testing.T) {
 	e := newEnv(t)
-	if e.srv.MetricsHandler() != nil {
+	if e.srv.metricsHandler() != nil {
 		t.Fatal("metrics on without MetricsAddr")
 	}
 	c := testenv.NewClient()
@@ -324,7 +324,7 @@ func TestMetricsAddrSetting(t *testing.T) {
 				}
 				return ""
 			}
-			c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), getenv, io.Discard)
+			c, err := loadConfig(append(append([]string(nil), base...), tc.args...), getenv, io.Discard)
 			switch {
 			case tc.wantErr != "":
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/broker"
 	"io"
 	"net"
 	"net/http"
@@ -361,13 +362,13 @@ func TestForcedRefreshCap(t *testing.T) {
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
-	first := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
+	first := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at)})
 	if first.status != 200 || first.body["access_token"] == at || e.tokenCalls.Load()-base != 1 {
 		t.Fatalf("first forced refresh: %v (%d grants)", first, e.tokenCalls.Load()-base)
 	}
 	fresh := first.body["access_token"].(string)
 	for i := range 10 {
-		a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(fresh)})
+		a := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(fresh)})
 		if a.status != 200 || a.body["access_token"] != fresh {
 			t.Fatalf("report %d within the interval: %v, want the current token", i, a)
 		}
@@ -376,7 +377,7 @@ func TestForcedRefreshCap(t *testing.T) {
 		t.Fatalf("%d grants for 11 stale reports within the interval, want 1", n)
 	}
 	time.Sleep(interval)
-	if a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(fresh)}); a.status != 200 || a.body["access_token"] == fresh || e.tokenCalls.Load()-base != 2 {
+	if a := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(fresh)}); a.status != 200 || a.body["access_token"] == fresh || e.tokenCalls.Load()-base != 2 {
 		t.Fatalf("forced refresh after the interval: %v (%d grants)", a, e.tokenCalls.Load()-base)
 	}
 }

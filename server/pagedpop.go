@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
@@ -29,7 +28,7 @@ type pageDPoP struct {
 // accepts the same ones. Used proofs are remembered in replay (the Redis
 // store the replicas share), or with nil in the verifier's own bounded
 // memory (one replica).
-func newPageDPoP(cfg Config, a *assertionSigner, replay once.Store) (*pageDPoP, error) {
+func newPageDPoP(cfg Config, a *assertion.Signer, replay once.Store) (*pageDPoP, error) {
 	key, err := derive(cfg.CookieSecret, "tokenhook dpop nonce v1", 32)
 	if err != nil {
 		return nil, err
@@ -42,7 +41,7 @@ func newPageDPoP(cfg Config, a *assertionSigner, replay once.Store) (*pageDPoP, 
 	if err != nil {
 		return nil, fmt.Errorf("dpop verifier: %w", err)
 	}
-	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: cfg.PublicURL, Key: jose.JSONWebKey{Key: a.key, KeyID: a.kid}})
+	tokens, err := dpop.NewTokens(dpop.TokenConfig{Issuer: cfg.PublicURL, Key: a.Key()})
 	if err != nil {
 		return nil, fmt.Errorf("dpop tokens: %w", err)
 	}

@@ -23,13 +23,13 @@ func (s *Server) newBroker(lock broker.Locker) (*broker.Broker, error) {
 	}
 	conns := make([]broker.ClientConfig, 0, len(cfg.Connections))
 	for _, sp := range cfg.Connections {
-		c := s.conns[sp.Name]
+		c := s.connections.Known[sp.Name]
 		cc := broker.ClientConfig{
-			Name: sp.Name, Issuer: c.ep.Issuer, ClientID: sp.ClientID, ClientSecret: c.secret, Scopes: c.ep.Scopes,
-			RedirectURL: cfg.PublicURL + Prefix + "callback", AuthParams: c.ep.AuthParams,
+			Name: sp.Name, Issuer: c.Endpoints.Issuer, ClientID: sp.ClientID, ClientSecret: c.Secret, Scopes: c.Endpoints.Scopes,
+			RedirectURL: cfg.PublicURL + Prefix + "callback", AuthParams: c.Endpoints.AuthParams,
 		}
-		if c.ep.Issuer == "" {
-			cc.Endpoint = oauth2.Endpoint{AuthURL: c.ep.AuthURL, TokenURL: c.ep.TokenURL}
+		if c.Endpoints.Issuer == "" {
+			cc.Endpoint = oauth2.Endpoint{AuthURL: c.Endpoints.AuthURL, TokenURL: c.Endpoints.TokenURL}
 		}
 		conns = append(conns, cc)
 	}

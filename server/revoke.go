@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/tokenhook/tokenhook/server/audit"
+	"github.com/tokenhook/tokenhook/server/config"
 	"net/http"
 	"sync"
 
@@ -90,7 +91,7 @@ func RevokeSessions(ctx context.Context, cfg Config, sid, sub string) (int, erro
 		return 0, errors.New("revoke: name a subject (--sub) or a provider session (--sid)")
 	}
 	if !redisstore.IsURL(cfg.SessionStore) {
-		return 0, &ConfigError{"session-store", "revoking from outside the server needs the Redis store the replicas share"}
+		return 0, &config.Error{Name: "session-store", Reason: "revoking from outside the server needs the Redis store the replicas share"}
 	}
 	key, err := derive(cfg.CookieSecret, storeKeyPurpose, 32)
 	if err != nil {

@@ -7,6 +7,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -23,8 +24,11 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/jsbundle"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/proxy"
@@ -54,8 +58,8 @@ type Server struct {
 	embedCookie   string // the session cookie of iframes (see setSessionCookie)
 	txCookie      string
 	rendezvous    rendezvous.Store
-	conns         map[string]*conn
-	assertions    *assertionSigner
+	connections   *assertion.Connections
+	assertions    *assertion.Signer
 	pageDPoP      *pageDPoP    // the dpop mode of --browser-token, nil in the others
 	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
 	verifier      *verify.Verifier
@@ -70,17 +74,20 @@ type Server struct {
 	states    once.Store            // used sign-in states
 	reach     *reachability         // whether our calls reach the provider
 	limits    [2]*ratelimit.Limiter // sign-in starts and claims, per client address
-	// claimWait is how long a claim waits for its sign-in (defaultClaimWait).
-	claimWait time.Duration
 
 	draining  chan struct{} // closed when Serve starts draining
 	drainOnce sync.Once
 
-	bundle  *jsbundle.Bundle
-	handler http.Handler
-	mux     *http.ServeMux
-	now     func() time.Time
+	bundle   *jsbundle.Bundle
+	handover *handover.Handover // the iframe hand-over's endpoints and pages
+	handler  http.Handler
+	mux      *http.ServeMux
+	now      func() time.Time
 }
+
+// Config is the server's configuration, loaded and validated by package
+// config (flags, environment, YAML file) or filled in code.
+type Config = config.Config
 
 // New validates cfg, opens the session store and starts discovering the
 // provider in the background (readyz reports when it is done). ctx bounds the
@@ -93,12 +100,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       logger,
-		claimWait: defaultClaimWait,
-		draining:  make(chan struct{}),
-		now:       time.Now,
-		secure:    strings.HasPrefix(cfg.PublicURL, "https://"),
+		cfg:      cfg,
+		log:      logger,
+		draining: make(chan struct{}),
+		now:      time.Now,
+		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
 	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
 	if s.secure {
@@ -125,9 +131,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	if s.conns, err = newConns(cfg.Connections); err != nil {
+	known, err := assertion.ResolveConnections(cfg.Connections)
+	if err != nil {
 		return nil, err
 	}
+	s.connections = &assertion.Connections{Known: known, Session: s.loadSession, Begin: s.beginConnect, SafeRedirect: safeRedirect,
+		LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: logger, Now: func() time.Time { return s.now() }}
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
@@ -141,7 +150,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s.finder, s.states, s.rendezvous, s.bus = sh.store, sh.states, sh.rendezvous, sh.bus
-	if cfg.BrowserToken == BrowserTokenDPoP {
+	if cfg.BrowserToken == config.BrowserTokenDPoP {
 		if s.pageDPoP, err = newPageDPoP(cfg, s.assertions, sh.dpopReplay); err != nil {
 			return nil, err
 		}
@@ -159,10 +168,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if s.broker, err = s.newBroker(s.observeLocker(sh.lock)); err != nil {
 		return nil, err
 	}
+	s.connections.Broker = s.broker
 
 	if s.bundle, err = jsbundle.Build(); err != nil {
 		return nil, fmt.Errorf("build the browser script: %w", err)
 	}
+	if s.handover, err = handover.New(s.bundle.ScriptTag("data-reload", "data-gate")); err != nil {
+		return nil, err
+	}
+	s.handover.Rendezvous, s.handover.Origin, s.handover.ConfirmPath = s.rendezvous, cfg.PublicURL, Prefix+"confirm"
+	s.handover.SetSession = func(w http.ResponseWriter, id string) error { return s.setSessionCookie(w, s.embedCookie, id) }
+	s.handover.UntilDrain, s.handover.Log = s.untilDrain, logger
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
@@ -208,6 +224,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 const storeKeyPurpose = "tokenhook session store v1"
 
 // derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
+// newAssertionSigner is the session assertion signer of the cookie secret,
+// so every instance sharing the secret signs alike and upstreams can check
+// assertions against /_tokenhook/jwks.json.
+func newAssertionSigner(secret []byte) (*assertion.Signer, error) {
+	seed, err := derive(secret, "tokenhook session assertion v1", ed25519.SeedSize)
+	if err != nil {
+		return nil, err
+	}
+	return assertion.NewSigner(seed)
+}
+
+// assertionAudience is the audience of session assertions: the configured
+// one, or the upstream URL.
+func (s *Server) assertionAudience() string {
+	if s.cfg.AssertionAudience != "" {
+		return s.cfg.AssertionAudience
+	}
+	return s.cfg.Upstream
+}
+
 func derive(secret []byte, purpose string, n int) ([]byte, error) {
 	k, err := hkdf.Key(sha256.New, secret, nil, purpose, n)
 	if err != nil {
@@ -221,15 +257,20 @@ func (s *Server) routes() {
 	// Unauthenticated sign-in steps are limited per client address.
 	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.handleLogin))
 	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
-	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handleConfirm))
+	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handover.Confirm))
 	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
-	m.HandleFunc("GET "+Prefix+"token", s.handleToken)
-	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handleClaim))
-	m.HandleFunc("GET "+Prefix+"connect/{name}", s.handleConnect)
-	m.HandleFunc("GET "+Prefix+"connections", s.handleConnections)
-	m.HandleFunc("POST "+Prefix+"exchange", s.handleExchange)
-	m.HandleFunc("GET "+Prefix+"jwks.json", s.handleJWKS)
-	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.handleDisconnect)
+	m.Handle("GET "+Prefix+"token", s.tokenEndpoint())
+	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handover.Claim))
+	m.HandleFunc("GET "+Prefix+"connect/{name}", s.connections.Connect)
+	m.HandleFunc("GET "+Prefix+"connections", s.connections.List)
+	m.Handle("POST "+Prefix+"exchange", &assertion.Exchange{
+		Signer: s.assertions, Issuer: s.cfg.PublicURL, Audience: s.assertionAudience(), Secret: s.cfg.ExchangeSecret,
+		Connections: s.connections.Has,
+		Sessions:    s.store, Tokens: s.broker, ConnectPath: Prefix + "connect/", Log: s.log,
+		Now: func() time.Time { return s.now() }, // read at each call: tests move the clock
+	})
+	m.Handle("GET "+Prefix+"jwks.json", s.assertions.JWKS())
+	m.HandleFunc("DELETE "+Prefix+"connections/{name}", s.connections.Disconnect)
 	m.HandleFunc("GET "+Prefix+"userinfo", s.handleUserinfo)
 	m.HandleFunc("GET "+Prefix+"healthz", s.handleHealth)
 	m.HandleFunc("GET "+Prefix+"readyz", s.handleReady)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/tokenhook/tokenhook/server/broker"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -178,12 +179,12 @@ func TestStaleTokenForcesOneRefresh(t *testing.T) {
 	e.signIn(c, users[0], "/")
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
-	a := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
+	a := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at)})
 	if a.status != 200 || a.body["access_token"] == at {
 		t.Fatalf("stale token not replaced: %v", a)
 	}
 	// The same stale hash again: the token was already replaced, no new refresh.
-	b := e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at)})
+	b := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at)})
 	if b.body["access_token"] != a.body["access_token"] || e.tokenCalls.Load()-base != 1 {
 		t.Fatalf("second stale call refreshed again (%d refreshes)", e.tokenCalls.Load()-base)
 	}
@@ -419,7 +420,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	at := e.token(c, nil).body["access_token"].(string)
 	e.expire(c)
 	at2 := e.token(c, nil).body["access_token"].(string)
-	e.token(c, map[string]string{"X-TokenHook-Stale": tokenHash(at2)})
+	e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at2)})
 	sess, _, _ := e.srv.loadSession(mustReq(c, e.url))
 	logs := e.logs.String()
 	if !strings.Contains(logs, "audit=sign_in") {

@@ -2,12 +2,13 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -46,7 +47,7 @@ func openStore(ctx context.Context, cfg Config, key []byte) (shared, error) {
 	case redisstore.IsURL(cfg.SessionStore):
 		rc, err := redisstore.Open(cfg.SessionStore, cfg.SessionStorePassword)
 		if err != nil {
-			return shared{}, &ConfigError{"session-store", err.Error()}
+			return shared{}, &config.Error{Name: "session-store", Reason: err.Error()}
 		}
 		context.AfterFunc(ctx, func() { rc.Close() })
 		st, err := redisstore.NewSessions(rc, key, "")
@@ -106,12 +107,4 @@ func (e endingStore) Sweep(ctx context.Context) (int, error) {
 // writeStoreError answers a request whose session store failed: 503 with a
 // JSON error naming the store, so the viewer is not signed out and the
 // browser hook retries. It reports whether err was such a failure.
-func writeStoreError(w http.ResponseWriter, err error) bool {
-	var u *session.UnavailableError
-	if !errors.As(err, &u) {
-		return false
-	}
-	w.Header().Set("Retry-After", "1")
-	writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the session store ("+u.Store+") is unavailable; try again")
-	return true
-}
+func writeStoreError(w http.ResponseWriter, err error) bool { return answer.StoreUnavailable(w, err) }

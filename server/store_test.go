@@ -56,7 +56,7 @@ func TestSessionStoreSetting(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			cfg, err := LoadConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
+			cfg, err := loadConfig(tc.args, func(k string) string { return env[k] }, io.Discard)
 			if err != nil {
 				if !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
 					t.Fatalf("error %q, want %q without the password", err, tc.want)
@@ -212,12 +212,12 @@ func TestSessionCacheSetting(t *testing.T) {
 	base := []string{"--issuer", "https://idp.example", "--client-id", "id", "--client-secret", "s",
 		"--cookie-secret", strings.Repeat("k", 32), "--data-dir", t.TempDir()}
 	for _, bad := range []string{"0", "-3", "lots", "2097152"} {
-		if _, err := LoadConfig(append([]string{"--session-cache-mb", bad}, base...), func(string) string { return "" }, io.Discard); err == nil ||
+		if _, err := loadConfig(append([]string{"--session-cache-mb", bad}, base...), func(string) string { return "" }, io.Discard); err == nil ||
 			!strings.Contains(err.Error(), "--session-cache-mb") {
 			t.Errorf("--session-cache-mb %s: %v", bad, err)
 		}
 	}
-	cfg, err := LoadConfig(append([]string{"--session-cache-mb", "1"}, base...), func(string) string { return "" }, io.Discard)
+	cfg, err := loadConfig(append([]string{"--session-cache-mb", "1"}, base...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

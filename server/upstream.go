@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/config"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/assertion"
+	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -42,7 +45,7 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		Logger:                s.log,
 		Denied:                s.denied,
 	}
-	if s.cfg.BrowserToken != BrowserTokenBearer {
+	if s.cfg.BrowserToken != config.BrowserTokenBearer {
 		cfg.SessionToken = s.sessionToken
 	}
 	if s.pageDPoP != nil {
@@ -113,8 +116,8 @@ func (s *Server) signInURL(r *http.Request) string {
 // the embedded sign-in page (identity providers refuse to be framed), other
 // pages the redirect to sign-in.
 func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
-	if isFrameNavigation(r) {
-		s.renderEmbeddedSignIn(w)
+	if handover.IsFrameNavigation(r) {
+		s.handover.EmbeddedSignIn(w)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -139,10 +142,10 @@ func (s *Server) sessionToken(r *http.Request) (verify.Identity, string, error) 
 }
 
 // addAssertion puts the session assertion on requests whose identity names
-// a session, for the app's backend to exchange (see handleExchange). The
+// a session, for the app's backend to exchange (see assertion.Exchange). The
 // proxy has already removed any client-sent one. A WebSocket upgrade gets
 // one that lives as long as the connection's credentials
-// (socketAssertionExpiry); other requests a five-minute one.
+// (assertion.SocketExpiry); other requests a five-minute one.
 func (s *Server) addAssertion(pr *httputil.ProxyRequest, id verify.Identity) {
 	if id.SessionKey == "" || id.Claims == nil {
 		return
@@ -153,16 +156,16 @@ func (s *Server) addAssertion(pr *httputil.ProxyRequest, id verify.Identity) {
 	// ReverseProxy keeps Upgrade on the outgoing request only for a real
 	// upgrade (Connection: upgrade); otherwise it drops it as hop-by-hop.
 	if strings.EqualFold(pr.Out.Header.Get("Upgrade"), "websocket") {
-		exp := socketAssertionExpiry(now, id.Claims.Expiry, s.cfg.SessionTTL)
-		a, err = s.assertions.signUntil(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now, exp)
+		exp := assertion.SocketExpiry(now, id.Claims.Expiry, s.cfg.SessionTTL)
+		a, err = s.assertions.SignUntil(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now, exp)
 	} else {
-		a, err = s.assertions.forSession(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now)
+		a, err = s.assertions.ForSession(s.cfg.PublicURL, s.assertionAudience(), id.Claims.Subject, id.Claims.Email, id.SessionKey, now)
 	}
 	if err != nil {
 		s.log.Error("sign session assertion", "err", err)
 		return
 	}
-	pr.Out.Header.Set(SessionHeader, a)
+	pr.Out.Header.Set(assertion.Header, a)
 }
 
 // sessionClaims presents a session's ID token claims as verify.Claims (for

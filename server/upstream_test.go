@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"io"
 	"net"
 	"net/http"
@@ -136,7 +137,7 @@ func TestForwardWithBearer(t *testing.T) {
 		"X-Forwarded-Email":  "ceo@example.com",
 		"X-Forwarded-Groups": "admins",
 		"X_Forwarded_User":   "ceo",
-		SessionHeader:        "forged",
+		assertion.Header:     "forged",
 	}, `{"x":1}`)
 	if resp.StatusCode != 200 || body != "app:/api/update" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
@@ -151,8 +152,8 @@ func TestForwardWithBearer(t *testing.T) {
 	if ck := got.Header.Get("Cookie"); ck != "app_pref=dark" {
 		t.Fatalf("cookies forwarded: %q", ck)
 	}
-	a := got.Header.Get(SessionHeader)
-	claims, err := e.srv.assertions.verify(a, e.url, e.srv.assertionAudience(), time.Now())
+	a := got.Header.Get(assertion.Header)
+	claims, err := e.srv.assertions.Verify(a, e.url, e.srv.assertionAudience(), time.Now())
 	if err != nil || claims.Subject == "" {
 		t.Fatalf("session assertion %q: %v", a, err)
 	}

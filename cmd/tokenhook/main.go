@@ -28,6 +28,7 @@ import (
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server"
 	"github.com/tokenhook/tokenhook/server/audit"
+	"github.com/tokenhook/tokenhook/server/config"
 )
 
 func main() {
@@ -82,7 +83,7 @@ func version() string {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := server.LoadConfig(args, getenv, stdout)
+	opts, err := config.Load(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -90,8 +91,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 2
 	}
-	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	ln, err := server.ListenFor(cfg, getenv)
+	cfg := opts.Server
+	logger := newLogger(stderr, opts.LogLevel, opts.LogFormat)
+	ln, err := server.ListenFor(opts.Addr, cfg.ReusePort, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
@@ -203,7 +205,7 @@ func sessions(ctx context.Context, args []string, getenv func(string) string, st
 			sid = val
 		}
 	}
-	cfg, err := server.LoadConfig(rest, getenv, stdout)
+	opts, err := config.Load(rest, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -211,12 +213,13 @@ func sessions(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 2
 	}
+	cfg := opts.Server
 	n, err := server.RevokeSessions(ctx, cfg, sid, sub)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
 	}
-	audit.New(newLogger(stderr, "info", cfg.LogFormat), cmp.Or(cfg.Issuer, cfg.AuthURL)).Record(ctx, audit.SessionRevoked, sub, slog.Int("sessions", n), slog.Bool("by_sid", sid != ""))
+	audit.New(newLogger(stderr, "info", opts.LogFormat), cmp.Or(cfg.Issuer, cfg.AuthURL)).Record(ctx, audit.SessionRevoked, sub, slog.Int("sessions", n), slog.Bool("by_sid", sid != ""))
 	fmt.Fprintf(stdout, "%d session(s) ended\n", n)
 	return 0
 }

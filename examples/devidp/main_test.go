@@ -15,6 +15,7 @@ import (
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server"
+	"github.com/tokenhook/tokenhook/server/config"
 )
 
 // TestPrintedCommandSignsIn runs devidp, takes the `tokenhook serve` command
@@ -49,12 +50,13 @@ func TestPrintedCommandSignsIn(t *testing.T) {
 	}
 
 	args := serveArgs(t, out.String())
-	cfg, err := server.LoadConfig(args, func(string) string { return "" }, io.Discard)
+	opts, err := config.Load(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("tokenhook rejects the printed flags %q: %v", args, err)
 	}
-	if cfg.PublicURL != "" && cfg.PublicURL != thURL || cfg.Addr != thLn.Addr().String() {
-		t.Fatalf("printed command serves %s (public %q), want %s", cfg.Addr, cfg.PublicURL, thURL)
+	cfg := opts.Server
+	if cfg.PublicURL != "" && cfg.PublicURL != thURL || opts.Addr != thLn.Addr().String() {
+		t.Fatalf("printed command serves %s (public %q), want %s", opts.Addr, cfg.PublicURL, thURL)
 	}
 	cfg.PublicURL = thURL
 	srv, err := server.New(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errc <- hs.Serve(ln) }()
 
 	srv, err := server.New(ctx, server.Config{
-		Addr: ln.Addr().String(), PublicURL: publicURL, Issuer: issuer,
+		PublicURL: publicURL, Issuer: issuer,
 		ClientID: "tokenhook-demo", ClientSecret: clientSecret,
 		// Dex puts groups into tokens only when the groups scope is asked for.
 		Scopes:       []string{"openid", "email", "profile", "groups", "offline_access"},

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"net/http"
 	"strings"
 	"testing"
@@ -136,7 +137,7 @@ func TestBrowserTokenDPoP(t *testing.T) {
 		{name: "fetch POST", js: post("/api/fetch", "f", ""), path: "/api/fetch", body: "f", auth: "token", headers: ids},
 		{name: "XHR POST", js: `xhr("POST", "/api/xhr", "x")`, path: "/api/xhr", body: "x", auth: "token", headers: ids},
 	})
-	if h := e.Backend.at("/api/fetch"); len(h) == 1 && h[0].Header.Get(server.SessionHeader) == "" {
+	if h := e.Backend.at("/api/fetch"); len(h) == 1 && h[0].Header.Get(assertion.Header) == "" {
 		t.Error("the app got no session assertion")
 	}
 

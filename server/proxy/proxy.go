@@ -77,7 +77,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -330,7 +330,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := p.authenticate(r, token, terr)
-	if writeStoreUnavailable(w, err) {
+	if answer.StoreUnavailable(w, err) {
 		return
 	}
 	if errors.Is(err, verify.ErrNoToken) && isNavigation(r) && p.cfg.SignIn != nil {
@@ -409,22 +409,6 @@ func (p *Proxy) session(r *http.Request) (verify.Identity, error) {
 	return id, nil
 }
 
-// writeStoreUnavailable answers 503 with a JSON error naming the session
-// store when err is its failure (the viewer stays signed in; the browser
-// hook retries) and reports whether it did.
-func writeStoreUnavailable(w http.ResponseWriter, err error) bool {
-	var u *session.UnavailableError
-	if !errors.As(err, &u) {
-		return false
-	}
-	w.Header().Set("Retry-After", "1")
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":%q}`+"\n", "the session store ("+u.Store+") is unavailable; try again")
-	return true
-}
-
 // sessionCall reports whether r is a backend-for-frontend call (see
 // Config.SessionToken): marked by the browser script and not cross-origin.
 // Browsers send Origin on every cross-origin request and on same-origin
@@ -460,15 +444,13 @@ func dpopScheme(r *http.Request) bool {
 // Config.DPoP), which must accept it first.
 func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request, dpop bool) {
 	id, tok, err := p.cfg.SessionToken(r)
-	if writeStoreUnavailable(w, err) {
+	if answer.StoreUnavailable(w, err) {
 		return
 	}
 	if err != nil && !errors.Is(err, verify.ErrNoToken) {
 		p.log.Warn("proxy: the session's token is unavailable", "err", err)
-		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusBadGateway)
-		fmt.Fprintf(w, `{"error":"temporarily_unavailable","error_description":"the provider could not refresh the token; try again"}`+"\n")
+		answer.Error(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
 		return
 	}
 	if err == nil && !live(id) {
@@ -634,10 +616,8 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		writeHTML(w, status, http.StatusText(status), msg)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", code, msg)
+	answer.Error(w, status, code, msg)
 }
 
 func writeHTML(w http.ResponseWriter, status int, title, msg string) {

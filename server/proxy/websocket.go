@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -70,7 +71,7 @@ func (p *Proxy) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := p.authenticate(r, token, terr)
-	if writeStoreUnavailable(w, err) {
+	if answer.StoreUnavailable(w, err) {
 		return
 	}
 	if err == nil {

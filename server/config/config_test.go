@@ -1,6 +1,7 @@
-package server
+package config
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -30,21 +31,22 @@ addr: 127.0.0.1:9999
 		"TOKENHOOK_CLIENT_SECRET_FILE": secretFile,
 		"TOKENHOOK_SESSION_TTL":        "3h",
 	}
-	_, err := LoadConfig([]string{"--session-ttl", "4h"}, func(k string) string { return env[k] }, io.Discard)
+	_, err := Load([]string{"--session-ttl", "4h"}, func(k string) string { return env[k] }, io.Discard)
 	if err == nil {
 		t.Fatal("client-secret from file and client-secret-file from env must conflict")
 	}
 	delete(env, "TOKENHOOK_CLIENT_SECRET_FILE")
-	c, err := LoadConfig([]string{"--session-ttl", "4h"}, func(k string) string { return env[k] }, io.Discard)
+	o, err := Load([]string{"--session-ttl", "4h"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := o.Server
 	for _, tc := range []struct{ name, got, want string }{
 		{"flag beats env", c.SessionTTL.String(), (4 * time.Hour).String()},
 		{"env beats file", c.ClientID, "env-id"},
-		{"file beats default", c.Addr, "127.0.0.1:9999"},
+		{"file beats default", o.Addr, "127.0.0.1:9999"},
 		{"file value", c.Issuer, "https://file.example"},
-		{"default", c.LogLevel, "info"},
+		{"default", o.LogLevel, "info"},
 		{"public url from addr", c.PublicURL, "http://127.0.0.1:9999"},
 	} {
 		if tc.got != tc.want {
@@ -69,7 +71,7 @@ func TestSettingsTableListsEverySetting(t *testing.T) {
 // settings the server knows. UPDATE_README=1 rewrites it.
 func TestREADMESettingsTable(t *testing.T) {
 	const begin, end = "<!-- settings:begin -->\n", "<!-- settings:end -->"
-	path := filepath.Join("..", "README.md")
+	path := filepath.Join("..", "..", "README.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ func TestREADMESettingsTable(t *testing.T) {
 		}
 		return
 	}
-	t.Fatal("README.md's settings table is out of date: run UPDATE_README=1 go test ./server -run TestREADMESettingsTable")
+	t.Fatal("README.md's settings table is out of date: run UPDATE_README=1 go test ./server/config -run TestREADMESettingsTable")
 }
 
 func TestLoadConfigRules(t *testing.T) {
@@ -105,17 +107,18 @@ rules:
   - path: /finance/
     email-domains: [example.com]
 `), 0o600)
-	c, err := LoadConfig([]string{"--config", file, "--allowed-emails", "a@example.com, b@example.com", "--skip-auth-routes", "GET /static/,/favicon.ico"}, func(string) string { return "" }, io.Discard)
+	o, err := Load([]string{"--config", file, "--allowed-emails", "a@example.com, b@example.com", "--skip-auth-routes", "GET /static/,/favicon.ico"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := o.Server
 	if len(c.Rules) != 3 || c.Rules[0].PathPrefix != "/" || len(c.Rules[0].Emails) != 2 || c.Rules[1].Groups[0] != "admins" || c.Rules[2].Domains[0] != "example.com" {
 		t.Fatalf("rules: %+v", c.Rules)
 	}
 	if len(c.SkipAuth) != 2 || c.SkipAuth[0].Method != "GET" || c.SkipAuth[1].Path != "/favicon.ico" {
 		t.Fatalf("skip routes: %+v", c.SkipAuth)
 	}
-	_, err = LoadConfig([]string{"--config", file, "--skip-auth-routes", "static"}, func(string) string { return "" }, io.Discard)
+	_, err = Load([]string{"--config", file, "--skip-auth-routes", "static"}, func(string) string { return "" }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--skip-auth-routes (TOKENHOOK_SKIP_AUTH_ROUTES)") {
 		t.Fatalf("bad route: %v", err)
 	}
@@ -194,7 +197,7 @@ func TestBooleanSettings(t *testing.T) {
 			{form: "env false beats yaml true", args: []string{"--config", file("true")}, env: map[string]string{env: "false"}, want: false},
 		} {
 			t.Run(s.name+"/"+tc.form, func(t *testing.T) {
-				c, err := LoadConfig(append(append([]string(nil), base...), tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+				o, err := Load(append(append([]string(nil), base...), tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
 				if tc.err != "" {
 					if err == nil || !strings.Contains(err.Error(), tc.err) {
 						t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -204,13 +207,40 @@ func TestBooleanSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := get(c); got != tc.want {
+				if got := get(o.Server); got != tc.want {
 					t.Errorf("%s = %v, want %v", s.name, got, tc.want)
 				}
-				if slices.Contains(tc.args, "--addr") && c.Addr != "127.0.0.1:7777" {
-					t.Errorf("the flag after --%s was not read: addr %q", s.name, c.Addr)
+				if slices.Contains(tc.args, "--addr") && o.Addr != "127.0.0.1:7777" {
+					t.Errorf("the flag after --%s was not read: addr %q", s.name, o.Addr)
 				}
 			})
 		}
+	}
+}
+
+// TestValidateReportsEveryProblem: one run names every bad setting, on one
+// line, and each problem stays reachable with errors.As.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	_, err := Load([]string{"--issuer", "https://idp.example", "--public-url", "ftp://x", "--cookie-secret", "short",
+		"--log-level", "loud", "--metrics-addr", "127.0.0.1:4180", "--api-paths", "api"}, func(string) string { return "" }, io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, name := range []string{"public-url", "client-id", "client-secret", "cookie-secret", "api-paths", "metrics-addr", "log-level"} {
+		if !strings.Contains(msg, "--"+name+" ("+envName(name)+")") {
+			t.Errorf("the error does not name --%s: %s", name, msg)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("not one line: %q", msg)
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Name != "public-url" {
+		t.Errorf("errors.As: %v %+v, want the first problem, public-url", err, e)
+	}
+	var all Errors
+	if !errors.As(err, &all) || len(all) != 7 {
+		t.Errorf("errors.As Errors: %d problems, want 7: %v", len(all), err)
 	}
 }

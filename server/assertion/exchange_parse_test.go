@@ -1,4 +1,4 @@
-package server
+package assertion
 
 import (
 	"net/url"
@@ -7,14 +7,14 @@ import (
 )
 
 func TestParseExchangeRequest(t *testing.T) {
-	ok := "grant_type=" + url.QueryEscape(grantTokenExchange) + "&subject_token=a.b.c&subject_token_type=" + url.QueryEscape(SessionTokenType)
+	ok := "grant_type=" + url.QueryEscape(GrantTokenExchange) + "&subject_token=a.b.c&subject_token_type=" + url.QueryEscape(TokenType)
 	for _, tc := range []struct {
 		name, body, code, audience string
 	}{
 		{"valid", ok + "&audience=data", "", "data"},
 		{"no audience", ok, "", ""},
 		{"other grant", strings.Replace(ok, "token-exchange", "refresh_token", 1), "unsupported_grant_type", ""},
-		{"access token as subject", strings.Replace(ok, url.QueryEscape(SessionTokenType), url.QueryEscape(tokenTypeAccessToken), 1), "invalid_request", ""},
+		{"access token as subject", strings.Replace(ok, url.QueryEscape(TokenType), url.QueryEscape(TokenTypeAccessToken), 1), "invalid_request", ""},
 		{"empty subject token", strings.Replace(ok, "a.b.c", "", 1), "invalid_request", ""},
 		{"audience twice", ok + "&audience=signin&audience=data", "invalid_request", ""},
 		{"subject token twice", ok + "&subject_token=x.y.z", "invalid_request", ""},
@@ -41,7 +41,7 @@ func TestParseExchangeRequest(t *testing.T) {
 // request is a token exchange of a session assertion with every parameter
 // given once.
 func FuzzExchangeRequest(f *testing.F) {
-	ok := "grant_type=" + url.QueryEscape(grantTokenExchange) + "&subject_token=a.b.c&subject_token_type=" + url.QueryEscape(SessionTokenType)
+	ok := "grant_type=" + url.QueryEscape(GrantTokenExchange) + "&subject_token=a.b.c&subject_token_type=" + url.QueryEscape(TokenType)
 	for _, s := range []string{"", ok, ok + "&audience=data", ok + "&audience=a&audience=b", "grant_type=%zz", "a=1;b=2", ok + "&subject_token="} {
 		f.Add(s)
 	}
@@ -57,7 +57,7 @@ func FuzzExchangeRequest(f *testing.F) {
 			}
 			return
 		}
-		if form.Get("grant_type") != grantTokenExchange || form.Get("subject_token_type") != SessionTokenType || req.subjectToken == "" {
+		if form.Get("grant_type") != GrantTokenExchange || form.Get("subject_token_type") != TokenType || req.subjectToken == "" {
 			t.Fatalf("accepted %q", body)
 		}
 		for _, k := range []string{"grant_type", "subject_token", "subject_token_type", "audience"} {

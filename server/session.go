@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -17,7 +16,9 @@ import (
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/token"
 )
 
 // errLoginRequired means the viewer has no usable session.
@@ -100,126 +101,27 @@ func (s *Server) hasSession(r *http.Request) bool {
 	return err == nil
 }
 
-// tokenResponse is what GET /_tokenhook/token answers.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresAt   int64  `json:"expires_at"`
-	Scope       string `json:"scope,omitempty"`
+// tokenEndpoint is the token endpoint of package token, fed by the
+// server's sessions, broker and dpop mode.
+func (s *Server) tokenEndpoint() *token.Endpoint {
+	e := &token.Endpoint{Session: s.loadSession, SignOut: s.clearSessionCookie, Tokens: s.broker, Connections: s.connections.Has,
+		Mode: s.cfg.BrowserToken, LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: s.log}
+	if s.pageDPoP != nil {
+		e.DPoP = pageDPoPMode{s}
+	}
+	return e
 }
 
-// sessionState is what GET /_tokenhook/token answers with --browser-token
-// none.
-type sessionState struct {
-	TokenType string `json:"token_type"` // "none"
-	ExpiresAt int64  `json:"expires_at"`
+// pageDPoPMode is the token endpoint's view of the dpop mode.
+type pageDPoPMode struct{ s *Server }
+
+func (m pageDPoPMode) Proof(w http.ResponseWriter, r *http.Request) *dpop.Proof {
+	return m.s.pageDPoP.proof(w, r)
 }
 
-// checkBrowserCall enforces the token endpoint's CSRF defence: the custom
-// header forces a CORS preflight for cross-origin callers (and we answer no
-// CORS headers), and browsers that send fetch metadata are refused when the
-// call is cross-site.
-func checkBrowserCall(w http.ResponseWriter, r *http.Request) bool {
-	if r.Header.Get("X-TokenHook") != "1" {
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "the X-TokenHook: 1 request header is required")
-		return false
-	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeJSONError(w, http.StatusForbidden, "forbidden", "cross-site requests are refused")
-		return false
-	}
-	return true
+func (m pageDPoPMode) Answer(w http.ResponseWriter, sess *session.Session, t *session.Token, p *dpop.Proof) {
+	m.s.answerDPoPToken(w, sess, t, p)
 }
-
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("Vary", "Cookie")
-	if !checkBrowserCall(w, r) {
-		return
-	}
-	stale := r.Header.Get("X-TokenHook-Stale")
-	if len(stale) > 64 {
-		writeJSONError(w, http.StatusBadRequest, "invalid_request", "X-TokenHook-Stale is too long")
-		return
-	}
-	// ?connection=NAME: the viewer's token for a linked connection (the
-	// browser hook uses it for requests to that connection's API origin).
-	name := r.URL.Query().Get("connection")
-	if _, ok := s.conns[name]; name != "" && !ok {
-		writeJSONError(w, http.StatusNotFound, "invalid_target", "no connection named "+clip(name, 40))
-		return
-	}
-	var t *session.Token
-	var proof *dpop.Proof
-	sess, key, err := s.loadSession(r)
-	if err == nil && s.pageDPoP != nil {
-		// The session first: strangers never reach the replay cache.
-		if name != "" {
-			writeJSONError(w, http.StatusBadRequest, "invalid_request", "connection tokens are not handed to the page with --browser-token dpop")
-			return
-		}
-		if proof = s.pageDPoP.proof(w, r); proof == nil {
-			return
-		}
-	}
-	if err == nil {
-		if stale != "" && s.cfg.BrowserToken != BrowserTokenBearer {
-			// The page never held a token: its report means that the app
-			// refused the one tokenhook attached, the session's current one.
-			stale = s.currentTokenHash(sess, name)
-		}
-		t, err = s.broker.Token(r.Context(), key, sess, name, stale)
-	}
-	switch {
-	case errors.Is(err, errLoginRequired):
-		if name == "" {
-			s.clearSessionCookie(w)
-		}
-		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
-	case errors.Is(err, errConnectionRequired):
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "connection_required",
-			"error_description": "link " + name + " first", "connect_url": Prefix + "connect/" + url.PathEscape(name)})
-	case writeStoreError(w, err):
-		s.log.Warn("session store unavailable", "err", err)
-	case err != nil:
-		s.log.Warn("token refresh failed", "connection", name, "err", err)
-		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the provider could not refresh the token; try again")
-	case s.cfg.BrowserToken == BrowserTokenNone:
-		// Backend-for-frontend: the page learns that the session is live
-		// and until when, never a token.
-		writeJSON(w, http.StatusOK, sessionState{TokenType: BrowserTokenNone, ExpiresAt: sess.ExpiresAt.Unix()})
-	case proof != nil:
-		s.answerDPoPToken(w, sess, t, proof)
-	default:
-		tt := t.TokenType
-		if tt == "" || strings.EqualFold(tt, "bearer") {
-			tt = "Bearer"
-		}
-		writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
-	}
-}
-
-// currentTokenHash is the TokenHash of the access token sess holds for the
-// connection name ("" for the sign-in provider), or "" when it holds none.
-func (s *Server) currentTokenHash(sess *session.Session, name string) string {
-	t := &sess.Token
-	if name != "" {
-		t = sess.Connections[name]
-	}
-	if t == nil || t.AccessToken == "" {
-		return ""
-	}
-	return tokenHash(t.AccessToken)
-}
-
-// tokenHash is the value the browser hook sends in X-TokenHook-Stale: the
-// unpadded base64url SHA-256 of the access token a backend rejected.
-func tokenHash(token string) string { return broker.TokenHash(token) }
-
-// errConnectionRequired means the viewer has not linked the connection.
-var errConnectionRequired = broker.ErrConnectionRequired
 
 func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -296,13 +198,10 @@ func (s *Server) fetchUserinfo(r *http.Request, tok *oauth2.Token) ([]byte, erro
 	return b, nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+// writeJSON is answer.JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) { answer.JSON(w, status, v) }
 
+// writeJSONError is answer.Error.
 func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	answer.Error(w, status, code, desc)
 }
