@@ -62,6 +62,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -233,21 +234,11 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Verifier == nil {
 		return nil, errors.New("proxy: Verifier is required")
 	}
-	if cfg.Realm == "" {
-		cfg.Realm = verify.DefaultRealm
-	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = DefaultDialTimeout
-	}
-	if cfg.ResponseHeaderTimeout <= 0 {
-		cfg.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
-	}
-	if cfg.SessionRecheck <= 0 {
-		cfg.SessionRecheck = DefaultSessionRecheck
-	}
-	if cfg.MaxInjectSize <= 0 {
-		cfg.MaxInjectSize = DefaultMaxInjectSize
-	}
+	cfg.Realm = cmp.Or(cfg.Realm, verify.DefaultRealm)
+	cfg.DialTimeout = positiveOr(cfg.DialTimeout, DefaultDialTimeout)
+	cfg.ResponseHeaderTimeout = positiveOr(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+	cfg.SessionRecheck = positiveOr(cfg.SessionRecheck, DefaultSessionRecheck)
+	cfg.MaxInjectSize = positiveOr(cfg.MaxInjectSize, DefaultMaxInjectSize)
 	p := &Proxy{cfg: cfg, origins: map[string]bool{}, log: cfg.Logger, owned: newOwnedHeaders(cfg.OwnedHeaders)}
 	p.sockets.open = map[*wsConn]struct{}{}
 	if p.log == nil {
@@ -701,4 +692,12 @@ func (p *Proxy) OpenWebSockets() int {
 	p.sockets.mu.Lock()
 	defer p.sockets.mu.Unlock()
 	return len(p.sockets.open)
+}
+
+// positiveOr is v when it is positive, else the default d.
+func positiveOr[T int | int64 | float64 | time.Duration](v, d T) T {
+	if v > 0 {
+		return v
+	}
+	return d
 }

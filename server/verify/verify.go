@@ -10,6 +10,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -273,44 +274,24 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("verify: Issuer is required")
 	}
-	if cfg.Leeway == 0 {
-		cfg.Leeway = DefaultLeeway
-	}
+	cfg.Leeway = cmp.Or(cfg.Leeway, DefaultLeeway)
 	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
 		return nil, fmt.Errorf("verify: Leeway %s out of range [0, %s]", cfg.Leeway, MaxLeeway)
 	}
-	if cfg.GroupsClaim == "" {
-		cfg.GroupsClaim = DefaultGroupsClaim
-	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = DefaultCacheSize
-	}
-	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = DefaultCacheTTL
-	}
-	if cfg.RefetchInterval <= 0 {
-		cfg.RefetchInterval = DefaultRefetchInterval
-	}
+	cfg.GroupsClaim = cmp.Or(cfg.GroupsClaim, DefaultGroupsClaim)
+	cfg.CacheSize = cmp.Or(cfg.CacheSize, DefaultCacheSize)
+	cfg.CacheTTL = positiveOr(cfg.CacheTTL, DefaultCacheTTL)
+	cfg.RefetchInterval = positiveOr(cfg.RefetchInterval, DefaultRefetchInterval)
 	mode, err := ParseIntrospectMode(string(cfg.Introspect))
 	if err != nil {
 		return nil, err
 	}
 	cfg.Introspect = mode
-	if cfg.NegativeCacheTTL == 0 {
-		cfg.NegativeCacheTTL = DefaultNegativeCacheTTL
-	}
-	if cfg.NegativeCacheSize <= 0 {
-		cfg.NegativeCacheSize = DefaultNegativeCacheSize
-	}
-	if cfg.LookupRate <= 0 {
-		cfg.LookupRate = DefaultLookupRate
-	}
-	if cfg.LookupBurst <= 0 {
-		cfg.LookupBurst = DefaultLookupBurst
-	}
-	if cfg.Realm == "" {
-		cfg.Realm = DefaultRealm
-	}
+	cfg.NegativeCacheTTL = cmp.Or(cfg.NegativeCacheTTL, DefaultNegativeCacheTTL)
+	cfg.NegativeCacheSize = positiveOr(cfg.NegativeCacheSize, DefaultNegativeCacheSize)
+	cfg.LookupRate = positiveOr(cfg.LookupRate, DefaultLookupRate)
+	cfg.LookupBurst = positiveOr(cfg.LookupBurst, DefaultLookupBurst)
+	cfg.Realm = cmp.Or(cfg.Realm, DefaultRealm)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -646,4 +627,12 @@ func decodeLimited(resp *http.Response, out any) error {
 		return fmt.Errorf("decode JSON: %w", err)
 	}
 	return nil
+}
+
+// positiveOr is v when it is positive, else the default d.
+func positiveOr[T int | int64 | float64 | time.Duration](v, d T) T {
+	if v > 0 {
+		return v
+	}
+	return d
 }
