@@ -75,6 +75,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 }
 
+// load reads the settings from args and the environment (config.Load). When
+// it returns ok false the command ends with code: 0 after --help, 2 (the
+// problem written to stderr) for settings that are not valid.
+func load(args []string, getenv func(string) string, stdout, stderr io.Writer) (opts config.Options, code int, ok bool) {
+	opts, err := config.Load(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return opts, 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
+		return opts, 2, false
+	}
+	return opts, 0, true
+}
+
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
@@ -83,13 +98,9 @@ func version() string {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	opts, err := config.Load(args, getenv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
-		return 2
+	opts, code, ok := load(args, getenv, stdout, stderr)
+	if !ok {
+		return code
 	}
 	cfg := opts.Server
 	logger := newLogger(stderr, opts.LogLevel, opts.LogFormat)
@@ -205,13 +216,9 @@ func sessions(ctx context.Context, args []string, getenv func(string) string, st
 			sid = val
 		}
 	}
-	opts, err := config.Load(rest, getenv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
-		return 2
+	opts, code, ok := load(rest, getenv, stdout, stderr)
+	if !ok {
+		return code
 	}
 	cfg := opts.Server
 	n, err := server.RevokeSessions(ctx, cfg, sid, sub)
