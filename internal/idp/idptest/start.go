@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/jsbundle"
 )
 
 // Start runs a provider for one test on a free loopback port, with the
@@ -32,5 +33,5 @@ func Start(t testing.TB, o idp.Options) *idp.Provider {
 // callback is the redirect URI and its root the post-logout target.
 func RelyingParty(id, secret, origin string) idp.Client {
 	return idp.Client{ID: id, Secret: secret,
-		RedirectURIs: []string{origin + "/_tokenhook/callback"}, PostLogoutRedirectURIs: []string{origin + "/"}}
+		RedirectURIs: []string{origin + jsbundle.Prefix + "callback"}, PostLogoutRedirectURIs: []string{origin + "/"}}
 }
