@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/browsertest"
 	"github.com/tokenhook/tokenhook/internal/idp"
+	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 )
 
 // postCounter is an upstream app: it serves the page and counts each POST
@@ -181,8 +181,6 @@ func TestPlannedRestartLosesNoPOST(t *testing.T) {
 	}
 	tab := browser.Tab(t) // skips without Chromium (fails when CI=true)
 	bin := buildBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 
 	// tokenhook's port, chosen now: Dex needs the redirect URI.
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
@@ -193,23 +191,13 @@ func TestPlannedRestartLosesNoPOST(t *testing.T) {
 	probe.Close()
 	origin := "http://" + addr
 
-	dexLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + dexLn.Addr().String() + "/dex"
 	secret := make([]byte, 16)
 	rand.Read(secret)
 	email, password := "viewer@example.com", "pw-"+hex.EncodeToString(secret)
-	dex, err := idp.Start(ctx, idp.Options{
-		Issuer: issuer, Listener: dexLn,
+	issuer := idptest.Start(t, idp.Options{
 		Users:   []idp.User{{Email: email, Password: password}},
-		Clients: []idp.Client{{ID: "dashboard", Secret: "dashboard-secret", RedirectURIs: []string{origin + "/_tokenhook/callback"}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dex.Close()
+		Clients: []idp.Client{idptest.RelyingParty("dashboard", "dashboard-secret", origin)},
+	}).Issuer
 
 	counter := &postCounter{seen: map[int]int{}}
 	up := httptest.NewServer(counter)
