@@ -69,8 +69,8 @@ interface TokenHookAPI {
   /** Ends the server session, emits "signedout", then a top-level page follows the provider's logout URL if any. */
   signOut(): Promise<void>;
   /** Subscribes to an event; returns the unsubscribe function. */
-  on(event: "token", fn: (token: string) => void): () => void;
-  on(event: "error", fn: (err: unknown) => void): () => void;
+  on(event: "token", fn: (token: string | null) => void): () => void;
+  on(event: "error", fn: (err: TokenHookError) => void): () => void;
   /** "signedin": a popup sign-in was collected (the frame now has its session). */
   on(event: "signedout" | "loginrequired" | "signedin", fn: () => void): () => void;
   /** A request to a connection origin found the connection not linked (the request went without the header). */
@@ -85,6 +85,20 @@ interface TokenHookAPI {
    * "connected") when the connection is linked. With the popup blocked, the page goes to the connect route.
    */
   connect(name: string): Promise<boolean>;
+  /** The class of every error the script reports: e instanceof TokenHook.TokenHookError. */
+  TokenHookError: typeof TokenHookError;
+}
+
+/** What went wrong (see TokenHookError). */
+type TokenHookErrorCode = "login_required" | "connection_required" | "http" | "network";
+
+/** Every error the script reports ("error" event). */
+declare class TokenHookError extends Error {
+  code: TokenHookErrorCode;
+  status?: number;
+  connection?: string;
+  connectUrl?: string;
+  constructor(code: TokenHookErrorCode, message: string, status?: number, connection?: string, connectUrl?: string);
 }
 
 interface Window {

@@ -70,6 +70,7 @@ func Build() (*Bundle, error) {
 		return nil, err
 	}
 	b, err := buildEntry(injector.Sources, "src/index.ts", "tokenhook", map[string]string{
+		"__PREFIX__":     strconvQuote(Prefix),
 		"__SIGNIN__":     strconvQuote(chunk.Filename()),
 		"__SIGNIN_SRI__": strconvQuote(chunk.sri256()),
 		"__DPOP__":       strconvQuote(dp.Filename()),

@@ -1,6 +1,10 @@
 // Configuration from the script tag's data attributes and window.TokenHookConfig.
 import { glob, normalizeOrigin, Rules } from "./match";
 
+// The path tokenhook serves its routes under (jsbundle.Prefix, compiled in
+// by the build): the default base.
+declare const __PREFIX__: string;
+
 /** A token with its expiry (ms since epoch), as a source returns it. */
 export interface Token {
   token: string | null;
@@ -54,7 +58,6 @@ export interface Config extends Rules {
   /** Storage key or cookie name for the storage sources. */
   key: string;
   overwrite: boolean;
-  base: string;
   /** The merged raw options (token, onLoginRequired; the sign-in chunk reads its own keys). */
   opts: UserConfig;
   /** Values refused while parsing (the script warns about them on the console). */
@@ -114,7 +117,7 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     key,
     overwrite: on(u.overwrite),
     opts: u,
-    base: u.base || "/_tokenhook/",
+    base: u.base || __PREFIX__,
     errors,
   };
 }

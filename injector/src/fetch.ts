@@ -64,7 +64,7 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
     let res = await orig(req || url, { ...i, headers: h });
-    if (pr && pr.nonce(res)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
+    if (pr && pr.nonce(res.headers)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
     // A 401: the refresh and the replay are in the sign-in chunk (replay.ts).
     return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
   };

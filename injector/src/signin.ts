@@ -7,10 +7,12 @@
 // (COOP, noopener, Tableau Desktop's system browser), the viewer confirms
 // there the short code this prompt shows. Either way a sign-in somebody
 // else started can never be claimed by them.
+import { b64u } from "./b64";
 import { Config, on, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
+import type { TokenHookError } from "./errors";
 import { Clock, Manager, Source, staleHash } from "./tokens";
-import { again, refused, renew, Replay } from "./replay";
+import { again, xhr, Replay } from "./replay";
 
 /** What the main script hands to the chunk. */
 export interface Host {
@@ -28,8 +30,10 @@ export interface Host {
   conn(name: string): Manager;
   /** Emits a TokenHook event. */
   emit(event: string, arg?: unknown): void;
-  /** Reports a token failure (sign-in starts when it is login_required). */
+  /** Reports a failure (sign-in starts when it is login_required; anything else becomes a TokenHookError). */
   fail(e: unknown): void;
+  /** The Dash renderer hooks, made on the first TokenHook.dash() (see dash). */
+  dash?: DashHooks;
   /** Set once the page started navigating to the login route. */
   left?: boolean;
   /** Releases the token fetch a gated page holds while signed out (set by hold). */
@@ -39,12 +43,14 @@ export interface Host {
 /** What the chunk hands back to the main script. */
 export interface Chunk extends Replay {
   dash(h: Host): DashHooks;
+  request_pre(h: Host, payload: unknown): void;
+  request_refresh_jwt(h: Host, old: string | null): Promise<string | null>;
   signIn(h: Host): void;
   show(h: Host): void;
   signOut(h: Host): Promise<void>;
   connect(h: Host, name: string): Promise<boolean>;
-  stale(token: string): Promise<string>;
-  hold(h: Host, e: Error, src: Source): Promise<Token>;
+  stale(h: Host, token: string): Promise<string>;
+  hold(h: Host, e: TokenHookError, src: Source): Promise<Token>;
 }
 
 /** A prepared popup sign-in: the secret never leaves this page's memory. */
@@ -60,11 +66,6 @@ export interface Pending {
 /** How long one sign-in may take (the server's rendezvous TTL). */
 export const TTL = 300000;
 
-/** b64 is unpadded base64url. */
-export function b64(d: Uint8Array): string {
-  return btoa(String.fromCharCode.apply(null, d as any)).replace(/[+/=]/g, (c) => (c === "+" ? "-" : c === "/" ? "_" : ""));
-}
-
 /**
  * newChannel makes a channel id (18 random bytes), a secret (32 random
  * bytes) and the secret's S256 challenge. It is computed before the click:
@@ -72,10 +73,10 @@ export function b64(d: Uint8Array): string {
  * synchronously inside the click handler to count as a user gesture.
  */
 export async function newChannel(c: Crypto): Promise<Pending> {
-  const secret = b64(c.getRandomValues(new Uint8Array(32)));
-  const channel = b64(c.getRandomValues(new Uint8Array(18)));
+  const secret = b64u(c.getRandomValues(new Uint8Array(32)));
+  const channel = b64u(c.getRandomValues(new Uint8Array(18)));
   const d = new Uint8Array(await c.subtle.digest("SHA-256", new TextEncoder().encode(secret)));
-  return { channel, secret, challenge: b64(d), short: shortCode(d) };
+  return { channel, secret, challenge: b64u(d), short: shortCode(d) };
 }
 
 /**
@@ -257,8 +258,7 @@ async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promis
 
 /** dash builds the Dash renderer hooks (see dash.ts) for TokenHook.dash(). */
 export function dash(h: Host): DashHooks {
-  const c = h.cfg;
-  return hooks(h.tokens, c, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn));
+  return (h.dash = h.dash || hooks(h.tokens, h.cfg, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn)));
 }
 
 /** finish: the sign-in was collected; the frame now has its session cookie. */
@@ -296,9 +296,11 @@ export async function signOut(h: Host): Promise<void> {
   let to = "";
   try {
     const r = await h.f(h.base + "logout", { method: "POST", headers: { "X-TokenHook": "1" }, credentials: "same-origin" });
+    // The main script's class (window.TokenHook's), so instanceof holds.
+    if (!r.ok) throw new (h.w as any).TokenHook.TokenHookError("http", "logout: HTTP " + r.status, r.status);
     to = (await r.json()).logout_url || "";
   } catch (e) {
-    h.emit("error", e);
+    h.fail(e);
   }
   h.emit("signedout");
   if (to && h.w.top === h.w.self && /^https?:$/.test(new URL(to, loc.href).protocol)) loc.assign(to);
@@ -344,8 +346,8 @@ export function connect(h: Host, name: string): Promise<boolean> {
  * waiting for it are held, not sent without the header or dropped, and go
  * out with their bodies intact. Other errors pass through.
  */
-export function hold(h: Host, e: Error, src: Source): Promise<Token> {
-  if (e.name !== "login_required") throw e;
+export function hold(h: Host, e: TokenHookError, src: Source): Promise<Token> {
+  if (e.code !== "login_required") throw e;
   h.fail(e);
   return new Promise<void>((ok) => (h.done = ok)).then(() => src());
 }
@@ -354,5 +356,9 @@ export function hold(h: Host, e: Error, src: Source): Promise<Token> {
 // the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: Chunk) => void }) | null;
-  if (s && s.th) s.th({ dash, signIn, show, signOut, connect, stale: staleHash, hold, again, renew, refused });
+  if (s && s.th) s.th({
+      dash,
+      // The main script's stand-ins for the renderer hooks call these.
+      request_pre: (h: Host, x: unknown) => dash(h).request_pre(x),
+      request_refresh_jwt: (h: Host, old: string | null) => dash(h).request_refresh_jwt(old), signIn, show, signOut, connect, stale: (h: Host, t: string) => staleHash(t), hold, again, xhr });
 }

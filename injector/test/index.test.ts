@@ -3,12 +3,6 @@ import assert from "node:assert/strict";
 import { install } from "../src/index";
 import * as chunk from "../src/signin";
 
-// The build defines these (jsbundle); the fake document below "loads" the
-// chunk module directly.
-(globalThis as any).__SIGNIN__ = "tokenhook-signin.0000.js";
-(globalThis as any).__SIGNIN_SRI__ = "sha256-test";
-(globalThis as any).__DPOP__ = "tokenhook-dpop.0000.js";
-(globalThis as any).__DPOP_SRI__ = "sha256-test";
 import { network, Seen, tokenAnswer } from "./util";
 
 const page = "https://app.example.com/dash/?x=1#h";
@@ -19,7 +13,7 @@ async function until(cond: () => boolean) {
 }
 
 /** A fake window over a fake network whose token endpoint answers with token(). */
-function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string } = {}) {
+function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string; chunkFails?: boolean; logout?: () => Response } = {}) {
   const navigated: string[] = [];
   // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
   const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
@@ -28,6 +22,7 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
   const net = network((r: Seen) => {
     const p = new URL(r.url).pathname;
     if (p === "/_tokenhook/token") return opts.token ? opts.token(r) : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
+    if (p === "/_tokenhook/logout" && opts.logout) return opts.logout();
     if (p === "/_tokenhook/logout") return new Response(JSON.stringify({ logout_url: "https://idp.example/logout?x=1" }));
     return new Response("ok");
   }, page);
@@ -41,6 +36,7 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
         appendChild: (el: any) => {
           scripts.push(el);
           // A real DOM is tested in Chromium (server/e2e); here the prompt is counted.
+          if (opts.chunkFails) return void setTimeout(() => el.onerror(new Event("error")), 0);
           setTimeout(() => el.th({ ...chunk, signIn: (h: chunk.Host) => ((host = h), h.w.top !== h.w ? prompts++ : chunk.signIn(h)) }), 0);
         },
       },
@@ -73,7 +69,7 @@ test("install wraps fetch once and exposes the API", async () => {
   assert.equal(w.fetch, wrapped, "fetch is not wrapped twice");
   assert.equal(w.TokenHook, api);
   assert.ok(Object.isFrozen(api));
-  const tokens: string[] = [];
+  const tokens: (string | null)[] = [];
   api.on("token", (t) => tokens.push(t));
   await w.fetch("/api", { method: "POST", body: "x" });
   const tokenCalls = seen.filter((s) => s.url.endsWith("/_tokenhook/token"));
@@ -240,4 +236,55 @@ test("connection origin: connectionrequired, the request goes without a header; 
   assert.deepEqual(navigated, [], "the page stays");
   await w.fetch("/api", { method: "POST" });
   assert.equal(seen[seen.length - 1].headers.get("authorization"), "Bearer signin");
+});
+
+test("errors: the error event hands out a TokenHookError (TokenHook.TokenHookError) with code and status", async () => {
+  const cases: { name: string; token: (r: Seen) => Response; code: string; status?: number }[] = [
+    { name: "http", token: () => new Response("bad gateway", { status: 502 }), code: "http", status: 502 },
+    {
+      name: "network",
+      token: () => {
+        throw new TypeError("Failed to fetch");
+      },
+      code: "network",
+    },
+  ];
+  for (const c of cases) {
+    const { w } = fakeWindow({ token: c.token });
+    const api = install(w, null);
+    const errors: unknown[] = [];
+    api.on("error", (e) => errors.push(e));
+    const res = await w.fetch("/api", { method: "POST" });
+    assert.equal(res.status, 200, c.name + ": the request still goes out");
+    await until(() => errors.length > 0);
+    const e = errors[0];
+    assert.ok(e instanceof api.TokenHookError && e instanceof Error, c.name);
+    assert.deepEqual([e.code, e.status], [c.code, c.status], c.name);
+    assert.match(e.message, c.code === "http" ? /HTTP 502/ : /Failed to fetch/, c.name);
+  }
+});
+
+test("errors: a chunk that cannot load is a network error, not an Event", async () => {
+  const { w } = fakeWindow({ chunkFails: true });
+  const api = install(w, null);
+  const errors: unknown[] = [];
+  api.on("error", (e) => errors.push(e));
+  await api.signOut();
+  await until(() => errors.length > 0);
+  const e = errors[0];
+  assert.ok(e instanceof api.TokenHookError);
+  assert.equal(e.code, "network");
+  assert.match(e.message, /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-signin\.0000\.js/);
+});
+
+test("errors: a logout answer other than 2xx is an http error", async () => {
+  const { w } = fakeWindow({ logout: () => new Response("no", { status: 503 }) });
+  const api = install(w, null);
+  const errors: unknown[] = [];
+  api.on("error", (e) => errors.push(e));
+  await api.signOut();
+  await until(() => errors.length > 0);
+  const e = errors[0];
+  assert.ok(e instanceof api.TokenHookError);
+  assert.deepEqual([e.code, e.status], ["http", 503]);
 });
