@@ -393,3 +393,78 @@ func TestBrowserTokenDPoPRefused(t *testing.T) {
 		e.checkToken(hits[1].Auth)
 	}
 }
+
+// dpopNonceRecorder is dpopRecorder plus two things: an answer of its own
+// for /api/stale-nonce carrying the DPoP-Nonce "stale" (the page then holds a
+// nonce the server no longer accepts, as after two nonce periods idle), and
+// window.xsent, the DPoP header of every XHR the hook sends.
+const dpopNonceRecorder = dpopRecorder + `
+var realFetch2 = window.fetch;
+window.fetch = function (input, init) {
+  var url = typeof input === "string" ? input : input.url;
+  if (url.indexOf("/api/stale-nonce") >= 0) return Promise.resolve(new Response("stale", {headers: {"DPoP-Nonce": "stale"}}));
+  return realFetch2.apply(this, arguments);
+};
+window.xsent = [];
+var xOpen = XMLHttpRequest.prototype.open, xSet = XMLHttpRequest.prototype.setRequestHeader;
+XMLHttpRequest.prototype.open = function (m, u) { this.recordedURL = u; return xOpen.apply(this, arguments); };
+XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+  if (k === "DPoP") window.xsent.push({url: this.recordedURL, dpop: v});
+  return xSet.apply(this, arguments);
+};`
+
+// proofNonce returns the nonce claim of a DPoP proof.
+func proofNonce(t *testing.T, proof string) string {
+	t.Helper()
+	parts := strings.Split(proof, ".")
+	if len(parts) != 3 {
+		t.Fatalf("proof %.20q… is not a JWT", proof)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Nonce
+}
+
+// TestBrowserTokenDPoPNonce (issue 15): when the page's nonce is one the
+// composed server no longer accepts, a request is answered 401
+// use_dpop_nonce with a fresh DPoP-Nonce; the fetch and the XHR wrappers
+// send it once more with a proof carrying that nonce, the app receives it
+// once, and the page sees only the success.
+func TestBrowserTokenDPoPNonce(t *testing.T) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "dpop"})
+	e.pageWith("/dash", dpopNonceRecorder, "", `<p>dashboard</p>`)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/dash")
+
+	stale := `fetch("/api/stale-nonce", {method: "POST", body: "s"}).then(function () { return %s; })`
+	ids := map[string]string{"DPoP": "", "X-Forwarded-Email": e.email}
+	runHookCases(t, e, tab, e.Backend, []hookCase{
+		{name: "fetch POST", js: fmt.Sprintf(stale, post("/api/nonce-fetch", "f", "")), path: "/api/nonce-fetch", body: "f", auth: "token", headers: ids},
+		{name: "XHR POST", js: fmt.Sprintf(stale, `xhr("POST", "/api/nonce-xhr", "x")`), path: "/api/nonce-xhr", body: "x", auth: "token", headers: ids},
+	})
+
+	var sent []sentRequest
+	raw := browsertest.Eval[string](tab, `JSON.stringify(window.sent.concat(window.xsent))`)
+	if err := json.Unmarshal([]byte(raw), &sent); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/nonce-fetch", "/api/nonce-xhr"} {
+		var nonces []string
+		for _, s := range sent {
+			if strings.HasSuffix(s.URL, path) {
+				nonces = append(nonces, proofNonce(t, s.DPoP))
+			}
+		}
+		if len(nonces) != 2 || nonces[0] != "stale" || nonces[1] == "" || nonces[1] == "stale" {
+			t.Errorf("%s: the page sent proofs with nonces %q, want two: \"stale\", then the server's", path, nonces)
+		}
+	}
+}
