@@ -2,7 +2,8 @@
 // page's matching fetch and XMLHttpRequest calls. Entry point of the bundle.
 import { cookie, fromResult, on, parse, readStored } from "./config";
 import type { DashHooks } from "./dash";
-import { asError, TokenHookError } from "./errors";
+import { asError } from "./errors";
+import { TokenHookAPI, TokenHookError } from "./tokenhook";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
 import type { DpopChunk } from "./dpop";
@@ -18,19 +19,7 @@ declare const __DPOP__: string;
 declare const __DPOP_SRI__: string;
 
 /** window.TokenHook. */
-export interface API {
-  getToken(): Promise<string | null>;
-  signIn(): void;
-  signOut(): Promise<void>;
-  on(event: "token", fn: (token: string | null) => void): () => void;
-  on(event: "error", fn: (err: TokenHookError) => void): () => void;
-  on(event: "signedout" | "loginrequired" | "signedin", fn: () => void): () => void;
-  on(event: "connectionrequired", fn: (arg: { name: string; connectUrl: string }) => void): () => void;
-  on(event: "connected", fn: (arg: { name: string }) => void): () => void;
-  dash(): DashHooks;
-  connect(name: string): Promise<boolean>;
-  TokenHookError: typeof TokenHookError;
-}
+export type API = TokenHookAPI;
 
 /**
  * install wires everything into w (the window) and returns the API, or the

@@ -10,7 +10,7 @@
 import { b64u } from "./b64";
 import { Config, on, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
-import type { TokenHookError } from "./errors";
+import type { TokenHookError } from "./tokenhook";
 import { Clock, Manager, Source, staleHash } from "./tokens";
 import { again, xhr, Replay } from "./replay";
 

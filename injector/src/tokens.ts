@@ -4,7 +4,7 @@
 // that per resource): the token keeps serving every other request.
 import { b64u } from "./b64";
 import { Token } from "./config";
-import { TokenHookError } from "./errors";
+import { TokenHookError } from "./tokenhook";
 
 /** Timer and clock, injectable for tests. */
 export interface Clock {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { lead, manager, server, staleHash, Source } from "../src/tokens";
 import { Token } from "../src/config";
-import { TokenHookError, TokenHookErrorCode } from "../src/errors";
+import { TokenHookError, TokenHookErrorCode } from "../src/tokenhook";
 import { FakeClock, flush, network, tokenAnswer } from "./util";
 
 /** A source that issues t1, t2, … each valid for life ms, counting calls. */
