@@ -27,7 +27,7 @@ export interface Config extends Rules {
   /** Storage key or cookie name for the storage sources. */
   key: string;
   overwrite: boolean;
-  /** The merged raw options (token, onLoginRequired; the sign-in chunk reads its own keys). */
+  /** The merged raw options (token, onLoginRequired; the session chunk reads its own keys). */
   opts: UserConfig;
   /** Values refused while parsing (the script warns about them on the console). */
   errors: string[];

@@ -191,7 +191,7 @@ export interface DpopChunk {
   proof: typeof proof;
 }
 
-// Loaded by the main script as a chunk (as the sign-in chunk is), which set
+// Loaded by the main script as a chunk (as the session chunk is), which set
 // .th on this script element: hand it the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: DpopChunk) => void }) | null;

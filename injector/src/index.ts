@@ -7,13 +7,14 @@ import { TokenHookAPI, TokenHookError } from "./tokenhook";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
 import type { DpopChunk } from "./dpop";
-import type { Chunk, Host } from "./signin";
+import type { Chunk, Host } from "./session";
 import { Clock, manager, Manager, Prover, server, Source } from "./tokens";
 
-// The sign-in chunk's file name and Subresource Integrity, set by the build
-// (esbuild define).
-declare const __SIGNIN__: string;
-declare const __SIGNIN_SRI__: string;
+// The session chunk's file name and Subresource Integrity (session.ts:
+// sign-in, sign-out, connect, the gate's hold, the 401 replay, the Dash
+// hooks), set by the build (esbuild define).
+declare const __SESSION__: string;
+declare const __SESSION_SRI__: string;
 // The same for the DPoP chunk (key and proofs), loaded in dpop mode only.
 declare const __DPOP__: string;
 declare const __DPOP_SRI__: string;
@@ -94,8 +95,8 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const conn = (n: string) =>
     (conns[n] = conns[n] || manager(server(f, base + "token?connection=" + encodeURIComponent(n), clock.now, hash, n), true, clock, () => 0, fail));
 
-  // The sign-in chunk (prompt, popup, claim, redirect, sign-out), loaded on
-  // first need and checked by its integrity.
+  // The session chunk (session.ts), loaded on first need and checked by its
+  // integrity.
   let chunk: Promise<Chunk> | undefined;
   const host: Host = {
     base,
@@ -118,7 +119,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       doc.head.appendChild(s);
     });
   }
-  const load = (): Promise<Chunk> => (chunk = chunk || chunkOf<Chunk>(__SIGNIN__, __SIGNIN_SRI__));
+  const load = (): Promise<Chunk> => (chunk = chunk || chunkOf<Chunk>(__SESSION__, __SESSION_SRI__));
   const use = (k: "signIn" | "signOut" | "connect" | "stale" | "dash" | "request_pre" | "request_refresh_jwt", n?: unknown): Promise<any> => load().then((m: any) => m[k](host, n), fail);
 
   // Not signed in: emit loginrequired, then the app's handler, or the chunk

@@ -1,4 +1,4 @@
-// The 401 path (in the sign-in chunk, loaded on the first 401): refresh once
+// The 401 path (in the session chunk, loaded on the first 401): refresh once
 // and replay once when an answer refuses the token a request carried; and,
 // when the replay with the fresh token is refused too, believe the resource:
 // the token is fine and this resource says no (wrong audience, missing

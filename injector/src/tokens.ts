@@ -136,7 +136,7 @@ export async function staleHash(token: string): Promise<string> {
 /**
  * server is the default source: GET <base>token with X-TokenHook: 1 (the
  * server's CSRF guard) and, after a rejection, X-TokenHook-Stale (hash:
- * staleHash, which the main script borrows from the sign-in chunk). The
+ * staleHash, which the main script borrows from the session chunk). The
  * answer's expires_at is moved onto the local clock using the response's
  * Date header, so a skewed viewer clock neither spins nor overstays. It
  * rejects with a TokenHookError: code login_required or

@@ -1,7 +1,7 @@
 // The XMLHttpRequest wrapper: method and URL are captured in open(), the
 // header is set in send(); a request whose token was rejected is re-sent once
 // with the same body before the app sees the 401 (unless its resource refused
-// a fresh token lately: replay.ts decides, in the sign-in chunk). In dpop
+// a fresh token lately: replay.ts decides, in the session chunk). In dpop
 // mode each sending carries a fresh proof, and a 401 use_dpop_nonce is
 // re-sent once with a proof carrying the server's new nonce.
 import { Deps, issuedBy } from "./fetch";

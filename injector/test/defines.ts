@@ -3,7 +3,7 @@
 // fake documents in index.test.ts "load" the chunk modules directly).
 const g = globalThis as any;
 g.__PREFIX__ = "/_tokenhook/";
-g.__SIGNIN__ = "tokenhook-signin.0000.js";
-g.__SIGNIN_SRI__ = "sha256-test";
+g.__SESSION__ = "tokenhook-session.0000.js";
+g.__SESSION_SRI__ = "sha256-test";
 g.__DPOP__ = "tokenhook-dpop.0000.js";
 g.__DPOP_SRI__ = "sha256-test";

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { install } from "../src/index";
-import * as chunk from "../src/signin";
+import * as session from "../src/session";
+import * as signin from "../src/signin";
 
 import { network, Seen, tokenAnswer } from "./util";
 
@@ -15,10 +16,10 @@ async function until(cond: () => boolean) {
 /** A fake window over a fake network whose token endpoint answers with token(). */
 function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string; chunkFails?: boolean; logout?: () => Response } = {}) {
   const navigated: string[] = [];
-  // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
+  // Scripts the page inserted (the session chunk) and prompts the chunk showed.
   const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
   let prompts = 0;
-  let host: chunk.Host | undefined;
+  let host: session.Host | undefined;
   const net = network((r: Seen) => {
     const p = new URL(r.url).pathname;
     if (p === "/_tokenhook/token") return opts.token ? opts.token(r) : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
@@ -37,7 +38,7 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
           scripts.push(el);
           // A real DOM is tested in Chromium (server/e2e); here the prompt is counted.
           if (opts.chunkFails) return void setTimeout(() => el.onerror(new Event("error")), 0);
-          setTimeout(() => el.th({ ...chunk, signIn: (h: chunk.Host) => ((host = h), h.w.top !== h.w ? prompts++ : chunk.signIn(h)) }), 0);
+          setTimeout(() => el.th({ ...session.entry, signIn: (h: session.Host) => ((host = h), h.w.top !== h.w ? prompts++ : signin.signIn(h)) }), 0);
         },
       },
     },
@@ -140,7 +141,7 @@ test("not signed in inside a frame: no navigation, loginrequired, the prompt fro
   assert.deepEqual(navigated, []);
   assert.equal(events, 2);
   assert.equal(scripts.length, 1, "the chunk is loaded once");
-  assert.equal(scripts[0].src, "https://app.example.com/_tokenhook/tokenhook-signin.0000.js");
+  assert.equal(scripts[0].src, "https://app.example.com/_tokenhook/tokenhook-session.0000.js");
   assert.equal(scripts[0].integrity, "sha256-test");
   assert.equal(scripts[0].crossOrigin, "");
   assert.equal(prompts(), 2);
@@ -274,7 +275,7 @@ test("errors: a chunk that cannot load is a network error, not an Event", async 
   const e = errors[0];
   assert.ok(e instanceof api.TokenHookError);
   assert.equal(e.code, "network");
-  assert.match(e.message, /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-signin\.0000\.js/);
+  assert.match(e.message, /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-session\.0000\.js/);
 });
 
 test("errors: a logout answer other than 2xx is an http error", async () => {
