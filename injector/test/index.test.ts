@@ -265,27 +265,20 @@ test("errors: the error event hands out a TokenHookError (TokenHook.TokenHookErr
   }
 });
 
-test("errors: a chunk that cannot load is a network error, not an Event", async () => {
-  const { w } = fakeWindow({ chunkFails: true });
-  const api = install(w, null);
-  const errors: unknown[] = [];
-  api.on("error", (e) => errors.push(e));
-  await api.signOut();
-  await until(() => errors.length > 0);
-  const e = errors[0];
-  assert.ok(e instanceof api.TokenHookError);
-  assert.equal(e.code, "network");
-  assert.match(e.message, /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-session\.0000\.js/);
-});
-
-test("errors: a logout answer other than 2xx is an http error", async () => {
-  const { w } = fakeWindow({ logout: () => new Response("no", { status: 503 }) });
-  const api = install(w, null);
-  const errors: unknown[] = [];
-  api.on("error", (e) => errors.push(e));
-  await api.signOut();
-  await until(() => errors.length > 0);
-  const e = errors[0];
-  assert.ok(e instanceof api.TokenHookError);
-  assert.deepEqual([e.code, e.status], ["http", 503]);
+test("errors: signOut's failures are TokenHookErrors: a chunk that cannot load (network), a logout answer other than 2xx (http)", async () => {
+  const cases: { name: string; opts: Parameters<typeof fakeWindow>[0]; code: string; status?: number; message: RegExp }[] = [
+    { name: "chunk", opts: { chunkFails: true }, code: "network", message: /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-session\.0000\.js/ },
+    { name: "logout 503", opts: { logout: () => new Response("no", { status: 503 }) }, code: "http", status: 503, message: /HTTP 503/ },
+  ];
+  for (const c of cases) {
+    const api = install(fakeWindow(c.opts).w, null);
+    const errors: unknown[] = [];
+    api.on("error", (e) => errors.push(e));
+    await api.signOut();
+    await until(() => errors.length > 0);
+    const e = errors[0];
+    assert.ok(e instanceof api.TokenHookError, c.name + ": not an Event or a plain Error");
+    assert.deepEqual([e.code, e.status], [c.code, c.status], c.name);
+    assert.match(e.message, c.message, c.name);
+  }
 });

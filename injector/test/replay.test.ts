@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { wrapFetch } from "../src/fetch";
 import { refusals, resource, REFUSED_MAX } from "../src/replay";
 import { wrapXHR } from "../src/xhr";
-import { counted, deps, network, Seen } from "./util";
+import { counted, deps, fakeXHR, network, Seen } from "./util";
 
 const page = "https://app.example.com/dash/";
 const denied = () => new Response('{"error":"invalid_token"}', { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token", error_description="wrong audience"' } });
@@ -75,35 +75,9 @@ test("fetch: a refusal in one page does not reach another page's table", async (
 
 test("XHR: a refused resource costs one refresh, then none; the app sees each 401", async () => {
   const t = counted();
-  const sent: string[] = [];
-  class Fake extends EventTarget {
-    readyState = 0;
-    status = 0;
-    responseText = "";
-    responseType = "";
-    url = "";
-    open(_m: string, url: string) {
-      this.url = url;
-      this.readyState = 1;
-    }
-    setRequestHeader(k: string, v: string) {
-      if (k.toLowerCase() === "authorization") sent.push(this.url + " " + v);
-    }
-    getResponseHeader(k: string) {
-      return k.toLowerCase() === "www-authenticate" && this.status === 401 ? 'Bearer error="invalid_token"' : null;
-    }
-    send() {
-      setTimeout(() => {
-        this.status = this.url.includes("/aud/") ? 401 : 200;
-        this.responseText = this.status === 401 ? "no" : "ok";
-        this.readyState = 4;
-        this.dispatchEvent(new Event("readystatechange"));
-        this.dispatchEvent(new Event("load"));
-        this.dispatchEvent(new Event("loadend"));
-      }, 0);
-    }
-    abort() {}
-  }
+  const { X: Fake, sent } = fakeXHR((s) =>
+    s.url.includes("/aud/") ? { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' }, body: "no" } : { status: 200, body: "ok" },
+  );
   const X = wrapXHR(Fake as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest }, deps(t.m, page));
   const run = (url: string) =>
     new Promise<number>((ok) => {
@@ -119,5 +93,6 @@ test("XHR: a refused resource costs one refresh, then none; the app sees each 40
   assert.equal(t.issued(), 2, "no refresh for the refused resource");
   assert.equal(sent.length, 5, "no replays");
   assert.equal(await run("/api/ok"), 200);
-  assert.equal(sent[sent.length - 1], "/api/ok Bearer tok2");
+  const last = sent[sent.length - 1];
+  assert.equal(last.url + " " + last.headers.authorization, "/api/ok Bearer tok2");
 });

@@ -2,72 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UserConfig } from "../src/config";
 import { wrapXHR } from "../src/xhr";
-import { counted, deps, flush, stubProver } from "./util";
-
-interface Sent {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-/** A minimal XMLHttpRequest over a fake network (node has none). */
-function fakeXHR(answer: (s: Sent) => Answer) {
-  const sent: Sent[] = [];
-  class X extends EventTarget {
-    readyState = 0;
-    status = 0;
-    responseText = "";
-    responseType = "";
-    private res: Record<string, string> = {};
-    private req: Sent | null = null;
-    private sync = false;
-    open(method: string, url: string, async?: boolean) {
-      this.sync = async === false;
-      this.req = { method, url, headers: {}, body: undefined };
-      this.readyState = 1;
-      this.status = 0;
-      this.dispatchEvent(new Event("readystatechange"));
-    }
-    setRequestHeader(n: string, v: string) {
-      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
-      const k = n.toLowerCase();
-      this.req.headers[k] = this.req.headers[k] ? this.req.headers[k] + ", " + v : v;
-    }
-    send(body?: unknown) {
-      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
-      const req = { ...this.req, body };
-      sent.push(req);
-      const answerNow = () => {
-        if (this.readyState !== 1) return;
-        const a = answer(req);
-        this.status = a.status;
-        this.res = {};
-        for (const k in a.headers || {}) this.res[k.toLowerCase()] = a.headers![k];
-        this.responseText = a.body || "";
-        this.readyState = 4;
-        for (const t of ["readystatechange", "load", "loadend"]) this.dispatchEvent(new Event(t));
-      };
-      if (this.sync) answerNow();
-      else setImmediate(answerNow);
-    }
-    abort() {
-      this.readyState = 0;
-    }
-    getResponseHeader(n: string) {
-      return this.res[n.toLowerCase()] ?? null;
-    }
-    set onload(fn: () => void) {
-      this.addEventListener("load", fn);
-    }
-  }
-  return { X, sent };
-}
+import { Answer, counted, deps, fakeXHR, flush, Sent, stubProver } from "./util";
 
 const page = "https://app.example.com/";
 

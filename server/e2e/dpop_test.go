@@ -85,25 +85,33 @@ func (k *proofKey) proof(t testing.TB, method, u, token, nonce string) string {
 	return raw
 }
 
-// tokenJKT returns the cnf.jkt of a token (its signature is the server's
-// business; this reads the claim).
-func tokenJKT(t *testing.T, token string) string {
+// jwtClaims decodes the claims of a JWT into v (the signature is the
+// server's business; this reads them).
+func jwtClaims(t *testing.T, jwt string, v any) {
 	t.Helper()
-	parts := strings.Split(token, ".")
+	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		t.Fatalf("token %.20q… is not a JWT", token)
+		t.Fatalf("%.20q… is not a JWT", jwt)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		err = json.Unmarshal(b, v)
 	}
+	if err != nil {
+		t.Fatalf("JWT claims %s: %v", b, err)
+	}
+}
+
+// tokenJKT returns the cnf.jkt of a token.
+func tokenJKT(t *testing.T, token string) string {
+	t.Helper()
 	var c struct {
 		Cnf struct {
 			JKT string `json:"jkt"`
 		} `json:"cnf"`
 	}
-	if err := json.Unmarshal(b, &c); err != nil || c.Cnf.JKT == "" {
-		t.Fatalf("token claims %s: no cnf.jkt (%v)", b, err)
+	if jwtClaims(t, token, &c); c.Cnf.JKT == "" {
+		t.Fatalf("token %.20q… has no cnf.jkt", token)
 	}
 	return c.Cnf.JKT
 }
@@ -416,20 +424,10 @@ XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
 // proofNonce returns the nonce claim of a DPoP proof.
 func proofNonce(t *testing.T, proof string) string {
 	t.Helper()
-	parts := strings.Split(proof, ".")
-	if len(parts) != 3 {
-		t.Fatalf("proof %.20q… is not a JWT", proof)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c struct {
 		Nonce string `json:"nonce"`
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	jwtClaims(t, proof, &c)
 	return c.Nonce
 }
 
