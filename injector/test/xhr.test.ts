@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { UserConfig } from "../src/config";
 import { wrapXHR } from "../src/xhr";
-import { Answer, counted, deps, fakeXHR, flush, Sent, stubProver } from "./util";
+import { manager } from "../src/tokens";
+import { Answer, counted, deps, fakeXHR, FakeClock, flush, Sent, stubProver } from "./util";
 
 const page = "https://app.example.com/";
 
@@ -179,4 +180,16 @@ test("XHR dpop: a fresh proof per sending; use_dpop_nonce is re-sent once with t
   assert.equal(c.status, 200);
   assert.equal(sent.length, 5);
   assert.equal(sent[4].headers.dpop, "p5:POST:https://app.example.com/api/c:tok1:n3");
+});
+
+test("XHR: a refused token with no better one to be had: the app sees the 401 once, and the resource is not marked", async () => {
+  let fetches = 0;
+  const same = manager(async () => (fetches++, { token: "same", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
+  const { X: Raw, sent } = fakeXHR(() => ({ status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' }, body: "no" }));
+  const X = wrapXHR(Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest }, deps(same, page));
+  const a = await run(X, "POST", "/api/r", "1");
+  assert.deepEqual([a.status, a.loads, a.changes.filter((s) => s === 4).length], [401, 1, 1]);
+  assert.equal(sent.length, 1, "nothing to replay with");
+  await run(X, "POST", "/api/r", "2");
+  assert.equal(fetches, 3, "the second 401 asks for a fresh token again: the resource was not marked as refusing one");
 });
