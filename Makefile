@@ -97,10 +97,12 @@ fmt:
 	@out=$$(find . -path '*/node_modules' -prune -o -name '*.go' -print | xargs gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## js: the injector's TypeScript type check and unit tests (node's runner).
+## js: the injector's TypeScript type check, the check that the checked-in
+## injector/tokenhook.d.ts is what tsc generates from src/tokenhook.ts (fix:
+## `npm run dts` in injector/), and the unit tests (node's runner).
 js:
 	@if [ -f injector/package.json ]; then \
-		cd injector && npm run --silent typecheck && npm test; \
+		cd injector && npm run --silent typecheck && npm run --silent dts:check && npm test; \
 	fi
 
 gotest:

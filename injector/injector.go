@@ -1,7 +1,7 @@
 // Package injector holds the TypeScript source of tokenhook's browser hook,
 // the script that adds "Authorization: Bearer <token>" to a page's matching
 // fetch and XMLHttpRequest calls, fetches and refreshes the viewer's token
-// from the tokenhook server, and offers window.TokenHook (see tokenhook.d.ts).
+// from the tokenhook server, and offers window.TokenHook (see src/tokenhook.ts, and tokenhook.d.ts generated from it).
 //
 // The sources are embedded so the server can bundle them at start-up
 // (package jsbundle) without node or a build step; their unit tests run with

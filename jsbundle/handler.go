@@ -14,14 +14,14 @@ const (
 
 // Handler serves GET and HEAD for /_tokenhook/tokenhook.js (cached five
 // minutes, revalidated by ETag), /_tokenhook/tokenhook.<hash>.js and the
-// chunks /_tokenhook/tokenhook-signin.<hash>.js and tokenhook-dpop.<hash>.js (cached a year,
+// chunks /_tokenhook/tokenhook-session.<hash>.js and tokenhook-dpop.<hash>.js (cached a year,
 // immutable). It answers 404 for every other path, 405 for other
 // methods, gzip when the client accepts it, and 304 when If-None-Match
 // names the current ETag.
 func (b *Bundle) Handler() http.Handler {
 	main := b.serve(cacheShort)
 	files := map[string]http.Handler{Prefix + "tokenhook.js": main, b.HashedPath(): b.serve(cacheImmutable)}
-	for _, c := range []*Bundle{b.signIn, b.dpop} {
+	for _, c := range []*Bundle{b.session, b.dpop} {
 		if c != nil {
 			files[c.HashedPath()] = c.serve(cacheImmutable)
 		}

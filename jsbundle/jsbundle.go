@@ -1,9 +1,10 @@
 // Package jsbundle builds tokenhook's browser script from the embedded
 // TypeScript sources (package injector) with esbuild's Go API, in memory, at
 // start-up, and serves it: a short-cached /_tokenhook/tokenhook.js and an
-// immutable, content-hashed /_tokenhook/tokenhook.<hash>.js, plus the
-// sign-in chunk /_tokenhook/tokenhook-signin.<hash>.js that the main script
-// loads on demand (by its SRI), each with an ETag and a gzip variant
+// immutable, content-hashed /_tokenhook/tokenhook.<hash>.js, plus the lazy
+// chunks the main script loads on demand (by their SRI): the session chunk
+// /_tokenhook/tokenhook-session.<hash>.js and, in dpop mode, the DPoP chunk
+// /_tokenhook/tokenhook-dpop.<hash>.js, each with an ETag and a gzip variant
 // compressed once at build time. It also renders the matching <script> tag
 // with Subresource Integrity.
 package jsbundle
@@ -35,33 +36,39 @@ const Prefix = "/_tokenhook/"
 
 // Bundle is a built script: immutable after Build, safe for concurrent use.
 type Bundle struct {
-	name string // file name stem: "tokenhook" or "tokenhook-signin"
+	name string // file name stem: "tokenhook", SessionName or DPoPName
 	code []byte // minified JavaScript
 	gz   []byte // code, gzip-compressed
 	hash string // first 16 hex digits of sha256(code)
 	sri  string // "sha384-…"
-	// signIn is the sign-in chunk the main script loads on demand (nil for
-	// a bundle built by BuildFS).
-	signIn *Bundle
+	// session is the session chunk the main script loads on demand (nil
+	// for a bundle built by BuildFS).
+	session *Bundle
 	// dpop is the DPoP chunk (key and proofs), loaded only in dpop mode
 	// (nil for a bundle built by BuildFS).
 	dpop *Bundle
 }
 
-// SignInName is the file name stem of the sign-in chunk.
-const SignInName = "tokenhook-signin"
+// SessionName is the file name stem of the session chunk (entry
+// src/session.ts): everything about the viewer's session beyond sending the
+// token the page has: sign-in (prompt, popup hand-over, login redirect), the
+// gate's hold, sign-out, connect, the refresh-and-replay after a refused
+// token, and the Dash renderer hooks.
+const SessionName = "tokenhook-session"
 
 // DPoPName is the file name stem of the DPoP chunk.
 const DPoPName = "tokenhook-dpop"
 
-// Build bundles injector.Sources: first the sign-in chunk (entry
-// src/signin.ts: prompt, popup, claim), then the main script (entry
-// src/index.ts), into which the chunk's hashed file name and SRI are
-// compiled (__SIGNIN__, __SIGNIN_SRI__), so the main script loads exactly
-// this chunk, checked by integrity. The chunk is served beside the main
-// script (see Handler) and is reachable as SignIn.
+// Build bundles injector.Sources: first the chunks (the session chunk, entry
+// src/session.ts, and the DPoP chunk, entry src/dpop.ts), then the main
+// script (entry src/index.ts), into which the chunks' hashed file names and
+// SRI are compiled (__SESSION__, __SESSION_SRI__, __DPOP__, __DPOP_SRI__),
+// so the main script loads exactly these chunks, checked by integrity, and
+// the route prefix (__PREFIX__, Prefix: the script's default base). The
+// chunks are served beside the main script (see Handler) and are reachable
+// as Session and DPoP.
 func Build() (*Bundle, error) {
-	chunk, err := buildEntry(injector.Sources, "src/signin.ts", SignInName, nil)
+	chunk, err := buildEntry(injector.Sources, "src/session.ts", SessionName, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,15 +77,16 @@ func Build() (*Bundle, error) {
 		return nil, err
 	}
 	b, err := buildEntry(injector.Sources, "src/index.ts", "tokenhook", map[string]string{
-		"__SIGNIN__":     strconvQuote(chunk.Filename()),
-		"__SIGNIN_SRI__": strconvQuote(chunk.sri256()),
-		"__DPOP__":       strconvQuote(dp.Filename()),
-		"__DPOP_SRI__":   strconvQuote(dp.sri256()),
+		"__PREFIX__":      strconvQuote(Prefix),
+		"__SESSION__":     strconvQuote(chunk.Filename()),
+		"__SESSION_SRI__": strconvQuote(chunk.sri256()),
+		"__DPOP__":        strconvQuote(dp.Filename()),
+		"__DPOP_SRI__":    strconvQuote(dp.sri256()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.signIn, b.dpop = chunk, dp
+	b.session, b.dpop = chunk, dp
 	return b, nil
 }
 
@@ -93,8 +101,8 @@ func (b *Bundle) sri256() string {
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// SignIn returns the sign-in chunk, or nil for a bundle built by BuildFS.
-func (b *Bundle) SignIn() *Bundle { return b.signIn }
+// Session returns the session chunk, or nil for a bundle built by BuildFS.
+func (b *Bundle) Session() *Bundle { return b.session }
 
 // DPoP returns the DPoP chunk (src/dpop.ts: the page's key and its proofs,
 // loaded only with --browser-token dpop), or nil for a bundle built by
@@ -213,8 +221,8 @@ func (b *Bundle) Gzip() []byte { return b.gz }
 // Hash returns the content hash used in the file name (16 hex digits).
 func (b *Bundle) Hash() string { return b.hash }
 
-// Filename returns "tokenhook.<hash>.js" ("tokenhook-signin.<hash>.js" for
-// the sign-in chunk).
+// Filename returns "tokenhook.<hash>.js" ("tokenhook-session.<hash>.js"
+// for the session chunk, "tokenhook-dpop.<hash>.js" for the DPoP chunk).
 func (b *Bundle) Filename() string { return b.name + "." + b.hash + ".js" }
 
 // HashedPath returns Prefix + Filename().
@@ -229,7 +237,7 @@ func (b *Bundle) SRI() string { return b.sri }
 // is written under a temporary name and renamed, so a reader never sees
 // half a file.
 func (b *Bundle) WriteFile(dir string) (string, error) {
-	for _, c := range []*Bundle{b.signIn, b.dpop} {
+	for _, c := range []*Bundle{b.session, b.dpop} {
 		if c == nil {
 			continue
 		}

@@ -20,8 +20,10 @@ import (
 )
 
 // sizeBudget is the issue's budget for the minified, gzipped main script;
-// chunkBudget is the sign-in chunk's (loaded only when a viewer must sign in
-// without leaving the page, on Dash pages, for signOut, and on the first 401).
+// sessionBudget is the session chunk's (src/session.ts, formerly called the
+// sign-in chunk: loaded only when a viewer must sign in, on gated pages
+// while signed out, on Dash pages, for signOut and connect, and on the first
+// 401).
 // The chunk's budget grew from 3072 by 320 bytes for the hijack-proof
 // hand-over (issue 10, defect 1: the one-time code from the popup, the
 // abortable claim, the short code the viewer compares with the sign-in window)
@@ -33,11 +35,15 @@ import (
 // for --browser-token dpop (issue 15: the DPoP chunk's name and SRI, the
 // switch on the token endpoint's first 400 with a DPoP-Nonce, the proof on
 // every matching fetch and XHR and their replays, the use_dpop_nonce retry). dpopBudget is
-// the DPoP chunk's (key and proofs, loaded only in dpop mode).
+// the DPoP chunk's (key and proofs, loaded only in dpop mode). The chunk's
+// budget grew by 32 bytes when the main script took on TokenHookError (issue
+// 13) within its own budget: the exact judgement of an XHR 401 (staleAnswer)
+// and the DPoP prover moved out of the main script, into this chunk and the
+// DPoP chunk.
 const (
-	sizeBudget  = 4608
-	chunkBudget = 3712
-	dpopBudget  = 1536
+	sizeBudget    = 4608
+	sessionBudget = 3744
+	dpopBudget    = 1536
 )
 
 func build(t testing.TB) *Bundle {
@@ -55,10 +61,10 @@ func TestSizeBudget(t *testing.T) {
 	if len(b.Gzip()) > sizeBudget {
 		t.Errorf("gzipped script is %d bytes, over the %d-byte budget", len(b.Gzip()), sizeBudget)
 	}
-	c := b.SignIn()
-	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", c.Filename(), len(c.Code()), len(c.Gzip()), chunkBudget)
-	if len(c.Gzip()) > chunkBudget {
-		t.Errorf("gzipped sign-in chunk is %d bytes, over the %d-byte budget", len(c.Gzip()), chunkBudget)
+	c := b.Session()
+	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", c.Filename(), len(c.Code()), len(c.Gzip()), sessionBudget)
+	if len(c.Gzip()) > sessionBudget {
+		t.Errorf("gzipped session chunk is %d bytes, over the %d-byte budget", len(c.Gzip()), sessionBudget)
 	}
 	dp := b.DPoP()
 	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", dp.Filename(), len(dp.Code()), len(dp.Gzip()), dpopBudget)
@@ -73,9 +79,9 @@ func TestBuildIdentity(t *testing.T) {
 	if !strings.HasPrefix(code, "(()=>{") || !strings.HasSuffix(strings.TrimSpace(code), "})();") {
 		t.Errorf("not an IIFE: %.40q … %.40q", code, code[max(0, len(code)-40):])
 	}
-	c := b.SignIn()
+	c := b.Session()
 	if c == nil {
-		t.Fatal("no sign-in chunk")
+		t.Fatal("no session chunk")
 	}
 	chunk := string(c.Code())
 	for _, want := range []string{"TokenHook", "X-TokenHook", c.Filename(), c.sri256()} {
@@ -83,12 +89,14 @@ func TestBuildIdentity(t *testing.T) {
 			t.Errorf("main script lacks %q", want)
 		}
 	}
-	for _, want := range []string{"ADD_HTTP_HEADERS", "tokenhook:signed-in", "claim", "popup=1", "Sign in to continue"} {
+	// What the session chunk holds: sign-in (prompt, popup hand-over), the
+	// Dash hooks, the 401 replay (its X-TokenHook-Stale hash), sign-out.
+	for _, want := range []string{"ADD_HTTP_HEADERS", "tokenhook:signed-in", "claim", "popup=1", "Sign in to continue", "JWT Expired", "logout"} {
 		if !strings.Contains(chunk, want) {
-			t.Errorf("sign-in chunk lacks %q", want)
+			t.Errorf("session chunk lacks %q", want)
 		}
 	}
-	if !strings.HasPrefix(c.Filename(), SignInName+".") || c.HashedPath() != Prefix+c.Filename() {
+	if !strings.HasPrefix(c.Filename(), SessionName+".") || c.HashedPath() != Prefix+c.Filename() {
 		t.Errorf("chunk name %q, path %q", c.Filename(), c.HashedPath())
 	}
 	if len(b.Hash()) != 16 || b.HashedPath() != "/_tokenhook/tokenhook."+b.Hash()+".js" {
@@ -153,10 +161,11 @@ func TestHandler(t *testing.T) {
 		{name: "304", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"` + b.Hash() + `"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "304 weak, list, gzip tag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"old", W/"` + b.Hash() + `-gz"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "stale etag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"0000000000000000"`}, status: 200, cache: cacheShort, body: b.Code()},
-		{name: "sign-in chunk", method: "GET", path: b.SignIn().HashedPath(), status: 200, cache: cacheImmutable, body: b.SignIn().Code()},
-		{name: "sign-in chunk gzip", method: "GET", path: b.SignIn().HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.SignIn().Gzip()},
+		{name: "session chunk", method: "GET", path: b.Session().HashedPath(), status: 200, cache: cacheImmutable, body: b.Session().Code()},
+		{name: "session chunk gzip", method: "GET", path: b.Session().HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.Session().Gzip()},
 		{name: "dpop chunk", method: "GET", path: b.DPoP().HashedPath(), status: 200, cache: cacheImmutable, body: b.DPoP().Code()},
-		{name: "unknown chunk hash", method: "GET", path: "/_tokenhook/tokenhook-signin.0123456789abcdef.js", status: 404},
+		{name: "unknown chunk hash", method: "GET", path: "/_tokenhook/tokenhook-session.0123456789abcdef.js", status: 404},
+		{name: "the chunk's old name", method: "GET", path: "/_tokenhook/tokenhook-signin." + b.Session().Hash() + ".js", status: 404},
 		{name: "unknown hash", method: "GET", path: "/_tokenhook/tokenhook.0123456789abcdef.js", status: 404},
 		{name: "unknown name", method: "GET", path: "/_tokenhook/other.js", status: 404},
 		{name: "POST", method: "POST", path: "/_tokenhook/tokenhook.js", status: 405},
@@ -195,8 +204,8 @@ func TestHandler(t *testing.T) {
 				}
 			}
 			hash := b.Hash()
-			if strings.Contains(tc.path, SignInName) {
-				hash = b.SignIn().Hash()
+			if strings.Contains(tc.path, SessionName) {
+				hash = b.Session().Hash()
 			} else if strings.Contains(tc.path, DPoPName) {
 				hash = b.DPoP().Hash()
 			}
@@ -252,7 +261,7 @@ func TestWriteFile(t *testing.T) {
 	if err != nil || !bytes.Equal(got, b.Code()) {
 		t.Fatalf("file content differs (err %v)", err)
 	}
-	for _, c := range []*Bundle{b.SignIn(), b.DPoP()} {
+	for _, c := range []*Bundle{b.Session(), b.DPoP()} {
 		chunk, err := os.ReadFile(filepath.Join(dir, c.Filename()))
 		if err != nil || !bytes.Equal(chunk, c.Code()) {
 			t.Fatalf("chunk %s not written beside the script (err %v)", c.Filename(), err)

@@ -1,5 +1,10 @@
 // Configuration from the script tag's data attributes and window.TokenHookConfig.
 import { glob, normalizeOrigin, Rules } from "./match";
+import type { TokenHookConfig, TokenHookTokenResult } from "./tokenhook";
+
+// The path tokenhook serves its routes under (jsbundle.Prefix, compiled in
+// by the build): the default base.
+declare const __PREFIX__: string;
 
 /** A token with its expiry (ms since epoch), as a source returns it. */
 export interface Token {
@@ -8,42 +13,10 @@ export interface Token {
 }
 
 /** What a custom token function may return. */
-export type CustomResult = string | null | { access_token: string; expires_at?: number };
+export type CustomResult = TokenHookTokenResult;
 
 /** The page-supplied configuration object (window.TokenHookConfig); all optional. */
-export interface UserConfig {
-  methods?: string | string[];
-  include?: string | string[];
-  exclude?: string | string[];
-  origins?: string | string[];
-  header?: string;
-  scheme?: string;
-  source?: string;
-  overwrite?: boolean | string;
-  /** Where the tokenhook routes live; default "/_tokenhook/". */
-  base?: string;
-  /** Custom token source; rejected is the token a backend refused, if any. */
-  token?: (rejected?: string) => Promise<CustomResult> | CustomResult;
-  /** Replaces the default "not signed in" handling (navigate / event). */
-  onLoginRequired?: () => void;
-  /** Hide the page until a token is available; hold requests while signed out. */
-  gate?: boolean | string;
-  /** Reload the page once a popup sign-in was collected. */
-  reload?: boolean | string;
-  /** Sign-in prompt: heading text, button text, extra class and CSS for the prompt's shadow root. */
-  signinText?: string;
-  signinButton?: string;
-  signinClass?: string;
-  signinStyle?: string;
-  /** window.open features of the sign-in popup (default "popup,width=520,height=680"). */
-  popupFeatures?: string;
-  /**
-   * Connection rules: exact origin -> connection name. Requests to such an
-   * origin get that connection's token (never the sign-in token). Data
-   * attribute form: "https://api.example=data https://sql.example:8443=warehouse".
-   */
-  connections?: string | { [origin: string]: string };
-}
+export type UserConfig = TokenHookConfig;
 
 /** The parsed configuration. */
 export interface Config extends Rules {
@@ -54,8 +27,7 @@ export interface Config extends Rules {
   /** Storage key or cookie name for the storage sources. */
   key: string;
   overwrite: boolean;
-  base: string;
-  /** The merged raw options (token, onLoginRequired; the sign-in chunk reads its own keys). */
+  /** The merged raw options (token, onLoginRequired; the session chunk reads its own keys). */
   opts: UserConfig;
   /** Values refused while parsing (the script warns about them on the console). */
   errors: string[];
@@ -114,7 +86,7 @@ export function parse(data: { [k: string]: string | undefined }, user?: UserConf
     key,
     overwrite: on(u.overwrite),
     opts: u,
-    base: u.base || "/_tokenhook/",
+    base: u.base || __PREFIX__,
     errors,
   };
 }

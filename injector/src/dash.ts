@@ -15,14 +15,11 @@
 // request_refresh_jwt hands over the current token and never forces
 // another refresh: a callback the app refuses costs the provider nothing.
 import { headerValue } from "./headers";
+import type { TokenHookDashHooks } from "./tokenhook";
 import { Clock, Manager } from "./tokens";
 
 /** The renderer hooks; every key is defined (the renderer checks !== null). */
-export interface DashHooks {
-  request_pre: (payload: unknown) => void;
-  request_post: (payload: unknown, response: unknown) => void;
-  request_refresh_jwt: (old: string | null) => Promise<string | null>;
-}
+export type DashHooks = TokenHookDashHooks;
 
 /** The part of window the hooks look at. */
 export interface DashWindow {

@@ -3,6 +3,8 @@
 // thumbprint, and proofs signed with it. No DOM access besides indexedDB,
 // crypto and the chunk hand-over, so it runs under node's test runner (where
 // IndexedDB is absent and the key lives in memory).
+import { b64u } from "./b64";
+import type { Prover } from "./tokens";
 
 /** The public half of a P-256 key as a JWK, with only the members RFC 7638 hashes. */
 export interface PublicJwk {
@@ -26,14 +28,6 @@ const STORE = "keys";
 const NAME = "dpop";
 /** How long IndexedDB may take before the key falls back to memory (ms). */
 const IDB_TIMEOUT = 3000;
-
-/** base64url without padding. */
-export function b64u(bytes: ArrayBuffer | Uint8Array): string {
-  let s = "";
-  const b = new Uint8Array(bytes);
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
 
 async function sha256(s: string): Promise<string> {
   return b64u(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
@@ -166,15 +160,40 @@ export async function proof(
   return input + "." + b64u(sig);
 }
 
+/**
+ * prover loads the page's key (loadKey) and returns the proofs the fetch
+ * and XHR wrappers and the token source sign with: each carries the latest
+ * DPoP-Nonce an answer brought.
+ */
+export async function prover(idb?: IDBFactory | null): Promise<Prover> {
+  const key = await loadKey(idb);
+  let nonce: string | undefined;
+  return {
+    sign: (m, u, t) => proof(key, m, u, t, nonce),
+    nonce: (h) => noteNonce(h, (n) => (nonce = n)),
+  };
+}
+
+/**
+ * noteNonce hands an answer's DPoP-Nonce to keep and reports whether the
+ * answer asks to retry with it (WWW-Authenticate: DPoP error="use_dpop_nonce").
+ */
+export function noteNonce(h: { get(name: string): string | null }, keep: (nonce: string) => void): boolean {
+  const n = h.get("DPoP-Nonce");
+  if (n) keep(n);
+  return !!n && /use_dpop_nonce/.test(h.get("WWW-Authenticate") || "");
+}
+
 /** What this file hands the main script when loaded as a lazy chunk. */
 export interface DpopChunk {
+  prover: typeof prover;
   loadKey: typeof loadKey;
   proof: typeof proof;
 }
 
-// Loaded by the main script as a chunk (as the sign-in chunk is), which set
+// Loaded by the main script as a chunk (as the session chunk is), which set
 // .th on this script element: hand it the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: DpopChunk) => void }) | null;
-  if (s && s.th) s.th({ loadKey, proof });
+  if (s && s.th) s.th({ prover, loadKey, proof });
 }

@@ -16,7 +16,7 @@ export interface Deps {
   self: string;
   /** True once dash() was called: Dash endpoints are decorated for every method. */
   dash(): boolean;
-  /** Loads the sign-in chunk, which holds the 401 path (replay.ts). */
+  /** Loads the session chunk, which holds the 401 path (replay.ts). */
   load(): Promise<Replay>;
   /** Reports a token failure (and starts sign-in when it is login_required). */
   fail(e: unknown): void;
@@ -64,8 +64,8 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     // given in init is sent again from init (unless it is a stream).
     const spare = req && req.clone();
     let res = await orig(req || url, { ...i, headers: h });
-    if (pr && pr.nonce(res)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
-    // A 401: the refresh and the replay are in the sign-in chunk (replay.ts).
+    if (pr && pr.nonce(res.headers)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
+    // A 401: the refresh and the replay are in the session chunk (replay.ts).
     return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
   };
 }

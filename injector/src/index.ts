@@ -2,29 +2,25 @@
 // page's matching fetch and XMLHttpRequest calls. Entry point of the bundle.
 import { cookie, fromResult, on, parse, readStored } from "./config";
 import type { DashHooks } from "./dash";
+import { asError } from "./errors";
+import { TokenHookAPI, TokenHookError } from "./tokenhook";
 import { Deps, wrapFetch } from "./fetch";
 import { wrapXHR } from "./xhr";
 import type { DpopChunk } from "./dpop";
-import type { Chunk, Host } from "./signin";
+import type { Chunk, Host } from "./session";
 import { Clock, manager, Manager, Prover, server, Source } from "./tokens";
 
-// The sign-in chunk's file name and Subresource Integrity, set by the build
-// (esbuild define).
-declare const __SIGNIN__: string;
-declare const __SIGNIN_SRI__: string;
+// The session chunk's file name and Subresource Integrity (session.ts:
+// sign-in, sign-out, connect, the gate's hold, the 401 replay, the Dash
+// hooks), set by the build (esbuild define).
+declare const __SESSION__: string;
+declare const __SESSION_SRI__: string;
 // The same for the DPoP chunk (key and proofs), loaded in dpop mode only.
 declare const __DPOP__: string;
 declare const __DPOP_SRI__: string;
 
 /** window.TokenHook. */
-export interface API {
-  getToken(): Promise<string | null>;
-  signIn(): void;
-  signOut(): Promise<void>;
-  on(event: string, fn: (arg?: any) => void): () => void;
-  dash(): DashHooks;
-  connect(name: string): Promise<boolean>;
-}
+export type API = TokenHookAPI;
 
 /**
  * install wires everything into w (the window) and returns the API, or the
@@ -37,7 +33,8 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const loc = w.location;
   const cfg = parse(script ? script.dataset : {}, w.TokenHookConfig);
   if (cfg.errors.length) console.warn("tokenhook: ignored", cfg.errors);
-  const base = new URL(cfg.base, loc.href).href;
+  // Absolute from here on: the routes are excluded from decoration by it.
+  const base = (cfg.base = new URL(cfg.base, loc.href).href);
   const subs: { [event: string]: ((arg?: any) => void)[] } = {};
   // Listeners run in their own tasks: a throwing listener cannot break us.
   const emit = (event: string, arg?: unknown) => {
@@ -47,7 +44,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const f: typeof fetch = w.fetch.bind(w);
   let src: Source;
   // X-TokenHook-Stale's hash is in the chunk: only a refused token needs it.
-  const hash = (t: string) => load().then((m) => m.stale(t), () => "");
+  const hash = (t: string): Promise<string> => use("stale", t);
   // --browser-token none (the token endpoint says so): the page holds no
   // token; matching requests carry X-TokenHook: 1 and tokenhook adds the
   // session's token on its way to the app.
@@ -60,20 +57,9 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const dpop = () =>
     (dp =
       dp ||
-      chunkOf<DpopChunk>(__DPOP__, __DPOP_SRI__).then(async (k) => {
-        const key = await k.loadKey();
-        let nonce: string | undefined;
-        cfg.header = "Authorization";
-        cfg.scheme = "DPoP";
-        return (d.pr = {
-          sign: (m, u, t) => k.proof(key, m, u, t, nonce),
-          nonce(res) {
-            const n = res.headers.get("DPoP-Nonce");
-            if (n) nonce = n;
-            return !!n && /use_dpop_nonce/.test(res.headers.get("WWW-Authenticate") || "");
-          },
-        });
-      }));
+      chunkOf<DpopChunk>(__DPOP__, __DPOP_SRI__)
+        .then((k) => k.prover())
+        .then((p) => ((cfg.header = "Authorization"), (cfg.scheme = "DPoP"), (d.pr = p))));
   if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff, dpop, () => d.pr);
   else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.opts.token!(r)).then(fromResult);
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
@@ -92,7 +78,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const plain = src;
   if (gate)
     src = (r) =>
-      Promise.resolve(plain(r)).catch((e) => load().then((m) => m.hold(host, e, src)));
+      Promise.resolve(plain(r)).catch((e) => load().then((m) => m.hold(host, asError(e), src)));
   const tokens = manager(
     src,
     cfg.source === "server" || cfg.source === "custom",
@@ -101,7 +87,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       html.visibility = "";
       emit("token", none ? null : t);
     },
-    (e) => emit("error", e),
+    (e) => emit("error", asError(e)),
   );
 
   // One token cache per connection, made on its first request.
@@ -109,8 +95,8 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
   const conn = (n: string) =>
     (conns[n] = conns[n] || manager(server(f, base + "token?connection=" + encodeURIComponent(n), clock.now, hash, n), true, clock, () => 0, fail));
 
-  // The sign-in chunk (prompt, popup, claim, redirect, sign-out), loaded on
-  // first need and checked by its integrity.
+  // The session chunk (session.ts), loaded on first need and checked by its
+  // integrity.
   let chunk: Promise<Chunk> | undefined;
   const host: Host = {
     base,
@@ -129,12 +115,12 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       s.integrity = sri;
       s.crossOrigin = ""; // the empty value means "anonymous"
       s.th = ok;
-      s.onerror = no;
+      s.onerror = () => no(Error("cannot load " + s.src));
       doc.head.appendChild(s);
     });
   }
-  const load = (): Promise<Chunk> => (chunk = chunk || chunkOf<Chunk>(__SIGNIN__, __SIGNIN_SRI__));
-  const use = (k: "signIn" | "signOut" | "connect", n?: string): Promise<any> => load().then((m: any) => m[k](host, n), (e) => emit("error", e));
+  const load = (): Promise<Chunk> => (chunk = chunk || chunkOf<Chunk>(__SESSION__, __SESSION_SRI__));
+  const use = (k: "signIn" | "signOut" | "connect" | "stale" | "dash" | "request_pre" | "request_refresh_jwt", n?: unknown): Promise<any> => load().then((m: any) => m[k](host, n), fail);
 
   // Not signed in: emit loginrequired, then the app's handler, or the chunk
   // (a prompt in frames and on gated pages, else the login redirect).
@@ -144,8 +130,12 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     use("signIn");
   };
   // A connection the viewer has not linked: connectionrequired {name,
-  // connectUrl}, and the chunk loads for TokenHook.connect.
-  const fail = (e: any) => (e.name === "login_required" ? signIn() : e.c ? (load(), emit("connectionrequired", e.c)) : emit("error", e));
+  // connectUrl}, and the chunk loads for TokenHook.connect. Anything else
+  // is an "error" event, always a TokenHookError.
+  const fail = (x: unknown) => {
+    const e = asError(x);
+    e.code === "login_required" ? signIn() : e.connectUrl ? (load(), emit("connectionrequired", { name: e.connection, connectUrl: e.connectUrl })) : emit("error", e);
+  };
   let dashHooks: DashHooks | undefined;
   const d: Deps = {
     cfg,
@@ -181,11 +171,11 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     // renderer's first requests carry the token before the store is seeded.
     dash() {
       if (!dashHooks) {
-        const p = load().then((m) => m.dash(host));
+        use("dash");
         dashHooks = {
-          request_pre: (x) => p.then((h) => h.request_pre(x)),
+          request_pre: (x) => use("request_pre", x),
           request_post: () => undefined,
-          request_refresh_jwt: (old) => p.then((h) => h.request_refresh_jwt(old)),
+          request_refresh_jwt: (old) => use("request_refresh_jwt", old),
         };
       }
       return dashHooks;
@@ -193,6 +183,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
     // In the chunk, which connectionrequired already loaded: the popup
     // opens within the app's click.
     connect: (n) => use("connect", n),
+    TokenHookError,
   };
   w.TokenHook = Object.freeze(api);
   // Warm the cache so the first request does not wait. Signed out, a

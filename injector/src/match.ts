@@ -15,6 +15,12 @@ export interface Rules {
    * token it gets.
    */
   origins: { [origin: string]: string };
+  /**
+   * Where tokenhook's own routes live (the configured base, ending in "/";
+   * relative to the page's origin, or absolute): requests under it are
+   * never decorated.
+   */
+  base: string;
 }
 
 /**
@@ -73,7 +79,7 @@ export const dashPath = /\/_dash-[^/]*$/;
  * is where the browser sends a relative URL) and applies all rules. self is
  * the page's own origin, location.origin: never derived from base, so a
  * <base href="https://elsewhere/"> cannot make elsewhere "the page's own
- * origin". Our own endpoints under /_tokenhook/ are never decorated. When
+ * origin". tokenhook's own routes (everything under r.base) are never decorated. When
  * dash is true, Dash renderer endpoints are decorated whatever their method
  * (its layout/dependencies GETs must carry the token too).
  */
@@ -84,7 +90,7 @@ export function shouldDecorate(method: string, url: string, base: string, self: 
   } catch (e) {
     return false;
   }
-  if (!originAllowed(u, self, r.origins) || /^\/_tokenhook\//.test(u.pathname)) return false;
+  if (!originAllowed(u, self, r.origins) || !u.href.indexOf(new URL(r.base, self).href)) return false;
   if (!pathAllowed(u.pathname, r)) return false;
   return methodAllowed(method, r.methods) || (!!dash && dashPath.test(u.pathname));
 }

@@ -1,4 +1,4 @@
-// The 401 path (in the sign-in chunk, loaded on the first 401): refresh once
+// The 401 path (in the session chunk, loaded on the first 401): refresh once
 // and replay once when an answer refuses the token a request carried; and,
 // when the replay with the fresh token is refused too, believe the resource:
 // the token is fine and this resource says no (wrong audience, missing
@@ -9,6 +9,7 @@
 import type { Deps } from "./fetch";
 import { headerValue, staleAnswer } from "./headers";
 import type { Manager } from "./tokens";
+import type { State } from "./xhr";
 
 /** How long a resource that refused a fresh token is believed (ms). */
 export const REFUSED_FOR = 60000;
@@ -100,9 +101,23 @@ export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Respon
   return a;
 }
 
+/**
+ * xhr judges a decorated XHR's 401 the wrapper held back (s: its state;
+ * www, body: the answer's WWW-Authenticate and text): when it refuses the
+ * token sent, the first time it resolves to a token to re-send with (see
+ * renew); a refused re-sending marks the resource (see refused). null: the
+ * app gets the 401.
+ */
+export function xhr(d: Deps, s: State, www: string | null, body: string): Promise<string | null> | null {
+  const url = String(s.args[1]);
+  if (!staleAnswer(401, www, body)) return null;
+  if (s.replayed) return refused(d, url), null;
+  s.replayed = true;
+  return renew(d, s.m!, url, s.token!);
+}
+
 /** What the chunk offers the fetch and XHR wrappers. */
 export interface Replay {
   again: typeof again;
-  renew: typeof renew;
-  refused: typeof refused;
+  xhr: typeof xhr;
 }

@@ -1,51 +1,15 @@
-// The sign-in chunk: a second bundle the main script loads only when a
-// viewer must sign in without leaving the page (inside an iframe, or a gated
-// page whose refresh failed). It shows the "Sign in to continue" prompt,
-// opens the popup on the click, and collects the result with a claim. The
+// Sign-in without leaving the page (part of the session chunk): inside an
+// iframe, or on a gated page whose refresh failed, it shows the "Sign in to
+// continue" prompt, opens the popup on the click, and collects the result
+// with a claim; a top-level page goes to the login route instead. The
 // sign-in window vouches for this frame in one of two ways: it posts a
 // one-time code to its opener (the claim carries it), or, with no opener
 // (COOP, noopener, Tableau Desktop's system browser), the viewer confirms
 // there the short code this prompt shows. Either way a sign-in somebody
 // else started can never be claimed by them.
-import { Config, on, Token } from "./config";
-import { hooks, DashHooks } from "./dash";
-import { Clock, Manager, Source, staleHash } from "./tokens";
-import { again, refused, renew, Replay } from "./replay";
-
-/** What the main script hands to the chunk. */
-export interface Host {
-  /** Absolute URL of tokenhook's routes, ending in "/". */
-  base: string;
-  /** The original (unwrapped) fetch. */
-  f: typeof fetch;
-  /** The window. */
-  w: Window;
-  /** The parsed configuration (cfg.opts: the raw merged options). */
-  cfg: Config;
-  /** The token cache (signOut clears it). */
-  tokens: Manager;
-  /** A connection's token cache. */
-  conn(name: string): Manager;
-  /** Emits a TokenHook event. */
-  emit(event: string, arg?: unknown): void;
-  /** Reports a token failure (sign-in starts when it is login_required). */
-  fail(e: unknown): void;
-  /** Set once the page started navigating to the login route. */
-  left?: boolean;
-  /** Releases the token fetch a gated page holds while signed out (set by hold). */
-  done?(): void;
-}
-
-/** What the chunk hands back to the main script. */
-export interface Chunk extends Replay {
-  dash(h: Host): DashHooks;
-  signIn(h: Host): void;
-  show(h: Host): void;
-  signOut(h: Host): Promise<void>;
-  connect(h: Host, name: string): Promise<boolean>;
-  stale(token: string): Promise<string>;
-  hold(h: Host, e: Error, src: Source): Promise<Token>;
-}
+import { b64u } from "./b64";
+import { on } from "./config";
+import type { Host } from "./session";
 
 /** A prepared popup sign-in: the secret never leaves this page's memory. */
 export interface Pending {
@@ -60,11 +24,6 @@ export interface Pending {
 /** How long one sign-in may take (the server's rendezvous TTL). */
 export const TTL = 300000;
 
-/** b64 is unpadded base64url. */
-export function b64(d: Uint8Array): string {
-  return btoa(String.fromCharCode.apply(null, d as any)).replace(/[+/=]/g, (c) => (c === "+" ? "-" : c === "/" ? "_" : ""));
-}
-
 /**
  * newChannel makes a channel id (18 random bytes), a secret (32 random
  * bytes) and the secret's S256 challenge. It is computed before the click:
@@ -72,10 +31,10 @@ export function b64(d: Uint8Array): string {
  * synchronously inside the click handler to count as a user gesture.
  */
 export async function newChannel(c: Crypto): Promise<Pending> {
-  const secret = b64(c.getRandomValues(new Uint8Array(32)));
-  const channel = b64(c.getRandomValues(new Uint8Array(18)));
+  const secret = b64u(c.getRandomValues(new Uint8Array(32)));
+  const channel = b64u(c.getRandomValues(new Uint8Array(18)));
   const d = new Uint8Array(await c.subtle.digest("SHA-256", new TextEncoder().encode(secret)));
-  return { channel, secret, challenge: b64(d), short: shortCode(d) };
+  return { channel, secret, challenge: b64u(d), short: shortCode(d) };
 }
 
 /**
@@ -255,12 +214,6 @@ async function claim(h: Host, cur: UI, p: Pending, popup: Window | null): Promis
   }
 }
 
-/** dash builds the Dash renderer hooks (see dash.ts) for TokenHook.dash(). */
-export function dash(h: Host): DashHooks {
-  const c = h.cfg;
-  return hooks(h.tokens, c, h.w as any, { set: (fn: () => void, ms: number) => h.w.setTimeout(fn, ms) } as Clock, h.fail, (fn) => (h.w as any).TokenHook.on("token", fn));
-}
-
 /** finish: the sign-in was collected; the frame now has its session cookie. */
 function finish(h: Host): void {
   h.tokens.clear();
@@ -282,77 +235,4 @@ export function signIn(h: Host): void {
   if (h.left) return;
   h.left = true;
   loc.assign(h.base + "login?rd=" + encodeURIComponent(loc.pathname + loc.search + loc.hash));
-}
-
-/**
- * signOut (TokenHook.signOut): forgets the token, ends the server session
- * (POST <base>logout), emits "signedout", then a top-level page follows the
- * provider's logout URL if the server gave one (http or https only). A frame
- * stays where it is: the provider's pages refuse framing.
- */
-export async function signOut(h: Host): Promise<void> {
-  h.tokens.clear();
-  const loc = h.w.location;
-  let to = "";
-  try {
-    const r = await h.f(h.base + "logout", { method: "POST", headers: { "X-TokenHook": "1" }, credentials: "same-origin" });
-    to = (await r.json()).logout_url || "";
-  } catch (e) {
-    h.emit("error", e);
-  }
-  h.emit("signedout");
-  if (to && h.w.top === h.w.self && /^https?:$/.test(new URL(to, loc.href).protocol)) loc.assign(to);
-}
-
-/** connectURL is the route that links connection name, coming back to rd. */
-export function connectURL(base: string, name: string, rd: string): string {
-  return base + "connect/" + encodeURIComponent(name) + "?rd=" + encodeURIComponent(rd);
-}
-
-/**
- * connect (TokenHook.connect, called from the app's click handler): opens
- * the connect route for name in a popup, then, once the viewer closed it,
- * fetches the connection's token afresh; resolves true and emits "connected"
- * {name} when there is one. With the popup blocked, the page goes to the
- * connect route and comes back.
- */
-export function connect(h: Host, name: string): Promise<boolean> {
-  const w = h.w;
-  const loc = w.location;
-  const u = connectURL(h.base, name, loc.pathname + loc.search + loc.hash);
-  const popup = w.open(u + "&popup=1", "tokenhook-connect", h.cfg.opts.popupFeatures || "popup,width=520,height=680");
-  if (!popup) return loc.assign(u), Promise.resolve(false);
-  return new Promise((ok) => {
-    const t = w.setInterval(() => {
-      if (!popup.closed) return;
-      w.clearInterval(t);
-      const m = h.conn(name);
-      m.clear();
-      m.get()
-        .catch(() => null)
-        .then((tok) => {
-          if (tok) h.emit("connected", { name });
-          ok(!!tok);
-        });
-    }, 500);
-  });
-}
-
-/**
- * hold (gated pages): a token fetch that finds the viewer signed out starts
- * sign-in and waits until it is collected, then fetches again: the requests
- * waiting for it are held, not sent without the header or dropped, and go
- * out with their bodies intact. Other errors pass through.
- */
-export function hold(h: Host, e: Error, src: Source): Promise<Token> {
-  if (e.name !== "login_required") throw e;
-  h.fail(e);
-  return new Promise<void>((ok) => (h.done = ok)).then(() => src());
-}
-
-// Loaded by the main script, which set .th on this script element: hand it
-// the entry points.
-if (typeof document !== "undefined") {
-  const s = document.currentScript as (HTMLScriptElement & { th?: (c: Chunk) => void }) | null;
-  if (s && s.th) s.th({ dash, signIn, show, signOut, connect, stale: staleHash, hold, again, renew, refused });
 }

@@ -2,7 +2,9 @@
 // proactive refresh before expiry, forced refresh after a rejection. A
 // resource refusing a fresh token does not mark the token (replay.ts keeps
 // that per resource): the token keeps serving every other request.
+import { b64u } from "./b64";
 import { Token } from "./config";
+import { TokenHookError } from "./tokenhook";
 
 /** Timer and clock, injectable for tests. */
 export interface Clock {
@@ -116,8 +118,8 @@ export function manager(src: Source, cache: boolean, clock: Clock, onToken: (t: 
 export interface Prover {
   /** A fresh DPoP proof for a request (method, absolute URL) and the token going with it. */
   sign(method: string, url: string, token?: string): Promise<string>;
-  /** Notes the DPoP-Nonce of an answer; true when the answer asks to retry with it. */
-  nonce(res: Response): boolean;
+  /** Notes the DPoP-Nonce of an answer's headers; true when the answer asks to retry with it (use_dpop_nonce). */
+  nonce(headers: { get(name: string): string | null }): boolean;
 }
 
 /**
@@ -128,19 +130,19 @@ export interface Prover {
 export async function staleHash(token: string): Promise<string> {
   const c = typeof crypto !== "undefined" ? crypto.subtle : undefined;
   if (!c) return "";
-  const d = new Uint8Array(await c.digest("SHA-256", new TextEncoder().encode(token)));
-  return btoa(String.fromCharCode.apply(null, d as any)).replace(/[+/=]/g, (c) => (c === "+" ? "-" : c === "/" ? "_" : ""));
+  return b64u(await c.digest("SHA-256", new TextEncoder().encode(token)));
 }
 
 /**
  * server is the default source: GET <base>token with X-TokenHook: 1 (the
  * server's CSRF guard) and, after a rejection, X-TokenHook-Stale (hash:
- * staleHash, which the main script borrows from the sign-in chunk). The
+ * staleHash, which the main script borrows from the session chunk). The
  * answer's expires_at is moved onto the local clock using the response's
- * Date header, so a skewed viewer clock neither spins nor overstays. For a
- * connection's source (conn: its name), a 401 connection_required rejects
- * with an error whose c is {name, connectUrl}. A 401 login_required rejects
- * with an error named "login_required". An answer with token_type "none"
+ * Date header, so a skewed viewer clock neither spins nor overstays. It
+ * rejects with a TokenHookError: code login_required or
+ * connection_required for a 401 saying so (for a connection's source, conn
+ * is its name and connectUrl the server's connect route), else http. An
+ * answer with token_type "none"
  * (the server keeps the token) gives the token "1" and calls bff first.
  * An answer {"token_type":"DPoP"} without a token, or a 400, with a
  * DPoP-Nonce (--browser-token dpop: the request needs a proof) switches to
@@ -160,18 +162,18 @@ export function server(f: typeof fetch, url: string, now: () => number, hash: (t
     // dpop: the answer names the scheme without a token (or a proof's
     // nonce is stale): ask again with a proof and the nonce.
     if (dpop && res.headers.get("DPoP-Nonce") && (res.status === 400 || (body.token_type === "DPoP" && !body.access_token))) {
-      (p = await dpop()).nonce(res);
+      (p = await dpop()).nonce(res.headers);
       res = await go(p);
       body = await json();
     }
-    if (p) p.nonce(res);
-    // login_required, connection_required: an error by that name; for a
-    // connection not linked, its c is the connectionrequired event's
-    // argument (connectUrl: the server's connect route).
-    if (res.status === 401 && body.error) throw Object.assign(new Error(body.error), { name: body.error, c: body.connect_url && { name: conn, connectUrl: body.connect_url } });
+    if (p) p.nonce(res.headers);
+    // The message is the server's error_description ("sign in at …", "link NAME first").
+    const e = body.error;
+    if (res.status === 401 && (e === "login_required" || e === "connection_required"))
+      throw new TokenHookError(e, body.error_description || e, 401, conn || undefined, body.connect_url);
     // --browser-token none: no token for the page, only the session's expiry.
     const none = body.token_type === "none";
-    if (!res.ok || (!none && typeof body.access_token !== "string")) throw new Error("token: HTTP " + res.status);
+    if (!res.ok || (!none && typeof body.access_token !== "string")) throw new TokenHookError("http", "token endpoint: HTTP " + res.status, res.status, conn || undefined);
     if (none && bff) bff();
     const date = Date.parse(res.headers.get("Date") || "");
     const skew = date ? now() - date : 0;

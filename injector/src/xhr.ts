@@ -1,13 +1,16 @@
 // The XMLHttpRequest wrapper: method and URL are captured in open(), the
 // header is set in send(); a request whose token was rejected is re-sent once
 // with the same body before the app sees the 401 (unless its resource refused
-// a fresh token lately: replay.ts decides, in the sign-in chunk).
+// a fresh token lately: replay.ts decides, in the session chunk). In dpop
+// mode each sending carries a fresh proof, and a 401 use_dpop_nonce is
+// re-sent once with a proof carrying the server's new nonce.
 import { Deps, issuedBy } from "./fetch";
-import { appOwned, headerValue, staleAnswer } from "./headers";
+import { appOwned, headerValue } from "./headers";
 import { shouldDecorate } from "./match";
 import type { Manager } from "./tokens";
 
-interface State {
+/** What the wrapper keeps per request (replay.ts's xhr reads and marks it too). */
+export interface State {
   /** The open() arguments (method, url, async, …), also for the replay. */
   args: IArguments;
   /** Headers the app set, except ours (replayed as they were). */
@@ -19,9 +22,9 @@ interface State {
   m?: Manager;
   /** The token sent, when we decorated this request. */
   token?: string;
-  /** dpop: the replay's proof. */
-  proof?: string;
   replayed?: boolean;
+  /** dpop: re-sent once already after use_dpop_nonce. */
+  nonced?: boolean;
   /** Swallow the events of the rejected answer. */
   mute?: boolean;
   aborted?: boolean;
@@ -62,6 +65,33 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     if (s && s.mute) e.stopImmediatePropagation();
   }
 
+  /**
+   * fire sends x (state s) with token t, or with the app's own value for
+   * our header when t is null. In dpop mode (asynchronous requests) a proof
+   * is signed first. again: a re-sending, open() is called anew and the
+   * app's headers are set again (its readystatechange, OPENED, stays muted).
+   */
+  function fire(x: XMLHttpRequest, s: State, t: string | null, again?: boolean) {
+    const c = d.cfg;
+    const a = s.args;
+    const go = (p?: string) => {
+      if (again) {
+        open.apply(x, a as any);
+        s.mute = false;
+        for (const h of s.headers) set.call(x, h[0], h[1]);
+      }
+      if (t) set.call(x, c.header, headerValue(c.scheme, (s.token = t)));
+      else if (s.own != null) set.call(x, c.header, s.own);
+      if (p) set.call(x, "DPoP", p);
+      send.call(x, s.body);
+    };
+    if (!t || !d.pr || sync(s)) return go();
+    d.pr.sign(a[0], new URL(String(a[1]), d.base()).href, t).then((p) => {
+      // Unless the app aborted or opened x anew meanwhile.
+      if (states.get(x) === s && !s.aborted) go(p);
+    });
+  }
+
   function done(this: XMLHttpRequest, e: Event) {
     const x = this;
     const s = states.get(x);
@@ -70,32 +100,24 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     if (!s || !s.token || sync(s)) return;
     // HEADERS_RECEIVED / LOADING of a 401 that may yet be replayed: hidden.
     if (x.readyState < 4) return void (!s.replayed && x.readyState > 1 && x.status === 401 && e.stopImmediatePropagation());
+    const hide = () => ((s.mute = true), e.stopImmediatePropagation());
+    // dpop: note the answer's nonce; use_dpop_nonce: once more, same token.
+    if (d.pr && d.pr.nonce({ get: (n) => x.getResponseHeader(n) }) && !s.nonced) return (s.nonced = true), hide(), fire(x, s, s.token, true);
     const body = x.responseType === "" || x.responseType === "text" ? x.responseText : "";
-    if (!staleAnswer(x.status, x.getResponseHeader("WWW-Authenticate"), body)) return;
-    const url = String(s.args[1]);
-    // The replay was refused too: the resource says no (replay.ts).
-    if (s.replayed) return void d.load().then((k) => k.refused(d, url));
-    s.replayed = s.mute = true;
-    e.stopImmediatePropagation();
+    const www = x.getResponseHeader("WWW-Authenticate");
+    // A 401 that may refuse the token sent is held back; the chunk judges
+    // it exactly (replay.ts: xhr) and says which token to re-send with, if any.
+    if (x.status !== 401 || !/invalid_token|JWT Expired/.test(www + body)) return;
+    hide();
     d.load()
-      .then((k) => k.renew(d, s.m!, url, s.token!), () => null)
-      // dpop: the replay needs a proof of its own for the fresh token.
-      .then((t) => (t && d.pr ? d.pr.sign(s.args[0], new URL(url, d.base()).href, t).then((p) => ((s.proof = p), t)) : t))
+      .then((k) => k.xhr(d, s, www, body), () => null)
       .then((t) => {
         if (states.get(x) !== s || s.aborted) return;
-        if (!t) {
-          // No better token: let the app see the 401 after all.
-          s.mute = false;
-          for (const type of EVENTS) x.dispatchEvent(new Event(type));
-          return;
-        }
-        open.apply(x, s.args as any); // its readystatechange (OPENED) stays muted
-        s.mute = false;
-        for (const h of s.headers) set.call(x, h[0], h[1]);
-        s.token = t;
-        set.call(x, d.cfg.header, headerValue(d.cfg.scheme, t));
-        if (s.proof) set.call(x, "DPoP", s.proof);
-        send.call(x, s.body);
+        if (t) return fire(x, s, t, true);
+        // No better token: let the app see the 401 after all (done leaves
+        // these events alone: the state no longer holds a token).
+        s.mute = s.token = undefined;
+        for (const type of EVENTS) x.dispatchEvent(new Event(type));
       });
   }
 
@@ -136,28 +158,19 @@ export function wrapXHR(X: { new (): XMLHttpRequest; prototype: XMLHttpRequest }
     if (!s || x.readyState !== 1) return send.call(x, body);
     const c = d.cfg;
     const a = s.args;
-    const go = (t: string | null) => {
-      if (t) set.call(x, c.header, headerValue(c.scheme, (s.token = t)));
-      else if (s.own != null) set.call(x, c.header, s.own);
-      // dpop: a proof for this request (a synchronous XHR goes without).
-      if (t && d.pr && !sync(s))
-        return void d.pr.sign(a[0], new URL(String(a[1]), d.base()).href, t).then((p) => {
-          if (states.get(x) === s && !s.aborted && x.readyState === 1) set.call(x, "DPoP", p), send.call(x, body);
-        });
-      send.call(x, body);
-    };
-    if (!shouldDecorate(a[0], String(a[1]), d.base(), d.self, c, d.dash())) return go(null);
-    const m = (s.m = d.tok(String(a[1])));
-    if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return go(null);
     s.body = body;
+    if (!shouldDecorate(a[0], String(a[1]), d.base(), d.self, c, d.dash())) return fire(x, s, null);
+    const m = (s.m = d.tok(String(a[1])));
+    if (!c.overwrite && appOwned(s.own, issuedBy(d, m))) return fire(x, s, null);
     const t = m.peek();
-    // Synchronous XHR cannot wait for a token: it goes with what we have.
-    if (t || sync(s)) return go(t);
+    // Synchronous XHR cannot wait for a token: it goes with what we have
+    // (and without a proof in dpop mode).
+    if (t || sync(s)) return fire(x, s, t);
     m
       .get()
       .catch((e) => (d.fail(e), null))
       .then((t) => {
-        if (states.get(x) === s && !s.aborted && x.readyState === 1) go(t);
+        if (states.get(x) === s && !s.aborted) fire(x, s, t);
       });
   };
 

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cookie, fromResult, parse, readStored } from "../src/config";
+import "./defines";
 
 test("defaults", () => {
   const c = parse({});

@@ -1,27 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parse, UserConfig } from "../src/config";
-import { Deps, wrapFetch } from "../src/fetch";
-import * as replay from "../src/replay";
-import { manager, Source } from "../src/tokens";
-import { FakeClock, flush, network, Seen } from "./util";
+import { UserConfig } from "../src/config";
+import { manager } from "../src/tokens";
+import { wrapFetch } from "../src/fetch";
+import { counted, deps, FakeClock, network, Seen, stubProver } from "./util";
 
 const page = "https://app.example.com/dash/";
 
 /** A wrapped fetch over a fake network, with a counting token source. */
 function setup(user: UserConfig = {}, answer: (r: Seen, n: number) => Response = () => new Response("ok"), dash = false) {
-  const clock = new FakeClock();
-  let issued = 0;
   const fails: unknown[] = [];
-  const src: Source = async () => {
-    issued++;
-    await flush();
-    return { token: "tok" + issued, exp: clock.now() + 3600_000 };
-  };
-  const tokens = manager(src, true, clock, () => {}, () => {});
-  const d: Deps = { cfg: parse({}, user), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => dash, fail: (e) => fails.push(e) };
+  const { m: tokens, issued, clock } = counted();
+  const d = deps(tokens, page, user, { dash: () => dash, fail: (e) => fails.push(e) });
   const net = network(answer);
-  return { f: wrapFetch(net.f, d), seen: net.seen, issuedCount: () => issued, tokens, fails, clock };
+  return { f: wrapFetch(net.f, d), seen: net.seen, issuedCount: issued, tokens, fails, clock, d };
 }
 
 const auth = (s: Seen) => s.headers.get("authorization");
@@ -78,7 +70,7 @@ test("a <base> element pointing elsewhere does not make elsewhere same-origin", 
   const base = "https://elsewhere.example/";
   const tokens = manager(async () => ({ token: "secret", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
   const net = network(() => new Response("ok"), base);
-  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => base, self: "https://app.example.com", dash: () => false, fail: () => {} });
+  const f = wrapFetch(net.f, deps(tokens, base, {}, { self: "https://app.example.com" }));
   await f("api/relative", { method: "POST", body: "r" });
   await f("https://elsewhere.example/api/absolute", { method: "POST", body: "a" });
   await f("https://app.example.com/api/own", { method: "POST", body: "o" });
@@ -185,7 +177,7 @@ test("token failures: the request goes out without the header and the failure is
   );
   const fails: unknown[] = [];
   const net = network(() => new Response("ok"));
-  const f = wrapFetch(net.f, { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: (e) => fails.push(e) });
+  const f = wrapFetch(net.f, deps(tokens, page, {}, { fail: (e) => fails.push(e) }));
   assert.equal((await f("/api", { method: "POST" })).status, 200);
   assert.equal(auth(net.seen[0]), null);
   assert.equal(fails.length, 1);
@@ -226,15 +218,9 @@ test("connection origins get their connection's token only; other origins get no
   const mk = (t: string) => manager(() => ({ token: t }), true, clock, () => {}, () => {});
   const signin = mk("signin-tok");
   const data = mk("data-tok");
-  const cfg = parse({ connections: "https://api.data.example=data" });
-  const f = wrapFetch(net.f, {
-    cfg,
-    tok: (u) => (cfg.origins[new URL(u, page).origin] === "data" ? data : signin),
-    load: async () => replay,
-    base: () => page, self: new URL(page).origin,
-    dash: () => false,
-    fail: () => {},
-  });
+  const d = deps(signin, page, { connections: "https://api.data.example=data" });
+  d.tok = (u) => (d.cfg.origins[new URL(u, page).origin] === "data" ? data : signin);
+  const f = wrapFetch(net.f, d);
   const cases: [string, string | null][] = [
     ["https://api.data.example/q", "Bearer data-tok"],
     ["https://api.data.example:443/q", "Bearer data-tok"],
@@ -250,14 +236,14 @@ test("connection origins get their connection's token only; other origins get no
 });
 
 test("dpop: each request gets a fresh proof; use_dpop_nonce is retried once with the new nonce", async () => {
-  const { f, seen, d } = setupDPoP((r, n) =>
+  const { f, seen, d } = setup({}, (r, n) =>
     n === 1
       ? new Response("nonce", { status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n2" } })
       : n === 3 || n === 4
         ? new Response("again", { status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": "n3" } })
         : new Response("ok"),
   );
-  assert.equal(d.cfg.scheme, "DPoP");
+  stubProver(d);
   const a = await f(new Request("https://app.example.com/api/a", { method: "POST", body: "1" }));
   assert.equal(a.status, 200);
   assert.deepEqual(
@@ -275,23 +261,3 @@ test("dpop: each request gets a fresh proof; use_dpop_nonce is retried once with
   assert.equal(seen.length, 5);
   assert.equal(seen[4].headers.get("dpop"), "p5:POST:https://app.example.com/api/c:tok1:n3");
 });
-
-/** setup with a stub Prover as index.ts makes it (signing is the chunk's, tested in dpop.test.ts). */
-function setupDPoP(answer: (r: Seen, n: number) => Response) {
-  const tokens = manager(async () => ({ token: "tok1", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
-  let k = 0;
-  let nonce = "";
-  const d: Deps = { cfg: parse({}), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} };
-  d.cfg.header = "Authorization";
-  d.cfg.scheme = "DPoP";
-  d.pr = {
-    sign: async (m, u, t) => `p${++k}:${m}:${u}:${t}:${nonce}`,
-    nonce(res) {
-      const n = res.headers.get("DPoP-Nonce");
-      if (n) nonce = n;
-      return !!n && /use_dpop_nonce/.test(res.headers.get("WWW-Authenticate") || "");
-    },
-  };
-  const net = network(answer);
-  return { f: wrapFetch(net.f, d), seen: net.seen, d };
-}

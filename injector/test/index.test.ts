@@ -1,14 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { install } from "../src/index";
-import * as chunk from "../src/signin";
+import * as session from "../src/session";
+import * as signin from "../src/signin";
 
-// The build defines these (jsbundle); the fake document below "loads" the
-// chunk module directly.
-(globalThis as any).__SIGNIN__ = "tokenhook-signin.0000.js";
-(globalThis as any).__SIGNIN_SRI__ = "sha256-test";
-(globalThis as any).__DPOP__ = "tokenhook-dpop.0000.js";
-(globalThis as any).__DPOP_SRI__ = "sha256-test";
 import { network, Seen, tokenAnswer } from "./util";
 
 const page = "https://app.example.com/dash/?x=1#h";
@@ -19,15 +14,16 @@ async function until(cond: () => boolean) {
 }
 
 /** A fake window over a fake network whose token endpoint answers with token(). */
-function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string } = {}) {
+function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; config?: object; storage?: Record<string, string>; baseURI?: string; chunkFails?: boolean; logout?: () => Response } = {}) {
   const navigated: string[] = [];
-  // Scripts the page inserted (the sign-in chunk) and prompts the chunk showed.
+  // Scripts the page inserted (the session chunk) and prompts the chunk showed.
   const scripts: { src: string; integrity: string; crossOrigin: string }[] = [];
   let prompts = 0;
-  let host: chunk.Host | undefined;
+  let host: session.Host | undefined;
   const net = network((r: Seen) => {
     const p = new URL(r.url).pathname;
     if (p === "/_tokenhook/token") return opts.token ? opts.token(r) : tokenAnswer("tok", Math.floor(Date.now() / 1000) + 3600);
+    if (p === "/_tokenhook/logout" && opts.logout) return opts.logout();
     if (p === "/_tokenhook/logout") return new Response(JSON.stringify({ logout_url: "https://idp.example/logout?x=1" }));
     return new Response("ok");
   }, page);
@@ -41,7 +37,8 @@ function fakeWindow(opts: { framed?: boolean; token?: (r: Seen) => Response; con
         appendChild: (el: any) => {
           scripts.push(el);
           // A real DOM is tested in Chromium (server/e2e); here the prompt is counted.
-          setTimeout(() => el.th({ ...chunk, signIn: (h: chunk.Host) => ((host = h), h.w.top !== h.w ? prompts++ : chunk.signIn(h)) }), 0);
+          if (opts.chunkFails) return void setTimeout(() => el.onerror(new Event("error")), 0);
+          setTimeout(() => el.th({ ...session.entry, signIn: (h: session.Host) => ((host = h), h.w.top !== h.w ? prompts++ : signin.signIn(h)) }), 0);
         },
       },
     },
@@ -73,7 +70,7 @@ test("install wraps fetch once and exposes the API", async () => {
   assert.equal(w.fetch, wrapped, "fetch is not wrapped twice");
   assert.equal(w.TokenHook, api);
   assert.ok(Object.isFrozen(api));
-  const tokens: string[] = [];
+  const tokens: (string | null)[] = [];
   api.on("token", (t) => tokens.push(t));
   await w.fetch("/api", { method: "POST", body: "x" });
   const tokenCalls = seen.filter((s) => s.url.endsWith("/_tokenhook/token"));
@@ -144,7 +141,7 @@ test("not signed in inside a frame: no navigation, loginrequired, the prompt fro
   assert.deepEqual(navigated, []);
   assert.equal(events, 2);
   assert.equal(scripts.length, 1, "the chunk is loaded once");
-  assert.equal(scripts[0].src, "https://app.example.com/_tokenhook/tokenhook-signin.0000.js");
+  assert.equal(scripts[0].src, "https://app.example.com/_tokenhook/tokenhook-session.0000.js");
   assert.equal(scripts[0].integrity, "sha256-test");
   assert.equal(scripts[0].crossOrigin, "");
   assert.equal(prompts(), 2);
@@ -240,4 +237,48 @@ test("connection origin: connectionrequired, the request goes without a header; 
   assert.deepEqual(navigated, [], "the page stays");
   await w.fetch("/api", { method: "POST" });
   assert.equal(seen[seen.length - 1].headers.get("authorization"), "Bearer signin");
+});
+
+test("errors: the error event hands out a TokenHookError (TokenHook.TokenHookError) with code and status", async () => {
+  const cases: { name: string; token: (r: Seen) => Response; code: string; status?: number }[] = [
+    { name: "http", token: () => new Response("bad gateway", { status: 502 }), code: "http", status: 502 },
+    {
+      name: "network",
+      token: () => {
+        throw new TypeError("Failed to fetch");
+      },
+      code: "network",
+    },
+  ];
+  for (const c of cases) {
+    const { w } = fakeWindow({ token: c.token });
+    const api = install(w, null);
+    const errors: unknown[] = [];
+    api.on("error", (e) => errors.push(e));
+    const res = await w.fetch("/api", { method: "POST" });
+    assert.equal(res.status, 200, c.name + ": the request still goes out");
+    await until(() => errors.length > 0);
+    const e = errors[0];
+    assert.ok(e instanceof api.TokenHookError && e instanceof Error, c.name);
+    assert.deepEqual([e.code, e.status], [c.code, c.status], c.name);
+    assert.match(e.message, c.code === "http" ? /HTTP 502/ : /Failed to fetch/, c.name);
+  }
+});
+
+test("errors: signOut's failures are TokenHookErrors: a chunk that cannot load (network), a logout answer other than 2xx (http)", async () => {
+  const cases: { name: string; opts: Parameters<typeof fakeWindow>[0]; code: string; status?: number; message: RegExp }[] = [
+    { name: "chunk", opts: { chunkFails: true }, code: "network", message: /cannot load https:\/\/app\.example\.com\/_tokenhook\/tokenhook-session\.0000\.js/ },
+    { name: "logout 503", opts: { logout: () => new Response("no", { status: 503 }) }, code: "http", status: 503, message: /HTTP 503/ },
+  ];
+  for (const c of cases) {
+    const api = install(fakeWindow(c.opts).w, null);
+    const errors: unknown[] = [];
+    api.on("error", (e) => errors.push(e));
+    await api.signOut();
+    await until(() => errors.length > 0);
+    const e = errors[0];
+    assert.ok(e instanceof api.TokenHookError, c.name + ": not an Event or a plain Error");
+    assert.deepEqual([e.code, e.status], [c.code, c.status], c.name);
+    assert.match(e.message, c.message, c.name);
+  }
 });

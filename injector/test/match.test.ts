@@ -5,7 +5,7 @@ import { glob, methodAllowed, normalizeOrigin, originAllowed, pathAllowed, Rules
 const page = "https://app.example.com/dash/index.html?x=1";
 
 function rules(r: Partial<Rules> = {}): Rules {
-  return { methods: ["POST"], include: [], exclude: [], origins: {}, ...r };
+  return { methods: ["POST"], include: [], exclude: [], origins: {}, base: "/_tokenhook/", ...r };
 }
 
 test("originAllowed compares exact origins", () => {
@@ -93,6 +93,12 @@ test("shouldDecorate", () => {
     { name: "lookalike origin", method: "POST", url: "https://api.example.com.evil.net/x", r: { origins: { "https://api.example.com": "" } }, want: false },
     { name: "other port", method: "POST", url: "https://app.example.com:444/x", want: false },
     { name: "own endpoints", method: "POST", url: "/_tokenhook/logout", r: { methods: ["*"] }, want: false },
+    { name: "own endpoints under another base", method: "POST", url: "/auth/th/token", r: { methods: ["*"], base: "/auth/th/" }, want: false },
+    { name: "another base: /_tokenhook/ is the app's", method: "POST", url: "/_tokenhook/x", r: { base: "/auth/th/" }, want: true },
+    { name: "absolute base", method: "POST", url: "https://app.example.com/auth/th/claim", r: { base: "https://app.example.com/auth/th/" }, want: false },
+    { name: "base elsewhere: same path here is the app's", method: "POST", url: "/auth/th/x", r: { base: "https://api.example.com/auth/th/", origins: { "https://api.example.com": "" } }, want: true },
+    { name: "base elsewhere: excluded there", method: "POST", url: "https://api.example.com/auth/th/x", r: { base: "https://api.example.com/auth/th/", origins: { "https://api.example.com": "" } }, want: false },
+    { name: "a path that only starts like the base", method: "POST", url: "/_tokenhookx/y", want: true },
     { name: "dash GET", method: "GET", url: "/_dash-layout", dash: true, want: true },
     { name: "dash GET, dash off", method: "GET", url: "/_dash-layout", want: false },
     { name: "dash GET, other origin", method: "GET", url: "https://other.example.com/_dash-layout", dash: true, want: false },

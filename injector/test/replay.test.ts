@@ -1,27 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parse } from "../src/config";
-import { Deps, wrapFetch } from "../src/fetch";
-import * as replay from "../src/replay";
+import { wrapFetch } from "../src/fetch";
 import { refusals, resource, REFUSED_MAX } from "../src/replay";
-import { manager, Source } from "../src/tokens";
 import { wrapXHR } from "../src/xhr";
-import { FakeClock, flush, network, Seen } from "./util";
+import { counted, deps, fakeXHR, network, Seen } from "./util";
 
 const page = "https://app.example.com/dash/";
 const denied = () => new Response('{"error":"invalid_token"}', { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token", error_description="wrong audience"' } });
 
-/** A token cache counting its fetches (each fetch is one refresh grant at the provider). */
-function tokens() {
-  const clock = new FakeClock();
-  let issued = 0;
-  const src: Source = async () => {
-    issued++;
-    await flush();
-    return { token: "tok" + issued, exp: clock.now() + 3600_000 };
-  };
-  return { m: manager(src, true, clock, () => {}, () => {}), issued: () => issued };
-}
 
 test("resource: origin and path, id-like segments as *, no query", () => {
   const cases: [string, string][] = [
@@ -58,10 +44,9 @@ test("refusals: kept for the ttl, bounded, oldest forgotten first", () => {
 });
 
 test("fetch: a resource that refuses a fresh token costs one refresh, then none; other requests keep the fresh token", async () => {
-  const t = tokens();
+  const t = counted();
   const net = network((r: Seen) => (r.url.includes("/api/aud/") ? denied() : new Response("ok " + r.headers.get("authorization"))));
-  const d: Deps = { cfg: parse({}), tok: () => t.m, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} };
-  const f = wrapFetch(net.f, d);
+  const f = wrapFetch(net.f, deps(t.m, page));
   let res = await f("/api/aud/1", { method: "POST", body: "a" });
   assert.equal(res.status, 401);
   assert.equal(t.issued(), 2, "first refusal: the first token and one refresh");
@@ -79,9 +64,9 @@ test("fetch: a resource that refuses a fresh token costs one refresh, then none;
 });
 
 test("fetch: a refusal in one page does not reach another page's table", async () => {
-  const t = tokens();
+  const t = counted();
   const net = network(() => denied());
-  const mk = (): Deps => ({ cfg: parse({}), tok: () => t.m, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} });
+  const mk = () => deps(t.m, page);
   await wrapFetch(net.f, mk())("/api/x", { method: "POST" });
   const before = t.issued();
   await wrapFetch(net.f, mk())("/api/x", { method: "POST" });
@@ -89,39 +74,11 @@ test("fetch: a refusal in one page does not reach another page's table", async (
 });
 
 test("XHR: a refused resource costs one refresh, then none; the app sees each 401", async () => {
-  const t = tokens();
-  const sent: string[] = [];
-  class Fake extends EventTarget {
-    readyState = 0;
-    status = 0;
-    responseText = "";
-    responseType = "";
-    url = "";
-    open(_m: string, url: string) {
-      this.url = url;
-      this.readyState = 1;
-    }
-    setRequestHeader(k: string, v: string) {
-      if (k.toLowerCase() === "authorization") sent.push(this.url + " " + v);
-    }
-    getResponseHeader(k: string) {
-      return k.toLowerCase() === "www-authenticate" && this.status === 401 ? 'Bearer error="invalid_token"' : null;
-    }
-    send() {
-      setTimeout(() => {
-        this.status = this.url.includes("/aud/") ? 401 : 200;
-        this.responseText = this.status === 401 ? "no" : "ok";
-        this.readyState = 4;
-        this.dispatchEvent(new Event("readystatechange"));
-        this.dispatchEvent(new Event("load"));
-        this.dispatchEvent(new Event("loadend"));
-      }, 0);
-    }
-    abort() {}
-  }
-  const X = wrapXHR(Fake as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest }, {
-    cfg: parse({}), tok: () => t.m, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {},
-  });
+  const t = counted();
+  const { X: Fake, sent } = fakeXHR((s) =>
+    s.url.includes("/aud/") ? { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' }, body: "no" } : { status: 200, body: "ok" },
+  );
+  const X = wrapXHR(Fake as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest }, deps(t.m, page));
   const run = (url: string) =>
     new Promise<number>((ok) => {
       const x = new X();
@@ -136,5 +93,6 @@ test("XHR: a refused resource costs one refresh, then none; the app sees each 40
   assert.equal(t.issued(), 2, "no refresh for the refused resource");
   assert.equal(sent.length, 5, "no replays");
   assert.equal(await run("/api/ok"), 200);
-  assert.equal(sent[sent.length - 1], "/api/ok Bearer tok2");
+  const last = sent[sent.length - 1];
+  assert.equal(last.url + " " + last.headers.authorization, "/api/ok Bearer tok2");
 });

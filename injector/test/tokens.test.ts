@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { lead, manager, server, staleHash, Source } from "../src/tokens";
 import { Token } from "../src/config";
+import { TokenHookError, TokenHookErrorCode } from "../src/tokenhook";
 import { FakeClock, flush, network, tokenAnswer } from "./util";
 
 /** A source that issues t1, t2, … each valid for life ms, counting calls. */
@@ -171,16 +172,21 @@ test("server source: request, stale header, expiry on the local clock", async ()
   assert.equal(b.headers.get("x-tokenhook-stale"), createHash("sha256").update("old-token").digest("base64url"));
 });
 
-test("server source: login_required and other failures", async () => {
-  const cases: [Response, string][] = [
-    [new Response('{"error":"login_required"}', { status: 401 }), "login_required"],
-    [new Response("oops", { status: 500 }), "Error"],
-    [new Response('{"error":"x"}', { status: 401 }), "x"],
-    [new Response("{}", { status: 200 }), "Error"],
+test("server source: every failure is a TokenHookError with its code and status", async () => {
+  const cases: [string, Response | Error, TokenHookErrorCode, number | undefined][] = [
+    ["login_required", new Response('{"error":"login_required"}', { status: 401 }), "login_required", 401],
+    ["500", new Response("oops", { status: 500 }), "http", 500],
+    ["401 with another error", new Response('{"error":"x"}', { status: 401 }), "http", 401],
+    ["200 without a token", new Response("{}", { status: 200 }), "http", 200],
   ];
-  for (const [res, name] of cases) {
+  for (const [name, res, code, status] of cases) {
     const src = server((async () => res) as typeof fetch, "/t", Date.now, staleHash);
-    await assert.rejects(src() as Promise<Token>, (e: Error) => e.name === name);
+    await assert.rejects(src() as Promise<Token>, (e: unknown) => {
+      assert.ok(e instanceof TokenHookError, name);
+      assert.deepEqual([e.name, e.code, e.status, e.connection], ["TokenHookError", code, status, undefined], name);
+      assert.ok(e.message.length > 5, name);
+      return true;
+    });
   }
 });
 
@@ -191,6 +197,9 @@ test("connection source: connection_required rejects with the event's argument; 
     return new Response('{"error":"connection_required","connect_url":"/_tokenhook/connect/data"}', { status: 401 });
   }) as typeof fetch;
   const src = server(f, "https://app.example/_tokenhook/token?connection=data", Date.now, staleHash, "data");
-  await assert.rejects(src() as Promise<Token>, (e: any) => e.name === "connection_required" && e.c.name === "data" && e.c.connectUrl === "/_tokenhook/connect/data");
+  await assert.rejects(
+    src() as Promise<Token>,
+    (e: unknown) => e instanceof TokenHookError && e.code === "connection_required" && e.status === 401 && e.connection === "data" && e.connectUrl === "/_tokenhook/connect/data",
+  );
   assert.deepEqual(urls, ["https://app.example/_tokenhook/token?connection=data"]);
 });

@@ -1,91 +1,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parse, UserConfig } from "../src/config";
+import { UserConfig } from "../src/config";
 import { wrapXHR } from "../src/xhr";
-import * as replay from "../src/replay";
-import { manager, Source } from "../src/tokens";
-import { FakeClock, flush } from "./util";
-
-interface Sent {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body: unknown;
-}
-interface Answer {
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-/** A minimal XMLHttpRequest over a fake network (node has none). */
-function fakeXHR(answer: (s: Sent) => Answer) {
-  const sent: Sent[] = [];
-  class X extends EventTarget {
-    readyState = 0;
-    status = 0;
-    responseText = "";
-    responseType = "";
-    private res: Record<string, string> = {};
-    private req: Sent | null = null;
-    private sync = false;
-    open(method: string, url: string, async?: boolean) {
-      this.sync = async === false;
-      this.req = { method, url, headers: {}, body: undefined };
-      this.readyState = 1;
-      this.status = 0;
-      this.dispatchEvent(new Event("readystatechange"));
-    }
-    setRequestHeader(n: string, v: string) {
-      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
-      const k = n.toLowerCase();
-      this.req.headers[k] = this.req.headers[k] ? this.req.headers[k] + ", " + v : v;
-    }
-    send(body?: unknown) {
-      if (this.readyState !== 1 || !this.req) throw new Error("InvalidStateError");
-      const req = { ...this.req, body };
-      sent.push(req);
-      const answerNow = () => {
-        if (this.readyState !== 1) return;
-        const a = answer(req);
-        this.status = a.status;
-        this.res = {};
-        for (const k in a.headers || {}) this.res[k.toLowerCase()] = a.headers![k];
-        this.responseText = a.body || "";
-        this.readyState = 4;
-        for (const t of ["readystatechange", "load", "loadend"]) this.dispatchEvent(new Event(t));
-      };
-      if (this.sync) answerNow();
-      else setImmediate(answerNow);
-    }
-    abort() {
-      this.readyState = 0;
-    }
-    getResponseHeader(n: string) {
-      return this.res[n.toLowerCase()] ?? null;
-    }
-    set onload(fn: () => void) {
-      this.addEventListener("load", fn);
-    }
-  }
-  return { X, sent };
-}
+import { manager } from "../src/tokens";
+import { Answer, counted, deps, fakeXHR, FakeClock, flush, Sent, stubProver } from "./util";
 
 const page = "https://app.example.com/";
 
 function setup(answer: (s: Sent) => Answer, user: UserConfig = {}) {
-  const clock = new FakeClock();
-  let n = 0;
-  const src: Source = async () => {
-    n++;
-    await flush();
-    return { token: "tok" + n, exp: clock.now() + 3600_000 };
-  };
-  const tokens = manager(src, true, clock, () => {}, () => {});
+  const { m: tokens, issued } = counted();
   const { X: Raw, sent } = fakeXHR(answer);
   const Orig = Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest };
-  const X = wrapXHR(Orig, { cfg: parse({}, user), tok: () => tokens, load: async () => replay, base: () => page, self: new URL(page).origin, dash: () => false, fail: () => {} });
-  return { X, Orig, sent, tokens, count: () => n };
+  const d = deps(tokens, page, user);
+  const X = wrapXHR(Orig, d);
+  return { X, Orig, sent, tokens, count: issued, d };
 }
 
 /** Runs one request like jQuery does (handlers set after open) and resolves with what the app saw. */
@@ -228,4 +156,40 @@ test("XHR: an instance from the constructor saved before wrapping is still decor
     x.send("b");
   });
   assert.equal(sent[0].headers.authorization, "Bearer tok1");
+});
+
+test("XHR dpop: a fresh proof per sending; use_dpop_nonce is re-sent once with the new nonce, unseen by the app", async () => {
+  const nonceAnswer = (n: string): Answer => ({ status: 401, headers: { "WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": n }, body: "nonce" });
+  let calls = 0;
+  const { X, sent, d } = setup((s) => (++calls === 1 ? nonceAnswer("n2") : calls === 3 || calls === 4 ? nonceAnswer("n3") : { status: 200, body: "ok:" + s.body }));
+  stubProver(d);
+  const a = await run(X, "POST", "/api/a", "1", { "X-Keep": "k" });
+  assert.deepEqual([a.status, a.text, a.loads], [200, "ok:1", 1], "the app sees only the success");
+  assert.equal(a.changes.filter((s) => s === 4).length, 1, "one DONE");
+  assert.deepEqual(
+    sent.map((s) => [s.headers.authorization, s.headers.dpop, s.body, s.headers["x-keep"]]),
+    [
+      ["DPoP tok1", "p1:POST:https://app.example.com/api/a:tok1:", "1", "k"],
+      ["DPoP tok1", "p2:POST:https://app.example.com/api/a:tok1:n2", "1", "k"],
+    ],
+  );
+  // Once only: a second use_dpop_nonce reaches the app; the next request signs with the newest nonce.
+  const b = await run(X, "POST", "/api/b", "2");
+  assert.deepEqual([b.status, b.loads], [401, 1]);
+  const c = await run(X, "POST", "/api/c", "3");
+  assert.equal(c.status, 200);
+  assert.equal(sent.length, 5);
+  assert.equal(sent[4].headers.dpop, "p5:POST:https://app.example.com/api/c:tok1:n3");
+});
+
+test("XHR: a refused token with no better one to be had: the app sees the 401 once, and the resource is not marked", async () => {
+  let fetches = 0;
+  const same = manager(async () => (fetches++, { token: "same", exp: Date.now() + 3600_000 }), true, new FakeClock(), () => {}, () => {});
+  const { X: Raw, sent } = fakeXHR(() => ({ status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' }, body: "no" }));
+  const X = wrapXHR(Raw as unknown as { new (): XMLHttpRequest; prototype: XMLHttpRequest }, deps(same, page));
+  const a = await run(X, "POST", "/api/r", "1");
+  assert.deepEqual([a.status, a.loads, a.changes.filter((s) => s === 4).length], [401, 1, 1]);
+  assert.equal(sent.length, 1, "nothing to replay with");
+  await run(X, "POST", "/api/r", "2");
+  assert.equal(fetches, 3, "the second 401 asks for a fresh token again: the resource was not marked as refusing one");
 });

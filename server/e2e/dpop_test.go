@@ -62,25 +62,33 @@ func (k *proofKey) proof(t testing.TB, method, u, token, nonce string) string {
 	return testenv.DPoPProof(t, k.key, method, u, token, nonce)
 }
 
-// tokenJKT returns the cnf.jkt of a token (its signature is the server's
-// business; this reads the claim).
-func tokenJKT(t *testing.T, token string) string {
+// jwtClaims decodes the claims of a JWT into v (the signature is the
+// server's business; this reads them).
+func jwtClaims(t *testing.T, jwt string, v any) {
 	t.Helper()
-	parts := strings.Split(token, ".")
+	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		t.Fatalf("token %.20q… is not a JWT", token)
+		t.Fatalf("%.20q… is not a JWT", jwt)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		err = json.Unmarshal(b, v)
 	}
+	if err != nil {
+		t.Fatalf("JWT claims %s: %v", b, err)
+	}
+}
+
+// tokenJKT returns the cnf.jkt of a token.
+func tokenJKT(t *testing.T, token string) string {
+	t.Helper()
 	var c struct {
 		Cnf struct {
 			JKT string `json:"jkt"`
 		} `json:"cnf"`
 	}
-	if err := json.Unmarshal(b, &c); err != nil || c.Cnf.JKT == "" {
-		t.Fatalf("token claims %s: no cnf.jkt (%v)", b, err)
+	if jwtClaims(t, token, &c); c.Cnf.JKT == "" {
+		t.Fatalf("token %.20q… has no cnf.jkt", token)
 	}
 	return c.Cnf.JKT
 }
@@ -368,5 +376,70 @@ func TestBrowserTokenDPoPRefused(t *testing.T) {
 			t.Fatalf("%s: %d requests, the replay did not carry a fresh token", js, len(hits))
 		}
 		e.checkToken(hits[1].Auth)
+	}
+}
+
+// dpopNonceRecorder is dpopRecorder plus two things: an answer of its own
+// for /api/stale-nonce carrying the DPoP-Nonce "stale" (the page then holds a
+// nonce the server no longer accepts, as after two nonce periods idle), and
+// window.xsent, the DPoP header of every XHR the hook sends.
+const dpopNonceRecorder = dpopRecorder + `
+var realFetch2 = window.fetch;
+window.fetch = function (input, init) {
+  var url = typeof input === "string" ? input : input.url;
+  if (url.indexOf("/api/stale-nonce") >= 0) return Promise.resolve(new Response("stale", {headers: {"DPoP-Nonce": "stale"}}));
+  return realFetch2.apply(this, arguments);
+};
+window.xsent = [];
+var xOpen = XMLHttpRequest.prototype.open, xSet = XMLHttpRequest.prototype.setRequestHeader;
+XMLHttpRequest.prototype.open = function (m, u) { this.recordedURL = u; return xOpen.apply(this, arguments); };
+XMLHttpRequest.prototype.setRequestHeader = function (k, v) {
+  if (k === "DPoP") window.xsent.push({url: this.recordedURL, dpop: v});
+  return xSet.apply(this, arguments);
+};`
+
+// proofNonce returns the nonce claim of a DPoP proof.
+func proofNonce(t *testing.T, proof string) string {
+	t.Helper()
+	var c struct {
+		Nonce string `json:"nonce"`
+	}
+	jwtClaims(t, proof, &c)
+	return c.Nonce
+}
+
+// TestBrowserTokenDPoPNonce (issue 15): when the page's nonce is one the
+// composed server no longer accepts, a request is answered 401
+// use_dpop_nonce with a fresh DPoP-Nonce; the fetch and the XHR wrappers
+// send it once more with a proof carrying that nonce, the app receives it
+// once, and the page sees only the success.
+func TestBrowserTokenDPoPNonce(t *testing.T) {
+	e := newEnv(t, envOptions{Upstream: true, BrowserToken: "dpop"})
+	e.pageWith("/dash", dpopNonceRecorder, "", `<p>dashboard</p>`)
+	tab := browser.Tab(t)
+	e.signIn(tab, "/dash")
+
+	stale := `fetch("/api/stale-nonce", {method: "POST", body: "s"}).then(function () { return %s; })`
+	ids := map[string]string{"DPoP": "", "X-Forwarded-Email": e.email}
+	runHookCases(t, e, tab, e.Backend, []hookCase{
+		{name: "fetch POST", js: fmt.Sprintf(stale, post("/api/nonce-fetch", "f", "")), path: "/api/nonce-fetch", body: "f", auth: "token", headers: ids},
+		{name: "XHR POST", js: fmt.Sprintf(stale, `xhr("POST", "/api/nonce-xhr", "x")`), path: "/api/nonce-xhr", body: "x", auth: "token", headers: ids},
+	})
+
+	var sent []sentRequest
+	raw := browsertest.Eval[string](tab, `JSON.stringify(window.sent.concat(window.xsent))`)
+	if err := json.Unmarshal([]byte(raw), &sent); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/nonce-fetch", "/api/nonce-xhr"} {
+		var nonces []string
+		for _, s := range sent {
+			if strings.HasSuffix(s.URL, path) {
+				nonces = append(nonces, proofNonce(t, s.DPoP))
+			}
+		}
+		if len(nonces) != 2 || nonces[0] != "stale" || nonces[1] == "" || nonces[1] == "stale" {
+			t.Errorf("%s: the page sent proofs with nonces %q, want two: \"stale\", then the server's", path, nonces)
+		}
 	}
 }
