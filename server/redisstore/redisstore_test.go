@@ -194,8 +194,10 @@ func TestBus(t *testing.T) {
 func TestLeaseExcludesOtherReplicas(t *testing.T) {
 	ctx := context.Background()
 	// Short enough to be passed by the slow holders below, long enough that
-	// renewals (every ttl/3) survive a loaded test machine.
-	const ttl = 400 * time.Millisecond
+	// renewals (every ttl/3, each with ttl/3 to answer) survive a loaded test
+	// machine: a renewal must be more than ttl late to lose the lease (at
+	// 400 ms, a CI machine running two test packages on two cores lost it).
+	const ttl = time.Second
 	var holders atomic.Int32
 	var overlaps atomic.Int32
 	var wg sync.WaitGroup
@@ -212,7 +214,7 @@ func TestLeaseExcludesOtherReplicas(t *testing.T) {
 				if holders.Add(1) != 1 {
 					overlaps.Add(1)
 				}
-				time.Sleep(3 * ttl) // a slow provider call, past the first lease
+				time.Sleep(3 * ttl / 2) // a slow provider call, past the first lease
 				holders.Add(-1)
 				unlock()
 			})
