@@ -29,8 +29,8 @@ import (
 // Timeout is how long a started sign-in may take.
 const Timeout = 10 * time.Minute
 
-// Flow answers the sign-in endpoints. Build it with New and fill in the
-// other fields before use.
+// Flow answers the sign-in endpoints. Build it with New and fill in every
+// exported field before use.
 type Flow struct {
 	// Broker holds the sign-in client and its provider (nil until
 	// discovered: the login page then asks to try again).
@@ -66,7 +66,9 @@ type Flow struct {
 	Origin string
 	// LoginPath is where sign-in starts; error pages link there.
 	LoginPath string
-	Log       *slog.Logger
+	// Log receives the flow's warnings and errors (never a token, code or
+	// cookie).
+	Log *slog.Logger
 	// Now is the clock.
 	Now func() time.Time
 
