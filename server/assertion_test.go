@@ -50,7 +50,7 @@ func TestWebSocketAssertionLivesWithSession(t *testing.T) {
 		}
 	}
 	// The upgrade's assertion ends with the session, not later.
-	sess, _, err := e.srv.loadSession(mustReq(c, e.url))
+	sess, _, err := e.srv.sessions.Load(mustReq(c, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}

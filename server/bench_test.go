@@ -38,7 +38,7 @@ func warmTokenServer(b *testing.B, store string) (http.Handler, *http.Request) {
 		b.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
+	if _, err := s.sessions.Start(rec, httptest.NewRequest("GET", "/", nil), sessionFor(strings.Repeat("t", 900), time.Hour)); err != nil {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "/_tokenhook/token", nil)
@@ -75,12 +75,12 @@ func BenchmarkSessionLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour))
+	s.sessions.Start(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour))
 	req := httptest.NewRequest("GET", "/", nil)
 	req.AddCookie(rec.Result().Cookies()[0])
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := s.loadSession(req); err != nil {
+		if _, _, err := s.sessions.Load(req); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -100,7 +100,7 @@ func BenchmarkExchange(b *testing.B) {
 	sess := sessionFor("at", time.Hour)
 	sess.Connections = map[string]*session.Token{"data": {AccessToken: strings.Repeat("d", 900), Expiry: time.Now().Add(time.Hour), IssuedAt: time.Now()}}
 	rec := httptest.NewRecorder()
-	id, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sess)
+	id, err := s.sessions.Start(rec, httptest.NewRequest("GET", "/", nil), sess)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func (a tokenAnswer) String() string { return fmt.Sprintf("%d %s", a.status, a.r
 func (e *testEnv) expire(c *http.Client) {
 	e.t.Helper()
 	req := mustReq(c, e.url)
-	sess, key, err := e.srv.loadSession(req)
+	sess, key, err := e.srv.sessions.Load(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

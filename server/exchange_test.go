@@ -211,7 +211,7 @@ func TestExchangeRefusals(t *testing.T) {
 	d.signIn(c, users[1], "/")
 	d.connect(t, c)
 	good := d.assertion(t, c)
-	_, key, _ := d.srv.loadSession(mustReq(c, d.url))
+	_, key, _ := d.srv.sessions.Load(mustReq(c, d.url))
 	forger, err := newAssertionSigner([]byte("another-secret-another-secret-another"))
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func TestExchangeRefusals(t *testing.T) {
 // expireConnection marks a connection's access token expired in the store.
 func (e *testEnv) expireConnection(t *testing.T, c *http.Client, name string) {
 	t.Helper()
-	sess, key, err := e.srv.loadSession(mustReq(c, e.url))
+	sess, key, err := e.srv.sessions.Load(mustReq(c, e.url))
 	if err != nil || sess.Connections[name] == nil {
 		t.Fatalf("no %s connection: %v", name, err)
 	}
@@ -271,7 +271,7 @@ func (e *testEnv) expireConnection(t *testing.T, c *http.Client, name string) {
 // sessionAssertion signs an assertion of the request's session, as the proxy
 // does for forwarded requests ("" without a live session).
 func (s *Server) sessionAssertion(r *http.Request) (string, error) {
-	sess, key, err := s.loadSession(r)
+	sess, key, err := s.sessions.Load(r)
 	if err != nil {
 		return "", nil
 	}

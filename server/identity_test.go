@@ -317,7 +317,7 @@ func TestSessionWebSocketClosesWhenSessionEnds(t *testing.T) {
 	})
 	t.Run("session expiry", func(t *testing.T) {
 		c, _ := e.bearerOf(users[0])
-		sess, key, err := e.srv.loadSession(mustReq(c, e.url))
+		sess, key, err := e.srv.sessions.Load(mustReq(c, e.url))
 		if err != nil {
 			t.Fatal(err)
 		}

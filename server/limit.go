@@ -5,10 +5,17 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
+
+// newSignInLimiter limits unauthenticated sign-in steps per client address:
+// a burst of 30, then one a second, remembering up to 2×50,000 addresses.
+// A viewer's sign-in takes three steps (login, callback, confirm) and its
+// frame one claim per 25 s.
+func newSignInLimiter() *ratelimit.Limiter { return ratelimit.New(time.Second, 30, 50000) }
 
 // limited lets h answer only requests within l's limit for their client
 // address; others get 429 with Retry-After, as a page (asPage, for

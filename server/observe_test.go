@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/securecookie"
+
 	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
@@ -161,7 +163,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 		t.Errorf("failed refreshes counted: %v", v)
 	}
 
-	sess, _, err := e.srv.loadSession(mustReq(c, e.url))
+	sess, _, err := e.srv.sessions.Load(mustReq(c, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +219,7 @@ func TestAuditEvents(t *testing.T) {
 	})
 	ada, bob := testenv.NewClient(), testenv.NewClient()
 	e.signIn(ada, users[0], "/")
-	adaSess, _, err := e.srv.loadSession(mustReq(ada, e.url))
+	adaSess, _, err := e.srv.sessions.Load(mustReq(ada, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestAuditEvents(t *testing.T) {
 	// Dex keeps one refresh token per user and client: bob's second sign-in
 	// kills the first browser's refresh token.
 	e.signIn(bob, users[1], "/")
-	bobSess, _, err := e.srv.loadSession(mustReq(bob, e.url))
+	bobSess, _, err := e.srv.sessions.Load(mustReq(bob, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +247,7 @@ func TestAuditEvents(t *testing.T) {
 	// The provider goes away: the next refresh fails.
 	cy := testenv.NewClient()
 	e.signIn(cy, users[2], "/")
-	cySess, _, err := e.srv.loadSession(mustReq(cy, e.url))
+	cySess, _, err := e.srv.sessions.Load(mustReq(cy, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,12 +349,16 @@ func TestMetricsCountStoreErrors(t *testing.T) {
 		c.SessionStore = "redis://" + localListener(t).Addr().String() + "/0" // accepts, never answers
 	})
 	metricsURL := serveMetrics(t, e)
-	val, err := e.srv.idCookie.Encode(e.srv.sessionCookie, []byte("a-session-id-of-32-characters-xx"))
+	hashKey, blockKey, err := cookieKeys(e.cfg.CookieSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := securecookie.New(hashKey, blockKey).SetSerializer(securecookie.NopEncoder{}).Encode("tokenhook", []byte("a-session-id-of-32-characters-xx"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := testenv.NewClient()
-	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: e.srv.sessionCookie, Value: val}})
+	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: "tokenhook", Value: val}})
 	if a := e.token(c, nil); a.status != http.StatusServiceUnavailable {
 		t.Fatalf("token with the store down: %v", a)
 	}

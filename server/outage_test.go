@@ -168,7 +168,7 @@ func newProcEnv(t *testing.T, refreshTimeout time.Duration) (*testEnv, *dexProc)
 // had been issued an hour ago (so it is inside the refresh window).
 func (e *testEnv) expireIn(c *http.Client, d time.Duration) {
 	e.t.Helper()
-	sess, key, err := e.srv.loadSession(mustReq(c, e.url))
+	sess, key, err := e.srv.sessions.Load(mustReq(c, e.url))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestProviderFaults(t *testing.T) {
 // currentToken is the access token stored in c's session.
 func currentToken(t *testing.T, e *testEnv, c *http.Client) any {
 	t.Helper()
-	sess, _, err := e.srv.loadSession(mustReq(c, e.url))
+	sess, _, err := e.srv.sessions.Load(mustReq(c, e.url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func BenchmarkTokenProviderHung(b *testing.B) {
 	// Issued an hour ago, 20 minutes left: inside the (one hour) window.
 	sess.IssuedAt, sess.Expiry = time.Now().Add(-time.Hour), time.Now().Add(20*time.Minute)
 	rec := httptest.NewRecorder()
-	if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sess); err != nil {
+	if _, err := s.sessions.Start(rec, httptest.NewRequest("GET", "/", nil), sess); err != nil {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "/_tokenhook/token", nil)

@@ -1,7 +1,6 @@
-// Package server is tokenhook's HTTP server: the OAuth 2.0 sign-in flow
-// (authorization code with PKCE, state and nonce; the client secret stays
-// here), server-side sessions, the token endpoint the browser hook calls, and
-// the routes under /_tokenhook/.
+// Package server is tokenhook's HTTP server: it composes the sign-in flow
+// (package signin), server-side sessions, the token endpoint the browser
+// hook calls, the reverse proxy, and the routes under /_tokenhook/.
 package server
 
 import (
@@ -20,9 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/securecookie"
-	"github.com/gorilla/sessions"
-
 	"github.com/tokenhook/tokenhook/jsbundle"
 	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/audit"
@@ -35,6 +31,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/signin"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -52,18 +49,15 @@ type Server struct {
 	bus    session.Bus   // "session ended" events of every replica
 	client *http.Client  // for calls to the identity provider
 
-	idCookie      *securecookie.SecureCookie // the session id cookie
-	txStore       *sessions.CookieStore      // the short-lived sign-in transaction
-	sessionCookie string
-	embedCookie   string // the session cookie of iframes (see setSessionCookie)
-	txCookie      string
-	rendezvous    rendezvous.Store
-	connections   *assertion.Connections
-	assertions    *assertion.Signer
-	pageDPoP      *pageDPoP    // the dpop mode of --browser-token, nil in the others
-	upstream      *proxy.Proxy // the proxy to Config.Upstream, nil without one
-	verifier      *verify.Verifier
-	secure        bool
+	sessions    *signin.Sessions // the session cookie: finds a request's session
+	signIn      *signin.Flow     // login, callback, logout
+	rendezvous  rendezvous.Store
+	connections *assertion.Connections
+	assertions  *assertion.Signer
+	pageDPoP    *pageDPoP    // the dpop mode of --browser-token, nil in the others
+	upstream    *proxy.Proxy // the proxy to Config.Upstream, nil without one
+	verifier    *verify.Verifier
+	secure      bool
 
 	broker *broker.Broker // the OAuth clients, their providers' state, token refresh
 	// metrics is nil unless Config.MetricsAddr is set; audit writes the
@@ -106,11 +100,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		now:      time.Now,
 		secure:   strings.HasPrefix(cfg.PublicURL, "https://"),
 	}
-	s.sessionCookie, s.embedCookie, s.txCookie = "tokenhook", "tokenhook-embed", "tokenhook-login"
-	if s.secure {
-		// __Host- cookies must be Secure, Path=/ and carry no Domain.
-		s.sessionCookie, s.embedCookie, s.txCookie = "__Host-tokenhook", "__Host-tokenhook-embed", "__Host-tokenhook-login"
-	}
 	if cfg.MetricsAddr != "" {
 		s.metrics = metrics.New()
 	}
@@ -119,11 +108,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.reach = newReachability(logger, s.now, cfg.Issuer, cfg.AuthURL, cfg.TokenURL)
 	s.client = &http.Client{Timeout: 15 * time.Second, Transport: reachTransport{http.DefaultTransport, s.reach}}
 	s.limits = [2]*ratelimit.Limiter{newSignInLimiter(), newSignInLimiter()}
-	hashKey, err := derive(cfg.CookieSecret, "tokenhook cookie mac v1", 32)
-	if err != nil {
-		return nil, err
-	}
-	blockKey, err := derive(cfg.CookieSecret, "tokenhook cookie enc v1", 32)
+	hashKey, blockKey, err := cookieKeys(cfg.CookieSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -135,15 +120,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.connections = &assertion.Connections{Known: known, Session: s.loadSession, Begin: s.beginConnect, SafeRedirect: safeRedirect,
-		LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: logger, Now: func() time.Time { return s.now() }}
 	if s.assertions, err = newAssertionSigner(cfg.CookieSecret); err != nil {
 		return nil, err
 	}
-	s.idCookie = securecookie.New(hashKey, blockKey).MaxAge(int(cfg.SessionTTL.Seconds())).SetSerializer(securecookie.NopEncoder{})
-	s.txStore = sessions.NewCookieStore(hashKey, blockKey)
-	s.txStore.Options = &sessions.Options{Path: "/", MaxAge: int(loginTimeout.Seconds()), HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode}
-	s.txStore.MaxAge(int(loginTimeout.Seconds()))
+	s.signIn = signin.New(hashKey, blockKey, s.secure)
 
 	sh, err := openStore(ctx, cfg, storeKey)
 	if err != nil {
@@ -156,6 +136,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		}
 	}
 	s.store = endingStore{Store: sh.store, bus: sh.bus, log: logger}
+	s.sessions = signin.NewSessions(s.store, hashKey, blockKey, s.secure, cfg.SessionTTL)
+	s.sessions.StoreError = func() { s.metrics.StoreError(s.storeName) }
+	s.connections = &assertion.Connections{Known: known, Session: s.sessions.Load, Begin: s.signIn.BeginConnect, SafeRedirect: signin.SafeRedirect,
+		LoginPath: Prefix + "login", ConnectPath: Prefix + "connect/", Log: logger, Now: func() time.Time { return s.now() }}
 	var sessions func() int
 	switch st := sh.store.(type) {
 	case *session.Memory:
@@ -177,8 +161,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s.handover.Rendezvous, s.handover.Origin, s.handover.ConfirmPath = s.rendezvous, cfg.PublicURL, Prefix+"confirm"
-	s.handover.SetSession = func(w http.ResponseWriter, id string) error { return s.setSessionCookie(w, s.embedCookie, id) }
+	s.handover.SetSession = s.sessions.SetEmbed
 	s.handover.UntilDrain, s.handover.Log = s.untilDrain, logger
+	f := s.signIn
+	f.Broker, f.Sessions, f.States, f.Handover, f.Connections, f.Audit = s.broker, s.sessions, s.states, s.handover, s.connections, s.audit
+	f.Reachable = func(ctx context.Context, authURL string) bool { return s.reach.reachable(ctx, s.client, authURL) }
+	f.Client, f.Scopes, f.SessionTTL, f.UserinfoURL = s.client, cfg.Scopes, cfg.SessionTTL, cfg.UserinfoURL
+	f.ClientID, f.Origin, f.LoginPath, f.Log = cfg.ClientID, cfg.PublicURL, Prefix+"login", logger
+	f.Now = func() time.Time { return s.now() } // read at each call: tests move the clock
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
@@ -220,6 +210,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	return s, nil
 }
 
+// cookieKeys are the keys that authenticate and encrypt tokenhook's
+// cookies (the session cookie and the sign-in transaction).
+func cookieKeys(secret []byte) (hashKey, blockKey []byte, err error) {
+	if hashKey, err = derive(secret, "tokenhook cookie mac v1", 32); err != nil {
+		return nil, nil, err
+	}
+	if blockKey, err = derive(secret, "tokenhook cookie enc v1", 32); err != nil {
+		return nil, nil, err
+	}
+	return hashKey, blockKey, nil
+}
+
 // storeKeyPurpose derives the key that seals sessions in the store.
 const storeKeyPurpose = "tokenhook session store v1"
 
@@ -255,10 +257,10 @@ func derive(secret []byte, purpose string, n int) ([]byte, error) {
 func (s *Server) routes() {
 	m := s.mux
 	// Unauthenticated sign-in steps are limited per client address.
-	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.handleLogin))
-	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.handleCallback))
+	m.HandleFunc("GET "+Prefix+"login", s.limited(s.limits[0], true, s.signIn.Login))
+	m.HandleFunc("GET "+Prefix+"callback", s.limited(s.limits[0], true, s.signIn.Callback))
 	m.HandleFunc("POST "+Prefix+"confirm", s.limited(s.limits[0], true, s.handover.Confirm))
-	m.HandleFunc("POST "+Prefix+"logout", s.handleLogout)
+	m.HandleFunc("POST "+Prefix+"logout", s.signIn.Logout)
 	m.Handle("GET "+Prefix+"token", s.tokenEndpoint())
 	m.HandleFunc("POST "+Prefix+"claim", s.limited(s.limits[1], false, s.handover.Claim))
 	m.HandleFunc("GET "+Prefix+"connect/{name}", s.connections.Connect)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"github.com/tokenhook/tokenhook/server/broker"
 	"io"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/sessions"
 
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
@@ -81,7 +85,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := httptest.NewRecorder()
-		if _, err := s.startSession(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour)); err != nil {
+		if _, err := s.sessions.Start(rec, httptest.NewRequest("GET", "/", nil), sessionFor("at", time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		sc := rec.Header().Get("Set-Cookie")
@@ -261,7 +265,11 @@ func TestPKCEVerifierMismatch(t *testing.T) {
 	// Forge a transaction with the right state but another PKCE verifier.
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
-	tx, _ := e.srv.txStore.New(req, e.srv.txCookie)
+	hashKey, blockKey, err := cookieKeys(e.cfg.CookieSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := sessions.NewCookieStore(hashKey, blockKey).New(req, "tokenhook-login")
 	tx.Values["state"] = cb.Query().Get("state")
 	tx.Values["verifier"] = "a-different-verifier-a-different-verifier-000"
 	tx.Values["nonce"] = "n"
@@ -294,32 +302,6 @@ func TestOpenRedirectRefusedAfterSignIn(t *testing.T) {
 	resp := e.signIn(testenv.NewClient(), users[0], "//evil.example/steal")
 	if loc := resp.Header.Get("Location"); loc != "/" {
 		t.Fatalf("redirected to %q", loc)
-	}
-}
-
-func TestSafeRedirect(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"/dash/?a=1#x", "/dash/?a=1#x"},
-		{"/", "/"},
-		{"", "/"},
-		{"//evil.example", "/"},
-		{"/\\evil.example", "/"},
-		{"\\\\evil.example", "/"},
-		{"https://evil.example/", "/"},
-		{"javascript:alert(1)", "/"},
-		{"/%2F%2Fevil.example", "/"},
-		{"%2F%2Fevil.example", "/"},
-		{"/%5Cevil.example", "/"},
-		{"/%252F%252Fevil.example", "/"},
-		{"/\t/evil.example", "/"},
-		{"/%09/evil.example", "/"},
-		{"/ok/%2Fpath", "/ok/%2Fpath"},
-		{"evil", "/"},
-		{"/" + strings.Repeat("a", 3000), "/"},
-	} {
-		if got := safeRedirect(tc.in); got != tc.want {
-			t.Errorf("safeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 
@@ -421,7 +403,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	e.expire(c)
 	at2 := e.token(c, nil).body["access_token"].(string)
 	e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at2)})
-	sess, _, _ := e.srv.loadSession(mustReq(c, e.url))
+	sess, _, _ := e.srv.sessions.Load(mustReq(c, e.url))
 	logs := e.logs.String()
 	if !strings.Contains(logs, "audit=sign_in") {
 		t.Fatalf("expected sign-in to be logged; logs:\n%s", logs)
@@ -441,6 +423,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			t.Errorf("log contains the %s", name)
 		}
 	}
+}
+
+// randomString returns n random bytes, base64url-encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand panics internally if it cannot)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func mustReq(c *http.Client, base string) *http.Request {

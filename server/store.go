@@ -40,6 +40,13 @@ type shared struct {
 // dpopReplayPrefix starts the Redis keys of used DPoP proofs.
 const dpopReplayPrefix = redisstore.DefaultPrefix + "dpop:"
 
+// Bounds of the in-memory sign-in tables. Both evict their oldest entries
+// when full; neither ever refuses a newcomer.
+const (
+	maxOnce       = 50000 // used states (about 100 B each)
+	maxRendezvous = 20000 // completed popup sign-ins waiting for their frame
+)
+
 // openStore opens the session store --session-store names and the state
 // shared with it. A Redis client lives until ctx ends.
 func openStore(ctx context.Context, cfg Config, key []byte) (shared, error) {

@@ -124,7 +124,7 @@ func TestRedisSessionsThroughServer(t *testing.T) {
 			t.Fatalf("Redis key %s holds the token or email in clear text", k)
 		}
 	}
-	if v, err := e.srv.store.Load(ctx, e.srv.sessionKey(mustReq(c, e.url))); err != nil || v.Email != "ada@example.com" {
+	if v, err := e.srv.store.Load(ctx, e.srv.sessions.Key(mustReq(c, e.url))); err != nil || v.Email != "ada@example.com" {
 		t.Fatalf("stored session: %+v, %v", v, err)
 	}
 

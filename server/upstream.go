@@ -16,6 +16,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/proxy"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/signin"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -74,7 +75,7 @@ type proxySessions struct{ s *Server }
 
 // Session implements proxy.Sessions.
 func (ps proxySessions) Session(r *http.Request) (verify.Identity, error) {
-	sess, key, err := ps.s.loadSession(r)
+	sess, key, err := ps.s.sessions.Load(r)
 	var u *session.UnavailableError
 	switch {
 	case errors.As(err, &u):
@@ -109,7 +110,7 @@ func (s *Server) sessionIdentity(sess *session.Session, key string) verify.Ident
 }
 
 func (s *Server) signInURL(r *http.Request) string {
-	return Prefix + "login?" + url.Values{"rd": {safeRedirect(r.URL.RequestURI())}}.Encode()
+	return Prefix + "login?" + url.Values{"rd": {signin.SafeRedirect(r.URL.RequestURI())}}.Encode()
 }
 
 // signInNavigation answers a page navigation without a session: iframes get
@@ -128,7 +129,7 @@ func (s *Server) signInNavigation(w http.ResponseWriter, r *http.Request) {
 // refreshed by the broker when due, from one session lookup (for
 // --browser-token none).
 func (s *Server) sessionToken(r *http.Request) (verify.Identity, string, error) {
-	sess, key, err := s.loadSession(r)
+	sess, key, err := s.sessions.Load(r)
 	if err == nil {
 		var t *session.Token
 		if t, err = s.broker.Token(r.Context(), key, sess, "", ""); err == nil {

@@ -1,4 +1,4 @@
-package server
+package signin
 
 import (
 	"net/http"
@@ -8,14 +8,29 @@ import (
 
 // renderPage writes a small, minified HTML page. title and message are
 // escaped; link must be a same-origin path or "" (anything else is left out).
-func (s *Server) renderPage(w http.ResponseWriter, status int, title, message, link string) {
+func renderPage(w http.ResponseWriter, status int, title, message, link string) {
 	page.Notice(w, status, title, message, link, "Sign in again")
 }
 
 // renderRetry is the 503 page for a sign-in that cannot go on right now
 // (the identity provider is unreachable): a "Try again" button to link (a
 // same-origin path) and Retry-After.
-func (s *Server) renderRetry(w http.ResponseWriter, title, message, link string) {
+func renderRetry(w http.ResponseWriter, title, message, link string) {
 	w.Header().Set("Retry-After", "5")
 	page.Notice(w, http.StatusServiceUnavailable, title, message, link, "Try again")
+}
+
+func describe(desc string) string {
+	if desc == "" {
+		return "."
+	}
+	return " (" + clip(desc, 200) + ")."
+}
+
+// clip bounds untrusted text shown on pages or written to logs.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
