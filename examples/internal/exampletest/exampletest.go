@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -377,6 +378,11 @@ func Start(t testing.TB, dir string, env []string, name string, args ...string) 
 	out := testenv.ShowOnFailure(t, name+" output")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
+	// The app may start processes of its own (Dash's FastAPI backend runs
+	// uvicorn as a child): give it a process group and end the whole group,
+	// so nothing outlives the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("start %s: %v", name, err)
