@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/tokenhook/tokenhook/server/assertion"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -376,5 +377,71 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 	e.cancel()
 	if code, reason := wsCloseStatus(t, ws, 5*time.Second); code != websocket.StatusGoingAway || reason != "server shutting down" {
 		t.Fatalf("closed with %d %q, want 1001", code, reason)
+	}
+}
+
+// TestSessionClaimsFollowTheSession: the proxy decodes a session's claims
+// once (claimsMemo), and the memo cannot outlive them: when the session's
+// claims change in the store, the next forwarded request carries the new
+// ones. Two viewers never see each other's claims.
+func TestSessionClaimsFollowTheSession(t *testing.T) {
+	e, app := newIdentityEnv(t, nil)
+	ada, _ := e.bearerOf(users[0])
+	bob, _ := e.bearerOf(users[1])
+	forwarded := func(c *http.Client) http.Header {
+		t.Helper()
+		resp, _ := do(t, c, "GET", e.url+"/report", nil, "")
+		h := app.last()
+		if resp.StatusCode != 200 || h == nil {
+			t.Fatalf("%d, the app saw %v", resp.StatusCode, h)
+		}
+		return h
+	}
+	for range 2 { // the second time from the memo
+		if got := forwarded(ada).Get("X-Forwarded-Preferred-Username"); got != "ada" {
+			t.Fatalf("ada forwarded as %q", got)
+		}
+		if got := forwarded(bob).Get("X-Forwarded-Email"); got != users[1].Email {
+			t.Fatalf("bob forwarded as %q", got)
+		}
+	}
+
+	sess, key, err := e.srv.sessions.Load(mustReq(ada, e.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{}
+	if err := json.Unmarshal(sess.Claims, &claims); err != nil {
+		t.Fatal(err)
+	}
+	claims["preferred_username"] = "ada-renamed"
+	if sess.Claims, err = json.Marshal(claims); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.store.Save(context.Background(), key, sess); err != nil {
+		t.Fatal(err)
+	}
+	if got := forwarded(ada).Get("X-Forwarded-Preferred-Username"); got != "ada-renamed" {
+		t.Fatalf("after the session's claims changed, forwarded as %q", got)
+	}
+}
+
+// TestClaimsMemoBounded: the memo holds at most maxClaimsMemo claim sets,
+// and what it hands out is a copy.
+func TestClaimsMemoBounded(t *testing.T) {
+	var cm claimsMemo
+	for i := range maxClaimsMemo + 10 {
+		c := cm.decode([]byte(fmt.Sprintf(`{"sub":"u%d","preferred_username":"n%d"}`, i, i)), "groups")
+		if c.PreferredUsername != fmt.Sprintf("n%d", i) {
+			t.Fatalf("claims %d: %+v", i, c)
+		}
+		if len(cm.m) > maxClaimsMemo {
+			t.Fatalf("%d entries", len(cm.m))
+		}
+	}
+	a := cm.decode([]byte(`{"preferred_username":"x"}`), "groups")
+	a.PreferredUsername = "changed"
+	if b := cm.decode([]byte(`{"preferred_username":"x"}`), "groups"); b.PreferredUsername != "x" {
+		t.Fatalf("a caller's change reached the memo: %q", b.PreferredUsername)
 	}
 }

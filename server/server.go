@@ -44,6 +44,7 @@ const Prefix = jsbundle.Prefix
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
+	claims claimsMemo    // sessions' decoded claims, by their JSON
 	store  session.Store // announces deleted sessions on bus (endingStore)
 	finder findingStore  // the store itself: finds sessions by sid or sub
 	bus    session.Bus   // "session ended" events of every replica

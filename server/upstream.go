@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/assertion"
@@ -172,17 +173,58 @@ func (s *Server) addAssertion(pr *httputil.ProxyRequest, id verify.Identity) {
 // sessionClaims presents a session's ID token claims as verify.Claims (for
 // authorization rules and identity headers), mapped as bearer claims are.
 func (s *Server) sessionClaims(sess *session.Session) *verify.Claims {
+	c := s.claims.decode(sess.Claims, s.cfg.GroupsClaim)
+	c.Subject, c.Email = sess.Subject, sess.Email
+	return c
+}
+
+// maxClaimsMemo bounds claimsMemo: distinct claim sets (one per signed-in
+// viewer, and per ID token refresh) decoded at most once each while there
+// are fewer of them.
+const maxClaimsMemo = 4096
+
+// claimsMemo decodes a session's claims JSON (the ID token's claims, kept
+// with the session) once rather than on every proxied request. Entries are
+// keyed by the JSON itself, so one can only ever answer for those exact
+// bytes: a session whose claims change is decoded anew. It holds at most
+// maxClaimsMemo entries and starts over when full.
+type claimsMemo struct {
+	mu sync.Mutex
+	m  map[string]*verify.Claims
+}
+
+// decode returns the claims of raw (a copy the caller may change; Expiry
+// zero). Bad JSON gives empty claims; a malformed aud is dropped, the other
+// claims stand.
+func (cm *claimsMemo) decode(raw []byte, groupsClaim string) *verify.Claims {
+	cm.mu.Lock()
+	c, ok := cm.m[string(raw)]
+	cm.mu.Unlock()
+	if !ok {
+		c = decodeClaims(raw, groupsClaim)
+		cm.mu.Lock()
+		if cm.m == nil || len(cm.m) >= maxClaimsMemo {
+			cm.m = make(map[string]*verify.Claims)
+		}
+		cm.m[string(raw)] = c
+		cm.mu.Unlock()
+	}
+	cp := *c
+	return &cp
+}
+
+// decodeClaims decodes a session's claims JSON.
+func decodeClaims(b []byte, groupsClaim string) *verify.Claims {
 	raw := map[string]any{}
-	if json.Unmarshal(sess.Claims, &raw) != nil {
+	if json.Unmarshal(b, &raw) != nil {
 		raw = map[string]any{}
 	}
-	c, err := verify.ClaimsFromMap(raw, s.cfg.GroupsClaim)
+	c, err := verify.ClaimsFromMap(raw, groupsClaim)
 	if err != nil {
 		// Only a malformed aud fails; the session's other claims stand.
 		delete(raw, "aud")
-		c, _ = verify.ClaimsFromMap(raw, s.cfg.GroupsClaim)
+		c, _ = verify.ClaimsFromMap(raw, groupsClaim)
 	}
-	c.Subject, c.Email = sess.Subject, sess.Email
 	c.Expiry = time.Time{}
 	return c
 }
