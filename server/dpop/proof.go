@@ -110,14 +110,12 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if len(v.algs) == 0 {
 		return nil, errors.New("dpop: no proof algorithms")
 	}
-	names := make([]string, len(v.algs))
-	for i, a := range v.algs {
+	for _, a := range v.algs {
 		if !slices.Contains(supported, a) {
 			return nil, fmt.Errorf("dpop: proof algorithm %q is not supported", a)
 		}
-		names[i] = string(a)
 	}
-	v.algNames = strings.Join(names, " ")
+	v.algNames = AlgNames(v.algs)
 	if v.window < 0 || cfg.Leeway < 0 {
 		return nil, errors.New("dpop: negative window or leeway")
 	}
@@ -135,6 +133,16 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		v.now = time.Now
 	}
 	return v, nil
+}
+
+// AlgNames is the value of a DPoP challenge's algs parameter (RFC 9449
+// §7.1) for algs: their names, space-separated.
+func AlgNames(algs []jose.SignatureAlgorithm) string {
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return strings.Join(names, " ")
 }
 
 // Algorithms returns the accepted proof algorithms, for the

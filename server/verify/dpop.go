@@ -72,13 +72,13 @@ func (o *DPoPOptions) writeError(w http.ResponseWriter, realm string, err error)
 			return
 		}
 	}
-	writeError(w, realm, err, "", algNames(o.Proofs.Algorithms()))
+	writeError(w, realm, err, "", dpop.AlgNames(o.Proofs.Algorithms()))
 }
 
 // challenge is the DPoP challenge offered next to the Bearer one when a
 // request has no token.
 func (o *DPoPOptions) challenge() string {
-	return `DPoP algs="` + algNames(o.Proofs.Algorithms()) + `"`
+	return `DPoP algs="` + dpop.AlgNames(o.Proofs.Algorithms()) + `"`
 }
 
 // isDPoP reports whether r's Authorization names the DPoP scheme.

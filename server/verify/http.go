@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/tokenhook/tokenhook/server/dpop"
 )
 
@@ -138,7 +136,7 @@ func writeError(w http.ResponseWriter, realm string, err error, also, algs strin
 	status, code := Status(err)
 	desc := describe(err, code)
 	if algs == "" && errors.Is(err, ErrBoundToken) {
-		algs = algNames(dpop.DefaultAlgorithms)
+		algs = dpop.AlgNames(dpop.DefaultAlgorithms)
 	}
 	challenge := `Bearer realm="` + quoteSafe(realm) + `"`
 	if algs != "" {
@@ -181,15 +179,6 @@ func writeError(w http.ResponseWriter, realm string, err error, also, algs strin
 // WriteError writes the RFC 6750 answer for err with the verifier's realm.
 func (v *Verifier) WriteError(w http.ResponseWriter, err error) {
 	WriteError(w, v.cfg.Realm, err)
-}
-
-// algNames is the value of a DPoP challenge's algs parameter.
-func algNames(algs []jose.SignatureAlgorithm) string {
-	names := make([]string, len(algs))
-	for i, a := range algs {
-		names[i] = string(a)
-	}
-	return strings.Join(names, " ")
 }
 
 func describe(err error, code string) string {
