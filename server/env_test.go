@@ -29,7 +29,7 @@ type testEnv struct {
 	srv        *Server
 	cfg        Config
 	url        string // tokenhook's public URL
-	tokenCalls atomic.Int32
+	tokenCalls atomic.Int64
 	logs       *testenv.LogBuffer
 	logJSON    bool // log in JSON (--log-format json) instead of text
 	cancel     context.CancelFunc
@@ -54,14 +54,7 @@ func newEnvWith(t *testing.T, mod func(e *testEnv, c *Config)) *testEnv {
 	e.idp = idptest.Start(t, idp.Options{
 		Users:   users,
 		Clients: []idp.Client{idptest.RelyingParty("tokenhook", testSecret, e.url)},
-		Wrap: func(h http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/dex/token" {
-					e.tokenCalls.Add(1)
-				}
-				h.ServeHTTP(w, r)
-			})
-		},
+		Wrap:    testenv.CountPath("/dex/token", &e.tokenCalls),
 	})
 	e.cfg = Config{
 		PublicURL: e.url, Issuer: e.idp.Issuer, ClientID: "tokenhook", ClientSecret: testSecret,

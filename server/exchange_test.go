@@ -25,7 +25,7 @@ const exchangeSecret = "upstream-exchange-secret"
 type dataEnv struct {
 	*testEnv
 	data       *zitadelop.Provider
-	dataTokens atomic.Int32
+	dataTokens atomic.Int64
 }
 
 func newDataEnv(t *testing.T) *dataEnv { return newDataEnvWith(t, nil) }
@@ -39,14 +39,7 @@ func newDataEnvWith(t *testing.T, mod func(*Config)) *dataEnv {
 	}
 	d.testEnv = newEnvWith(t, func(e *testEnv, c *Config) {
 		d.data, err = zitadelop.Start(ln, "tokenhook-data", "data-secret", []string{e.url + "/_tokenhook/callback"},
-			func(h http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == "/oauth/token" {
-						d.dataTokens.Add(1)
-					}
-					h.ServeHTTP(w, r)
-				})
-			})
+			testenv.CountPath("/oauth/token", &d.dataTokens))
 		if err != nil {
 			t.Fatal(err)
 		}

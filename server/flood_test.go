@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // opaqueEnv is tokenhook in front of an app, signing in with zitadel's
@@ -29,14 +30,7 @@ func newOpaqueEnv(t *testing.T, introspect string) *opaqueEnv {
 	idpLn, thLn := localListener(t), localListener(t)
 	o.url = "http://" + thLn.Addr().String()
 	cb := o.url + "/_tokenhook/callback"
-	p, err := zitadelop.Start(idpLn, "tokenhook", testSecret, []string{cb}, func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/oauth/introspect" {
-				o.introspections.Add(1)
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
+	p, err := zitadelop.Start(idpLn, "tokenhook", testSecret, []string{cb}, testenv.CountPath("/oauth/introspect", &o.introspections))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
+	"github.com/tokenhook/tokenhook/server/token"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -67,14 +68,6 @@ func (d *pageDPoP) proof(w http.ResponseWriter, r *http.Request) *dpop.Proof {
 	return p
 }
 
-// dpopAnswer is what the token endpoint answers in dpop mode.
-type dpopAnswer struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	ExpiresAt   int64  `json:"expires_at"`
-}
-
 // answerDPoPToken mints a token for the viewer of sess bound to p's key, living
 // at most dpop.MaxTokenTTL and not beyond the provider token t, and writes
 // it. The provider's tokens stay on the server.
@@ -96,7 +89,7 @@ func (s *Server) answerDPoPToken(w http.ResponseWriter, sess *session.Session, t
 	}
 	d.v.RenewNonce(w, p)
 	now := s.now()
-	writeJSON(w, http.StatusOK, dpopAnswer{AccessToken: raw, TokenType: "DPoP", ExpiresIn: int64(exp.Sub(now) / time.Second), ExpiresAt: exp.Unix()})
+	writeJSON(w, http.StatusOK, token.Answer{AccessToken: raw, TokenType: "DPoP", ExpiresIn: int64(exp.Sub(now) / time.Second), ExpiresAt: exp.Unix()})
 }
 
 // checkDPoP implements proxy.Config.DPoP: r's token must be one of ours,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -57,4 +58,19 @@ func FreePort(t testing.TB) int {
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
+// CountPath returns middleware that adds one to n for every request whose
+// path is path, then serves it with the wrapped handler: how tests count the
+// calls a provider receives at one endpoint (its token or introspection
+// endpoint).
+func CountPath(path string, n *atomic.Int64) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == path {
+				n.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 }

@@ -79,6 +79,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/internal/answer"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -103,7 +104,7 @@ const (
 )
 
 // TokenVerifier validates bearer tokens presented by the client at a
-// verify.ClientAddr; *verify.Verifier implements it.
+// ratelimit.ClientKey; *verify.Verifier implements it.
 type TokenVerifier interface {
 	VerifyFrom(ctx context.Context, token, client string) (*verify.Claims, error)
 }
@@ -360,7 +361,7 @@ func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (ver
 	if tokenErr != nil {
 		return verify.Identity{}, tokenErr
 	}
-	c, err := p.cfg.Verifier.VerifyFrom(r.Context(), token, verify.ClientAddr(r.RemoteAddr))
+	c, err := p.cfg.Verifier.VerifyFrom(r.Context(), token, ratelimit.ClientKey(r.RemoteAddr))
 	if err != nil {
 		return verify.Identity{}, err
 	}

@@ -4,7 +4,6 @@ package ratelimit
 
 import (
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -65,18 +64,20 @@ func (l *Limiter) Len() int {
 	return len(l.cur) + len(l.old)
 }
 
-// ClientKey returns the key of r's client: its address from RemoteAddr (the
-// connection's peer), an IPv6 address cut to its /64 (one subscriber's
-// network). Behind a reverse proxy every client has the proxy's address; the
-// limit then applies to the proxy as a whole.
-func ClientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// ClientKey returns the key of a client by its address, a request's
+// RemoteAddr (the connection's peer, with or without a port): the IP
+// address, an IPv6 address cut to its /64 (one subscriber's network). It is
+// "" when remoteAddr holds no IP address (a Unix socket's peer). Behind a
+// reverse proxy every client has the proxy's address; a limit then applies
+// to the proxy as a whole.
+func ClientKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = remoteAddr
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return host
+		return ""
 	}
 	a = a.Unmap()
 	if a.Is6() {

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -62,11 +61,13 @@ func TestClientKey(t *testing.T) {
 	for _, tc := range []struct{ remote, want string }{
 		{"192.0.2.7:5555", "192.0.2.7"},
 		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:1", "2001:db8:1:2::/64"},
 		{"[::ffff:192.0.2.7]:80", "192.0.2.7"},
-		{"not an address", "not an address"},
+		{"192.0.2.7", "192.0.2.7"},
+		{"@", ""},
+		{"not an address", ""},
 	} {
-		r := &http.Request{RemoteAddr: tc.remote}
-		if got := ClientKey(r); got != tc.want {
+		if got := ClientKey(tc.remote); got != tc.want {
 			t.Errorf("ClientKey(%q) = %q, want %q", tc.remote, got, tc.want)
 		}
 	}

@@ -57,10 +57,12 @@ type Endpoint struct {
 	Log                    *slog.Logger
 }
 
-// bearerAnswer is what the endpoint answers in bearer mode.
-type bearerAnswer struct {
+// Answer is the endpoint's JSON answer with a token: the provider's in
+// bearer mode, one minted by tokenhook (with expires_in) in dpop mode.
+type Answer struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in,omitempty"`
 	ExpiresAt   int64  `json:"expires_at"`
 	Scope       string `json:"scope,omitempty"`
 }
@@ -140,7 +142,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if tt == "" || strings.EqualFold(tt, "bearer") {
 			tt = "Bearer"
 		}
-		answer.JSON(w, http.StatusOK, bearerAnswer{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
+		answer.JSON(w, http.StatusOK, Answer{AccessToken: t.AccessToken, TokenType: tt, ExpiresAt: t.Expiry.Unix(), Scope: t.Scope})
 	}
 }
 

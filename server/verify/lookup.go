@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -206,24 +204,4 @@ func (l *lookups) bucket(client string, now time.Time) bucket {
 
 func isRefusal(err error) bool {
 	return err != nil && errors.Is(err, ErrInvalidToken)
-}
-
-// ClientAddr returns the rate-limit key of a request's remote address
-// (r.RemoteAddr): the IP address, or its /64 network for IPv6, where one
-// client usually holds a whole /64. "" when it cannot be parsed.
-func ClientAddr(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return ""
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.String()
 }

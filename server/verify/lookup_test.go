@@ -26,18 +26,3 @@ func TestAgeRingBoundedByAge(t *testing.T) {
 		t.Fatal("an older entry survived a newer one")
 	}
 }
-
-func TestClientAddr(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"192.0.2.7:4312", "192.0.2.7"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:1", "2001:db8:1:2::/64"},
-		{"[::ffff:192.0.2.7]:80", "192.0.2.7"},
-		{"192.0.2.7", "192.0.2.7"},
-		{"not an address", ""},
-	} {
-		if got := ClientAddr(tc.in); got != tc.want {
-			t.Errorf("ClientAddr(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}

@@ -429,7 +429,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 // VerifyFrom is Verify for a token presented by the client at address
-// client (see ClientAddr): a client whose tokens the provider refused too
+// client (see ratelimit.ClientKey): a client whose tokens the provider refused too
 // often recently gets ErrRateLimited for tokens the verifier does not know
 // yet, without a provider call.
 func (v *Verifier) VerifyFrom(ctx context.Context, token, client string) (*Claims, error) {
