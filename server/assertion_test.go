@@ -1,12 +1,12 @@
 package server
 
 import (
-	"github.com/tokenhook/tokenhook/server/assertion"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/assertion"
 
 	"github.com/tokenhook/tokenhook/server/connection"
 )
@@ -18,12 +18,7 @@ import (
 // composed server with its clock moved forward.
 func TestWebSocketAssertionLivesWithSession(t *testing.T) {
 	app := &identityApp{}
-	upstream := httptest.NewServer(app)
-	t.Cleanup(upstream.Close)
-	e := newEnvWith(t, func(_ *testEnv, c *Config) {
-		c.Upstream = upstream.URL
-		c.ExchangeSecret = exchangeSecret
-	})
+	e := newAppEnv(t, app, func(_ *testEnv, c *Config) { c.ExchangeSecret = exchangeSecret })
 	// No request has reached the server yet: setting its clock is safe.
 	var ahead atomic.Int64
 	e.srv.now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }

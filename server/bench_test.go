@@ -2,13 +2,14 @@ package server
 
 import (
 	"context"
-	"github.com/tokenhook/tokenhook/server/assertion"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/assertion"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/connection"

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,19 @@ var users = []idp.User{
 }
 
 func newEnv(t *testing.T) *testEnv { return newEnvWith(t, nil) }
+
+// newAppEnv is newEnv with tokenhook in front of app, and mod (may be nil)
+// adjusting the configuration.
+func newAppEnv(t *testing.T, app http.Handler, mod func(e *testEnv, c *Config)) *testEnv {
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	return newEnvWith(t, func(e *testEnv, c *Config) {
+		c.Upstream = srv.URL
+		if mod != nil {
+			mod(e, c)
+		}
+	})
+}
 
 // newEnvWith is newEnv with a hook that adjusts the configuration before the
 // server starts (e.url is known by then).
@@ -138,10 +152,21 @@ type tokenAnswer struct {
 	raw    string
 }
 
+// token asks the token endpoint as the script does (X-TokenHook: 1), with
+// hdr added ("" removes a header).
 func (e *testEnv) token(c *http.Client, hdr map[string]string) tokenAnswer {
 	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.url+"/_tokenhook/token", nil)
-	req.Header.Set("X-TokenHook", "1")
+	resp, b := do(e.t, c, http.MethodGet, e.url+"/_tokenhook/token", withHeaders(map[string]string{"X-TokenHook": "1"}, hdr), "")
+	a := tokenAnswer{status: resp.StatusCode, header: resp.Header, raw: b}
+	json.Unmarshal([]byte(b), &a.body)
+	return a
+}
+
+// do sends a request with the headers in hdr ("" removes one) and body from
+// c, following no redirect, and returns the answer with its body read.
+func do(t testing.TB, c *http.Client, method, url string, hdr map[string]string, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	for k, v := range hdr {
 		if v == "" {
 			req.Header.Del(k)
@@ -149,15 +174,27 @@ func (e *testEnv) token(c *http.Client, hdr map[string]string) tokenAnswer {
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := c.Do(req)
+	resp, err := noRedirect(c).Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	a := tokenAnswer{status: resp.StatusCode, header: resp.Header, raw: string(b)}
-	json.Unmarshal(b, &a.body)
-	return a
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// withHeaders returns base with more's entries set over it.
+func withHeaders(base, more map[string]string) map[string]string {
+	for k, v := range more {
+		base[k] = v
+	}
+	return base
+}
+
+func noRedirect(c *http.Client) *http.Client {
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cc
 }
 
 func (a tokenAnswer) String() string { return fmt.Sprintf("%d %s", a.status, a.raw) }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"github.com/tokenhook/tokenhook/server/assertion"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/assertion"
 
 	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
 	"github.com/tokenhook/tokenhook/internal/testenv"

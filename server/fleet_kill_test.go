@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"github.com/tokenhook/tokenhook/internal/testenv"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 // TestFleetLeaseHolderKilled: a replica running as a process of the built

@@ -101,18 +101,8 @@ func (e *testEnv) claim(channel, secret, code string) claimAnswer {
 func (e *testEnv) confirm(c *http.Client, channel, code, answer string, hdr map[string]string) (int, string) {
 	e.t.Helper()
 	form := url.Values{"channel": {channel}, "code": {code}, "answer": {answer}}
-	req, _ := http.NewRequest("POST", e.url+"/_tokenhook/confirm", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	r, err := c.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return r.StatusCode, html.UnescapeString(string(b))
+	r, b := do(e.t, c, "POST", e.url+"/_tokenhook/confirm", withHeaders(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, hdr), form.Encode())
+	return r.StatusCode, html.UnescapeString(b)
 }
 
 // embedToken asks the token endpoint with only the embed cookie, as the

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -67,15 +66,11 @@ func (a *identityApp) last() http.Header {
 
 func newIdentityEnv(t *testing.T, mod func(*Config)) (*testEnv, *identityApp) {
 	app := &identityApp{}
-	srv := httptest.NewServer(app)
-	t.Cleanup(srv.Close)
-	e := newEnvWith(t, func(_ *testEnv, c *Config) {
-		c.Upstream = srv.URL
+	return newAppEnv(t, app, func(_ *testEnv, c *Config) {
 		if mod != nil {
 			mod(c)
 		}
-	})
-	return e, app
+	}), app
 }
 
 // bearerOf signs u in with a fresh browser and returns the browser and u's

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -36,17 +35,11 @@ func (e *testEnv) holdCallback(c *http.Client, u int) (string, []*http.Cookie) {
 // answer with its body read.
 func get(t *testing.T, u string, cookies []*http.Cookie) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
-	for _, ck := range cookies {
-		req.AddCookie(ck)
+	jar := make([]string, len(cookies))
+	for i, ck := range cookies {
+		jar[i] = ck.String()
 	}
-	r, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	return r, string(b)
+	return do(t, http.DefaultClient, "GET", u, map[string]string{"Cookie": strings.Join(jar, "; ")}, "")
 }
 
 // TestCallbackWithoutCodeBurnsNoState: an answer without a code, or with a

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/tokenhook/tokenhook/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/internal/testenv"
 
 	"github.com/gorilla/securecookie"
 
@@ -210,11 +211,8 @@ func auditLines(t *testing.T, logs string) []map[string]any {
 // reads its audit lines: one per event, naming the viewer by subject hash
 // only, and no token or email anywhere in the log.
 func TestAuditEvents(t *testing.T) {
-	app := httptest.NewServer(&recorder{})
-	t.Cleanup(app.Close)
-	e := newEnvWith(t, func(e *testEnv, c *Config) {
+	e := newAppEnv(t, &recorder{}, func(e *testEnv, c *Config) {
 		e.logJSON = true
-		c.Upstream = app.URL
 		c.Rules = verify.Rules{adminOnlyBob}
 	})
 	ada, bob := testenv.NewClient(), testenv.NewClient()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tokenhook/tokenhook/server/broker"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/broker"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"github.com/tokenhook/tokenhook/server/broker"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/broker"
 
 	"github.com/gorilla/sessions"
 

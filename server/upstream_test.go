@@ -3,15 +3,15 @@ package server
 import (
 	"bufio"
 	"fmt"
-	"github.com/tokenhook/tokenhook/server/assertion"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/assertion"
 
 	"github.com/tokenhook/tokenhook/internal/testenv"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -57,37 +57,12 @@ func (rec *recorder) got() (*http.Request, string) {
 
 func newProxyEnv(t *testing.T, mod func(*Config)) (*testEnv, *recorder) {
 	rec := &recorder{}
-	app := httptest.NewServer(rec)
-	t.Cleanup(app.Close)
-	e := newEnvWith(t, func(_ *testEnv, c *Config) {
-		c.Upstream = app.URL
+	return newAppEnv(t, rec, func(_ *testEnv, c *Config) {
 		c.UpstreamTimeout = 500 * time.Millisecond
 		if mod != nil {
 			mod(c)
 		}
-	})
-	return e, rec
-}
-
-func noRedirect(c *http.Client) *http.Client {
-	cc := *c
-	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &cc
-}
-
-func do(t *testing.T, c *http.Client, method, url string, hdr map[string]string, body string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := noRedirect(c).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	}), rec
 }
 
 func TestForwardWithoutCredentials(t *testing.T) {

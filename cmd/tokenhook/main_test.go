@@ -51,17 +51,31 @@ func TestServeConfigErrors(t *testing.T) {
 	}
 }
 
-func TestBusyPort(t *testing.T) {
+// busyAddr returns an address that another listener holds until the test
+// ends.
+func busyAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// serveOn runs "tokenhook serve" with args and a minimal valid
+// configuration (no environment) and returns its exit code and stderr.
+func serveOn(args ...string) (int, string) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"serve", "--addr", ln.Addr().String(), "--issuer", "https://idp.example",
-		"--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32), "--data-dir", ""}, func(string) string { return "" }, &out, &errb)
-	if code != 1 || !strings.Contains(errb.String(), "cannot listen on "+ln.Addr().String()+": address already in use") {
-		t.Fatalf("exit %d, %q", code, errb.String())
+	full := append(append([]string{"serve"}, args...), "--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s",
+		"--cookie-secret", strings.Repeat("x", 32), "--data-dir", "")
+	code := run(context.Background(), full, func(string) string { return "" }, &out, &errb)
+	return code, errb.String()
+}
+
+func TestBusyPort(t *testing.T) {
+	addr := busyAddr(t)
+	if code, errb := serveOn("--addr", addr); code != 1 || !strings.Contains(errb, "cannot listen on "+addr+": address already in use") {
+		t.Fatalf("exit %d, %q", code, errb)
 	}
 }
 
@@ -101,23 +115,14 @@ func TestBundleCommand(t *testing.T) {
 // the next flag as its value: "--inject-script --addr X" reaches the listen
 // step with X (here a busy port, so the command stops there).
 func TestBooleanFlagsInTheCLI(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	addr := ln.Addr().String()
+	addr := busyAddr(t)
 	for _, args := range [][]string{
 		{"--inject-script", "--addr", addr},
 		{"--strip-authorization", "--inject-script=false", "--addr", addr},
 		{"--inject-script=yes", "--strip-authorization=0", "--addr", addr},
 	} {
-		var out, errb bytes.Buffer
-		full := append(append([]string{"serve"}, args...), "--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s",
-			"--cookie-secret", strings.Repeat("x", 32), "--data-dir", "")
-		code := run(context.Background(), full, func(string) string { return "" }, &out, &errb)
-		if code != 1 || !strings.Contains(errb.String(), "cannot listen on "+addr) {
-			t.Errorf("%q: exit %d, %q; want the listen error for %s", args, code, errb.String(), addr)
+		if code, errb := serveOn(args...); code != 1 || !strings.Contains(errb, "cannot listen on "+addr) {
+			t.Errorf("%q: exit %d, %q; want the listen error for %s", args, code, errb, addr)
 		}
 	}
 }
@@ -192,12 +197,7 @@ func TestServeMetricsListener(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	args[len(args)-1] = busy.Addr().String()
+	args[len(args)-1] = busyAddr(t)
 	args[2] = freeAddr(t)
 	var out2, errb2 bytes.Buffer
 	if code := run(context.Background(), args, func(string) string { return "" }, &out2, &errb2); code != 1 || !strings.Contains(errb2.String(), "--metrics-addr") {
