@@ -23,7 +23,7 @@ func newSignInLimiter() *ratelimit.Limiter { return ratelimit.New(time.Second, 3
 // another's.
 func (s *Server) limited(l *ratelimit.Limiter, asPage bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ok, retry := l.Allow(ratelimit.ClientKey(r.RemoteAddr), s.now())
+		ok, retry := l.Allow(s.cfg.TrustedProxies.Client(r), s.now())
 		if ok {
 			h(w, r)
 			return

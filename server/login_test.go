@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/internal/idp/idptest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
 
 // holdCallback signs in as u in browser c and stops at tokenhook's callback:
@@ -110,6 +111,54 @@ func TestSignInRateLimit(t *testing.T) {
 				t.Fatal("another address was limited too")
 			}
 		})
+	}
+}
+
+// TestSignInRateLimitBehindProxies: with --trusted-proxies, the limit counts
+// the client that the load balancer names in X-Forwarded-For, so viewers
+// behind one balancer do not share one budget; a client cannot escape its
+// budget by writing its own X-Forwarded-For entries, and a peer that is not
+// a trusted proxy is counted by its own address whatever it sends.
+func TestSignInRateLimitBehindProxies(t *testing.T) {
+	lb, err := ratelimit.ParseProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.TrustedProxies = lb })
+	h := e.srv.Handler()
+	login := func(peer, xff string) int {
+		req := httptest.NewRequest("GET", e.url+"/_tokenhook/login?rd=/", nil)
+		req.RemoteAddr = peer
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	for range 30 {
+		login("10.0.0.5:4000", "203.0.113.1")
+	}
+	for _, tc := range []struct {
+		name, peer, xff string
+		limited         bool
+	}{
+		{"the same viewer, through another balancer", "10.0.0.6:4000", "203.0.113.1", true},
+		{"the same viewer with a made-up entry of its own", "10.0.0.5:4000", "198.51.100.99, 203.0.113.1", true},
+		{"another viewer through the same balancer", "10.0.0.5:4000", "203.0.113.2", false},
+	} {
+		if got := login(tc.peer, tc.xff); (got == http.StatusTooManyRequests) != tc.limited {
+			t.Errorf("%s: %d, want limited %v", tc.name, got, tc.limited)
+		}
+	}
+	// An untrusted peer is its own client: new X-Forwarded-For values on
+	// every request do not give it a new budget.
+	codes := map[int]int{}
+	for i := range 31 {
+		codes[login("192.0.2.9:4000", fmt.Sprintf("203.0.113.%d", 100+i))]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Errorf("an untrusted peer escaped the limit with forged X-Forwarded-For: %v", codes)
 	}
 }
 

@@ -172,7 +172,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	f.Now = func() time.Time { return s.now() } // read at each call: tests move the clock
 	if cfg.Upstream != "" {
 		vc := verify.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
-			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client}
+			GroupsClaim: cfg.GroupsClaim, Introspect: verify.IntrospectMode(cfg.Introspect), HTTPClient: s.client,
+			TrustedProxies: cfg.TrustedProxies}
 		if s.metrics != nil {
 			vc.Observe = s.metrics.Bearer
 		}

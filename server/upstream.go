@@ -42,6 +42,7 @@ func (s *Server) newUpstream() (*proxy.Proxy, error) {
 		ModifyRequest:         s.addAssertion,
 		StripCookies:          []string{"tokenhook*", "__Host-tokenhook*"}, // the session, embed and sign-in cookies
 		StripAuthorization:    s.cfg.StripAuthorization,
+		TrustedProxies:        s.cfg.TrustedProxies,
 		PublicOrigin:          s.cfg.PublicURL,
 		ResponseHeaderTimeout: s.cfg.UpstreamTimeout,
 		Logger:                s.log,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/server/connection"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
@@ -103,6 +104,12 @@ type Config struct {
 	ExchangeSecret string
 	// AssertionAudience is the aud of session assertions (default: Upstream).
 	AssertionAudience string
+
+	// TrustedProxies are the load balancers or reverse proxies in front of
+	// tokenhook whose X-Forwarded-For names the client (see
+	// ratelimit.Proxies); per-client limits then count each viewer, not the
+	// balancer. Empty: every client is its connection's peer.
+	TrustedProxies ratelimit.Proxies
 
 	// ReusePort opens the listening socket with SO_REUSEPORT, so a new
 	// process can listen on the same port before the old one drains (see

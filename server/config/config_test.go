@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,6 +122,37 @@ rules:
 	_, err = Load([]string{"--config", file, "--skip-auth-routes", "static"}, func(string) string { return "" }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--skip-auth-routes (TOKENHOOK_SKIP_AUTH_ROUTES)") {
 		t.Fatalf("bad route: %v", err)
+	}
+}
+
+// TestTrustedProxies: --trusted-proxies is read from a flag, the environment
+// and a YAML list alike; a value that is no address names the setting.
+func TestTrustedProxies(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("trusted-proxies: [10.0.0.0/8, 192.0.2.1]\n"), 0o600)
+	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"flag", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.1"}, nil, "[10.0.0.0/8 192.0.2.1/32]"},
+		{"env", nil, map[string]string{"TOKENHOOK_TRUSTED_PROXIES": "10.0.0.0/8 192.0.2.1"}, "[10.0.0.0/8 192.0.2.1/32]"},
+		{"yaml list", []string{"--config", file}, nil, "[10.0.0.0/8 192.0.2.1/32]"},
+		{"unset", nil, nil, "[]"},
+	} {
+		o, err := Load(append(base, tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := fmt.Sprint(o.Server.TrustedProxies); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	_, err := Load(append(base, "--trusted-proxies", "lb.internal"), func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--trusted-proxies (TOKENHOOK_TRUSTED_PROXIES)") || !strings.Contains(err.Error(), "lb.internal") {
+		t.Fatalf("bad proxy: %v", err)
 	}
 }
 

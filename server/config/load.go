@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tokenhook/tokenhook/server/connection"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -234,6 +235,9 @@ func optionsFromRaw(raw map[string]string, conns []connection.Spec) (Options, er
 	}
 	if s := raw["api-paths"]; s != "" {
 		c.APIPaths = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	}
+	if c.TrustedProxies, err = ratelimit.ParseProxies(raw["trusted-proxies"]); err != nil {
+		keep(&Error{"trusted-proxies", err.Error()})
 	}
 	c.GroupsClaim = raw["groups-claim"]
 	c.Introspect = raw["introspect"]

@@ -55,6 +55,7 @@ var settings = []setting{
 	{name: "session-cache-mb", def: "64", usage: "MiB of decrypted sessions the file store keeps in memory; the least recently used are read from disk again"},
 	{name: "session-ttl", def: "168h", usage: "maximum session lifetime"},
 	{name: "refresh-skew", def: "60s", usage: "refresh access tokens this long before they expire"},
+	{name: "trusted-proxies", usage: "comma-separated addresses or networks (CIDR) of the load balancers in front of tokenhook; from them X-Forwarded-For names the client, so per-client limits count viewers, not the balancer"},
 	{name: "reuse-port", def: "false", boolean: true, usage: "listen with SO_REUSEPORT so a new process can start on the same port before the old one stops (zero-downtime restarts)"},
 	{name: "shutdown-timeout", def: "10s", usage: "on SIGTERM, how long in-flight requests may take to finish before their connections are closed"},
 	{name: "refresh-timeout", def: "3s", usage: "how long a token request waits for a refresh at the provider, and the deadline of discovery and code exchange (a viewer whose token is still valid gets it at once)"},

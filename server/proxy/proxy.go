@@ -103,8 +103,8 @@ const (
 	DefaultMaxInjectSize         = 10 << 20
 )
 
-// TokenVerifier validates bearer tokens presented by the client at a
-// ratelimit.ClientKey; *verify.Verifier implements it.
+// TokenVerifier validates bearer tokens presented by a client (its key of
+// ratelimit.Proxies.Client); *verify.Verifier implements it.
 type TokenVerifier interface {
 	VerifyFrom(ctx context.Context, token, client string) (*verify.Claims, error)
 }
@@ -179,6 +179,10 @@ type Config struct {
 	// MaxInjectSize bounds the HTML body (compressed and decompressed) that is
 	// rewritten; larger pages pass through unchanged (default 10 MB).
 	MaxInjectSize int64
+	// TrustedProxies are the load balancers in front of the proxy whose
+	// X-Forwarded-For names the client that failed token look-ups are
+	// charged to (see ratelimit.Proxies). Empty: the connection's peer.
+	TrustedProxies ratelimit.Proxies
 	// Transport overrides the upstream transport.
 	Transport http.RoundTripper
 	// DialTimeout and ResponseHeaderTimeout bound upstream connections and
@@ -361,7 +365,7 @@ func (p *Proxy) authenticate(r *http.Request, token string, tokenErr error) (ver
 	if tokenErr != nil {
 		return verify.Identity{}, tokenErr
 	}
-	c, err := p.cfg.Verifier.VerifyFrom(r.Context(), token, ratelimit.ClientKey(r.RemoteAddr))
+	c, err := p.cfg.Verifier.VerifyFrom(r.Context(), token, p.cfg.TrustedProxies.Client(r))
 	if err != nil {
 		return verify.Identity{}, err
 	}

@@ -5,6 +5,7 @@ package ratelimit
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,25 +65,32 @@ func (l *Limiter) Len() int {
 	return len(l.cur) + len(l.old)
 }
 
-// ClientKey returns the key of a client by its address, a request's
+// clientKey returns the key of a client by its address, a request's
 // RemoteAddr (the connection's peer, with or without a port): the IP
 // address, an IPv6 address cut to its /64 (one subscriber's network). It is
 // "" when remoteAddr holds no IP address (a Unix socket's peer). Behind a
-// reverse proxy every client has the proxy's address; a limit then applies
-// to the proxy as a whole.
-func ClientKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
+// reverse proxy every client has the proxy's address, and a limit applies
+// to the proxy as a whole, unless the proxy is one of the trusted Proxies.
+func clientKey(remoteAddr string) string {
+	a, ok := addrOf(remoteAddr)
+	if !ok {
 		return ""
 	}
-	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
 	}
 	return a.String()
+}
+
+// addrOf parses an address with or without a port (IPv6 in brackets or
+// not), IPv4-mapped IPv6
+// addresses as IPv4.
+func addrOf(s string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(s)
+	if err != nil {
+		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	}
+	a, err := netip.ParseAddr(host)
+	return a.Unmap(), err == nil
 }

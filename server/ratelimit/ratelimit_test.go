@@ -67,8 +67,8 @@ func TestClientKey(t *testing.T) {
 		{"@", ""},
 		{"not an address", ""},
 	} {
-		if got := ClientKey(tc.remote); got != tc.want {
-			t.Errorf("ClientKey(%q) = %q, want %q", tc.remote, got, tc.want)
+		if got := clientKey(tc.remote); got != tc.want {
+			t.Errorf("clientKey(%q) = %q, want %q", tc.remote, got, tc.want)
 		}
 	}
 }

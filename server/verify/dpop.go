@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tokenhook/tokenhook/server/dpop"
-	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
 
 // DPoPOptions turn on DPoP-bound tokens (RFC 9449) in Verifier.Middleware:
@@ -41,7 +40,7 @@ func (o *DPoPOptions) authenticate(v *Verifier, r *http.Request) (Identity, *dpo
 	if _, err := dpop.ProofFromRequest(r); err != nil {
 		return Identity{}, nil, err // a missing proof is named before a bad token
 	}
-	c, err := v.VerifyFrom(r.Context(), token, ratelimit.ClientKey(r.RemoteAddr))
+	c, err := v.VerifyFrom(r.Context(), token, v.cfg.TrustedProxies.Client(r))
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 		return Identity{}, nil, fmt.Errorf("%w: %w", dpop.ErrInvalidToken, err)

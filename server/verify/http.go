@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tokenhook/tokenhook/server/dpop"
-	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
 
 // MaxAuthorizationSize bounds the Authorization header value ParseAuthorization
@@ -70,14 +69,14 @@ func TokenFromRequest(r *http.Request) (string, error) {
 // valid bearer gives an Identity with Source SourceBearer; no header gives
 // ErrNoToken; a DPoP-bound token (cnf.jkt) sent as a bearer gives
 // ErrBoundToken (RFC 9449 §7.1: without its proof it proves nothing); the
-// rate limit of failed look-ups is kept per ratelimit.ClientKey of r.RemoteAddr (see
-// VerifyFrom).
+// rate limit of failed look-ups is kept per client, r's peer or the one
+// TrustedProxies name (see VerifyFrom).
 func (v *Verifier) Authenticate(r *http.Request) (Identity, error) {
 	token, err := TokenFromRequest(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	c, err := v.VerifyFrom(r.Context(), token, ratelimit.ClientKey(r.RemoteAddr))
+	c, err := v.VerifyFrom(r.Context(), token, v.cfg.TrustedProxies.Client(r))
 	if err != nil {
 		return Identity{}, err
 	}

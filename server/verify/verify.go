@@ -23,6 +23,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
 
 // MaxTokenSize is the longest token Verify accepts; longer ones are rejected
@@ -117,6 +118,11 @@ type Config struct {
 	// verifier does not know yet; cached valid tokens are not affected.
 	LookupRate  float64
 	LookupBurst int
+	// TrustedProxies are the load balancers in front of the service whose
+	// X-Forwarded-For names the client that Authenticate and the
+	// middleware charge failed look-ups to (see ratelimit.Proxies). Empty:
+	// the connection's peer.
+	TrustedProxies ratelimit.Proxies
 	// RefetchInterval is the shortest time between key-set fetches caused by
 	// unknown key ids (default 10s).
 	RefetchInterval time.Duration
@@ -429,7 +435,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 }
 
 // VerifyFrom is Verify for a token presented by the client at address
-// client (see ratelimit.ClientKey): a client whose tokens the provider refused too
+// client (an IP address, an IPv6 client by its /64: see
+// ratelimit.Proxies.Client): a client whose tokens the provider refused too
 // often recently gets ErrRateLimited for tokens the verifier does not know
 // yet, without a provider call.
 func (v *Verifier) VerifyFrom(ctx context.Context, token, client string) (*Claims, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenhook/tokenhook/internal/idp/zitadelop"
+	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -216,6 +218,33 @@ func TestIntrospectionLimits(t *testing.T) {
 		}
 		if _, err := v.VerifyFrom(ctx, z.token, "198.51.100.7"); err != nil {
 			t.Fatalf("a valid cached token from a limited address: %v", err)
+		}
+	})
+	t.Run("middleware budget per client behind trusted proxies", func(t *testing.T) {
+		lb, err := ratelimit.ParseProxies("10.0.0.0/8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := newVerifier(t, func(c *verify.Config) { c.LookupBurst = 3; c.LookupRate = 0.001; c.TrustedProxies = lb })
+		h := v.Middleware(verify.MiddlewareOptions{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		try := func(peer, xff string, i int) int {
+			r := httptest.NewRequest("GET", "/api", nil)
+			r.RemoteAddr, r.Header["X-Forwarded-For"] = peer, []string{xff}
+			r.Header.Set("Authorization", fmt.Sprintf("Bearer garbage-%s-%d-abcdefghijkl", xff, i))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Code
+		}
+		for i := range 3 {
+			if code := try("10.0.0.5:1", "203.0.113.1", i); code != http.StatusUnauthorized {
+				t.Fatalf("try %d: %d", i, code)
+			}
+		}
+		if code := try("10.0.0.6:1", "203.0.113.1", 3); code != http.StatusTooManyRequests {
+			t.Fatalf("the viewer over its budget, through another balancer: %d, want 429", code)
+		}
+		if code := try("10.0.0.5:1", "203.0.113.2", 0); code != http.StatusUnauthorized {
+			t.Fatalf("another viewer behind the same balancer: %d, want 401", code)
 		}
 	})
 }

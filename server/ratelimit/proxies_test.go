@@ -1,0 +1,79 @@
+package ratelimit
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestProxiesClient(t *testing.T) {
+	lb, err := ParseProxies("10.0.0.0/8, 192.0.2.1 2001:db8:ffff::/48")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		proxies Proxies
+		peer    string
+		xff     []string
+		want    string
+	}{
+		{"no proxies trusted: the peer", nil, "10.1.1.1:80", []string{"198.51.100.7"}, "10.1.1.1"},
+		{"untrusted peer: its header is ignored", lb, "203.0.113.9:80", []string{"198.51.100.7"}, "203.0.113.9"},
+		{"trusted peer, no header: the peer", lb, "10.1.1.1:80", nil, "10.1.1.1"},
+		{"trusted peer: the address it saw", lb, "10.1.1.1:80", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"a client's own entries stand left and are not believed", lb, "10.1.1.1:80", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7"},
+		{"a chain of trusted proxies is skipped", lb, "10.1.1.1:80", []string{"1.2.3.4, 198.51.100.7, 192.0.2.1, 10.9.9.9"}, "198.51.100.7"},
+		{"several headers are one list", lb, "10.1.1.1:80", []string{"1.2.3.4", "198.51.100.7", "10.9.9.9"}, "198.51.100.7"},
+		{"IPv6 client by its /64, brackets allowed", lb, "10.1.1.1:80", []string{"[2001:db8:1:2::7]"}, "2001:db8:1:2::/64"},
+		{"IPv6 with a port", lb, "[2001:db8:ffff::1]:443", []string{"[2001:db8:1:2::7]:5555"}, "2001:db8:1:2::/64"},
+		{"IPv4-mapped peer", lb, "[::ffff:10.1.1.1]:80", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"garbage entry: the proxy that added it", lb, "10.1.1.1:80", []string{"198.51.100.7, not-an-ip, 10.9.9.9"}, "10.9.9.9"},
+		{"empty entry: the proxy that added it", lb, "10.1.1.1:80", []string{"198.51.100.7,"}, "10.1.1.1"},
+		{"only trusted entries: the leftmost", lb, "10.1.1.1:80", []string{"10.3.3.3, 10.2.2.2"}, "10.3.3.3"},
+		{"too many trusted hops: the last one read", lb, "10.1.1.1:80", []string{"198.51.100.7," + strings.Repeat(" 10.2.2.2,", 40) + " 10.2.2.2"}, "10.2.2.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
+			for _, v := range tc.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := tc.proxies.Client(r); got != tc.want {
+				t.Errorf("Client = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"", "[]", ""},
+		{"10.0.0.0/8", "[10.0.0.0/8]", ""},
+		{"10.1.2.3/8,192.0.2.1", "[10.0.0.0/8 192.0.2.1/32]", ""},
+		{"::ffff:192.0.2.1 2001:db8::/32", "[192.0.2.1/32 2001:db8::/32]", ""},
+		{"10.0.0.0/8, lb.internal", "", `"lb.internal" is neither`},
+		{"10.0.0.0/33", "", `"10.0.0.0/33" is neither`},
+	} {
+		p, err := ParseProxies(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseProxies(%q): err %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("ParseProxies(%q): %v", tc.in, err)
+		}
+		if got := fmtPrefixes(p); got != tc.want {
+			t.Errorf("ParseProxies(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func fmtPrefixes(p Proxies) string {
+	s := make([]string, len(p))
+	for i, n := range p {
+		s[i] = n.String()
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
