@@ -37,8 +37,9 @@ func TestServe(t *testing.T) {
 		name    string
 		grace   time.Duration
 		base    func(net.Listener) context.Context // hs.BaseContext before Serve
-		broken  bool                               // the listener fails at once; no request
-		handler func(s stage) http.HandlerFunc
+		broken  bool                               // the listener fails at once
+		ended   bool                               // ctx ends before Serve is called
+		handler func(s stage) http.HandlerFunc     // nil: no request is sent
 		want    string // the end of what the client reads; "" = nothing
 		wantErr error
 	}{
@@ -67,12 +68,12 @@ func TestServe(t *testing.T) {
 			},
 			handler: hijack, want: "\r\n\r\nbye from the caller's base"},
 		{name: "a listener error is returned", grace: time.Minute, broken: true, wantErr: errBroken},
+		{name: "a context ended before Serve stops it at once", grace: time.Minute, ended: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := stage{started: make(chan struct{}), shuttingDown: make(chan struct{}), testEnds: make(chan struct{})}
 			defer close(s.testEnds)
-			var ln net.Listener
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -87,10 +88,13 @@ func TestServe(t *testing.T) {
 			hs.RegisterOnShutdown(func() { close(s.shuttingDown) })
 			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "Serve's ctx"))
 			defer cancel()
+			if tc.ended {
+				cancel()
+			}
 			served := make(chan error, 1)
 			go func() { served <- Serve(ctx, hs, ln, tc.grace) }()
 
-			if !tc.broken {
+			if tc.handler != nil {
 				c, err := net.Dial("tcp", ln.Addr().String())
 				if err != nil {
 					t.Fatal(err)
@@ -115,6 +119,10 @@ func TestServe(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("Serve did not return")
+			}
+			if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+				c.Close()
+				t.Error("the listener still accepts connections after Serve returned")
 			}
 		})
 	}
