@@ -40,7 +40,7 @@ func TestServe(t *testing.T) {
 		broken  bool                               // the listener fails at once
 		ended   bool                               // ctx ends before Serve is called
 		handler func(s stage) http.HandlerFunc     // nil: no request is sent
-		want    string // the end of what the client reads; "" = nothing
+		want    string                             // the end of what the client reads; "" = nothing
 		wantErr error
 	}{
 		{name: "a request in flight finishes within the grace", grace: time.Minute,
