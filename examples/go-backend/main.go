@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/graceful"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -59,16 +60,7 @@ func run(ctx context.Context, args []string) error {
 	hs := &http.Server{Handler: newHandler(v, *origin, *group), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	slog.Info("go-backend listening", "url", "http://"+ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return hs.Shutdown(sctx)
+	return graceful.Serve(ctx, hs, ln, 5*time.Second)
 }
 
 // newHandler is the API: /healthz is open, everything under /api/ needs a

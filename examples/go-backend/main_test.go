@@ -1,23 +1,26 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
 	"github.com/tokenhook/tokenhook/internal/testenv"
-	"github.com/tokenhook/tokenhook/server/verify"
 )
 
-// TestAPI runs the example API against real tokens: the viewer signs in at
-// the real provider through tokenhook, and the token tokenhook hands to the
-// browser is what the page sends to the API.
+// page is the origin of the dashboard page that calls the API.
+const page = "http://127.0.0.1:4180"
+
+// TestAPI runs the example API as a user runs it (the command with its
+// flags) against real tokens: the viewer signs in at the real provider
+// through tokenhook, and the token tokenhook hands to the browser is what
+// the page sends to the API.
 func TestAPI(t *testing.T) {
 	e := exampletest.New(t)
 	e.Serve("")
@@ -25,22 +28,13 @@ func TestAPI(t *testing.T) {
 	e.SignIn(c)
 	token := e.Token(c)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	v, err := verify.New(ctx, verify.Config{Issuer: e.Issuer, Audience: exampletest.ClientID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const page = "http://127.0.0.1:4180"
-	api := httptest.NewServer(newHandler(v, page, exampletest.Group))
-	defer api.Close()
+	api := startAPI(t, e.Issuer, exampletest.Group)
 	// The same API where only another group may order.
-	strict := httptest.NewServer(newHandler(v, page, "purchasing"))
-	defer strict.Close()
+	strict := startAPI(t, e.Issuer, "purchasing")
 
 	tests := []struct {
 		name, method, path, auth, origin, body string
-		server                                 *httptest.Server // default api
+		server                                 string // the API's URL; default api
 		wantStatus                             int
 		wantChallenge                          string // substring of WWW-Authenticate; "" = none expected
 		wantBody                               string // substring of the body
@@ -75,11 +69,7 @@ func TestAPI(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := api
-			if tc.server != nil {
-				srv = tc.server
-			}
-			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			req, _ := http.NewRequest(tc.method, cmp.Or(tc.server, api)+tc.path, strings.NewReader(tc.body))
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}
@@ -120,6 +110,27 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startAPI runs the command on a free address with ordersGroup and returns
+// its URL. The test fails unless the command stops cleanly when it ends.
+func startAPI(t *testing.T, issuer, ordersGroup string) string {
+	t.Helper()
+	addr := testenv.FreeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", addr, "--issuer", issuer, "--audience", exampletest.ClientID,
+			"--allow-origin", page, "--orders-group", ordersGroup})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("go-backend stopped with %v", err)
+		}
+	})
+	testenv.WaitHTTP(t, "http://"+addr+"/healthz", http.StatusOK, 10*time.Second)
+	return "http://" + addr
 }
 
 // tamper flips one character of the token's signature.

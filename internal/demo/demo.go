@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenhook/tokenhook/internal/graceful"
 	"github.com/tokenhook/tokenhook/internal/idp"
 	"github.com/tokenhook/tokenhook/server"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -99,8 +100,8 @@ func Run(ctx context.Context, o Options) error {
 		http.Error(w, "starting", http.StatusServiceUnavailable)
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	served := make(chan error, 1)
+	go func() { served <- graceful.Serve(ctx, hs, ln, 5*time.Second) }()
 
 	srv, err := server.New(ctx, server.Config{
 		PublicURL: publicURL, Issuer: issuer,
@@ -128,21 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Ready != nil {
 		o.Ready(publicURL)
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	if hs.Shutdown(sctx) != nil {
-		// Long-polls and WebSockets outlive the grace period: cut them.
-		hs.Close()
-	}
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
-		return e
-	}
-	return nil
+	return <-served
 }
 
 // Banner is what the demo prints once it runs.
