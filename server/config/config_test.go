@@ -125,12 +125,17 @@ rules:
 	}
 }
 
+// minimal returns the flags of a valid configuration, then args.
+func minimal(args ...string) []string {
+	return append([]string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s",
+		"--cookie-secret", strings.Repeat("x", 32)}, args...)
+}
+
 // TestTrustedProxies: --trusted-proxies is read from a flag, the environment
 // and a YAML list alike; a value that is no address names the setting.
 func TestTrustedProxies(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(file, []byte("trusted-proxies: [10.0.0.0/8, 192.0.2.1]\n"), 0o600)
-	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -142,7 +147,7 @@ func TestTrustedProxies(t *testing.T) {
 		{"yaml list", []string{"--config", file}, nil, "[10.0.0.0/8 192.0.2.1/32]"},
 		{"unset", nil, nil, "[]"},
 	} {
-		o, err := Load(append(base, tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+		o, err := Load(minimal(tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -150,7 +155,7 @@ func TestTrustedProxies(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
-	_, err := Load(append(base, "--trusted-proxies", "lb.internal"), func(string) string { return "" }, io.Discard)
+	_, err := Load(minimal("--trusted-proxies", "lb.internal"), func(string) string { return "" }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--trusted-proxies (TOKENHOOK_TRUSTED_PROXIES)") || !strings.Contains(err.Error(), "lb.internal") {
 		t.Fatalf("bad proxy: %v", err)
 	}
@@ -169,7 +174,6 @@ var boolSettings = map[string]func(Config) bool{
 // the same words from the flag, the environment and the YAML file.
 func TestBooleanSettings(t *testing.T) {
 	dir := t.TempDir()
-	base := []string{"--issuer", "https://idp.example", "--client-id", "c", "--client-secret", "s", "--cookie-secret", strings.Repeat("x", 32)}
 	for _, s := range settings {
 		if !s.boolean {
 			continue
@@ -229,7 +233,7 @@ func TestBooleanSettings(t *testing.T) {
 			{form: "env false beats yaml true", args: []string{"--config", file("true")}, env: map[string]string{env: "false"}, want: false},
 		} {
 			t.Run(s.name+"/"+tc.form, func(t *testing.T) {
-				o, err := Load(append(append([]string(nil), base...), tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+				o, err := Load(minimal(tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
 				if tc.err != "" {
 					if err == nil || !strings.Contains(err.Error(), tc.err) {
 						t.Fatalf("error %v, want one containing %q", err, tc.err)
