@@ -248,7 +248,7 @@ def keys() -> Iterator[tuple[Ed25519PrivateKey, str]]:
     jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
     jwk.update(kid="k1", alg="EdDSA", use="sig")
     body = json.dumps({"keys": [jwk]}).encode()
-    url, stop = serve(lambda path, _h: (200 if path == "/_tokenhook/jwks.json" else 404, "application/jwk-set+json", body))
+    url, stop = serve(lambda path, _h: (200 if path == "/_tokenhook/jwks.json" else 404, {"Content-Type": "application/jwk-set+json"}, body))
     yield key, url
     stop()
 
