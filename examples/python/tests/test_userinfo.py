@@ -32,6 +32,10 @@ class Provider:
             "/userinfo": self._userinfo,
         }
 
+    def answer(self, path: str, answer: Answer) -> None:
+        """Makes the provider answer ``path`` with ``answer``."""
+        self.routes[path] = lambda: answer
+
     def _answer(self, path: str, headers: dict[str, str]) -> Answer:
         self.seen[path] = headers
         route = self.routes.get(path)
@@ -61,17 +65,17 @@ def test_userinfo_reads_up_to_one_mebibyte(idp: Provider) -> None:
         head = b'{"email": "v@example.com", "pad": "'
         return head + b"x" * (size - len(head) - 2) + b'"}'
 
-    idp.routes["/userinfo"] = lambda: (200, JSON, body(MAX_DOCUMENT))
+    idp.answer("/userinfo", (200, JSON, body(MAX_DOCUMENT)))
     assert tokenhook.userinfo(TOKEN, idp.url, timeout=5)["email"] == "v@example.com"
-    idp.routes["/userinfo"] = lambda: (200, JSON, body(MAX_DOCUMENT + 1))
+    idp.answer("/userinfo", (200, JSON, body(MAX_DOCUMENT + 1)))
     with pytest.raises(tokenhook.ProviderError) as e:
         tokenhook.userinfo(TOKEN, idp.url, timeout=5)
     assert e.value.error == "invalid_response" and "more than" in str(e.value)
 
 
 def test_userinfo_does_not_follow_a_redirect_with_the_token(idp: Provider) -> None:
-    idp.routes["/userinfo"] = lambda: (302, {"Location": "/elsewhere"}, b"")
-    idp.routes["/elsewhere"] = lambda: (200, JSON, b'{"email": "v@example.com"}')
+    idp.answer("/userinfo", (302, {"Location": "/elsewhere"}, b""))
+    idp.answer("/elsewhere", (200, JSON, b'{"email": "v@example.com"}'))
     tokenhook.userinfo(TOKEN, idp.url, timeout=5)
     assert idp.seen["/userinfo"]["authorization"] == "Bearer " + TOKEN
     assert "authorization" not in idp.seen["/elsewhere"]
@@ -91,7 +95,7 @@ def test_userinfo_does_not_follow_a_redirect_with_the_token(idp: Provider) -> No
 def test_userinfo_errors(idp: Provider, change: dict[str, Answer], error: str, status: int, says: str) -> None:
     for path, (st, headers, body) in change.items():
         body = body.replace(b"ISSUER", idp.url.encode()).replace(b"USERINFO", idp.url.encode() + b"/userinfo")
-        idp.routes[path] = lambda st=st, headers=headers, body=body: (st, headers, body)
+        idp.answer(path, (st, headers, body))
     with pytest.raises(tokenhook.ProviderError) as e:
         tokenhook.userinfo(TOKEN, idp.url, timeout=5)
     assert (e.value.error, e.value.status) == (error, status)
