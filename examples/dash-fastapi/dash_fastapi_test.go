@@ -5,18 +5,15 @@ package dashfastapi_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestDashFastAPIApp(t *testing.T) {
 	e, tab, appURL := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"dash", "fastapi", "uvicorn"}, Health: "/healthz", SignIn: "/",
-		Env: []string{"TOKENHOOK_DASH=1"}, Args: exampletest.AppPy,
+		Env: []string{"TOKENHOOK_DASH=1"},
 	})
 
 	t.Run("callbacks run over the WebSocket as the verified viewer", func(t *testing.T) {
@@ -26,10 +23,9 @@ func TestDashFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := testenv.NewClient()
-	e.SignIn(c)
-	direct := &http.Client{Timeout: 10 * time.Second}
-	foreign := "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1")
+	c := e.SignedInClient()
+	direct := exampletest.Direct()
+	foreign := e.ForeignOrigin()
 	upgrades := []struct {
 		name      string
 		client    *http.Client

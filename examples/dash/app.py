@@ -24,8 +24,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.request
-from urllib.error import HTTPError, URLError
 
 import flask
 from dash import Dash, Input, Output, dcc, html
@@ -34,8 +32,6 @@ import tokenhook
 
 ISSUER = os.environ.get("OIDC_ISSUER", "")
 CONNECTION = os.environ.get("TOKENHOOK_CONNECTION", "data")
-HTTP_TIMEOUT = 10  # seconds
-MAX_DOCUMENT = 1 << 20
 
 app = Dash(
     __name__,
@@ -58,18 +54,6 @@ app.layout = html.Main(
     ],
     style={"fontFamily": "system-ui, sans-serif", "maxWidth": "40rem", "margin": "2rem auto"},
 )
-
-
-def userinfo(authorization: str) -> dict:
-    """The provider's userinfo answer for a bearer token (an API that
-    accepts the viewer's token)."""
-    def get(url: str, auth: str | None = None) -> dict:
-        req = urllib.request.Request(url, headers={"Accept": "application/json", **({"Authorization": auth} if auth else {})})
-        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
-            return json.loads(resp.read(MAX_DOCUMENT))
-
-    meta = get(ISSUER.rstrip("/") + "/.well-known/openid-configuration")
-    return get(meta["userinfo_endpoint"], authorization)
 
 
 def audience(token: str) -> str:
@@ -100,10 +84,11 @@ def ask_provider(n_clicks):
     if not ISSUER:
         return f"Request {n_clicks} carried a bearer token. Set OIDC_ISSUER to use it."
     try:
-        info = userinfo(authorization)
-    except HTTPError as e:
-        return f"The provider refused the token: HTTP {e.code}"
-    except (URLError, OSError, ValueError, KeyError) as e:
+        # The provider's userinfo endpoint: an API that accepts the viewer's token.
+        info = tokenhook.userinfo(authorization.removeprefix("Bearer "), ISSUER)
+    except tokenhook.TokenHookError as e:
+        if e.error == "refused":
+            return f"The provider refused the token: HTTP {e.status}"
         return f"Could not ask the provider: {e}"
     return f"Request {n_clicks}: the provider says you are {info.get('email')}"
 
@@ -117,8 +102,8 @@ def load_data(n_clicks):
     except tokenhook.TokenHookError as e:
         return f"tokenhook: {e}"
     try:
-        info = userinfo("Bearer " + token)
-    except (HTTPError, URLError, OSError, ValueError, KeyError) as e:
+        info = tokenhook.userinfo(token, ISSUER)
+    except tokenhook.TokenHookError as e:
         return f"The data platform refused: {e}"
     return f"Load {n_clicks}: the data platform knows you as {info.get('email')} (token for {audience(token)})"
 

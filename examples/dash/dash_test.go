@@ -20,7 +20,7 @@ func TestDashApp(t *testing.T) {
 	// The plugin is switched on by the one setting, nothing in app.py.
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"dash", "flask"}, Options: exampletest.Options{Connection: true, TokenTTL: tokenTTL},
-		Health: "/healthz", SignIn: "/", Env: []string{"TOKENHOOK_DASH=1"}, Args: exampletest.AppPy,
+		Health: "/healthz", SignIn: "/", Env: []string{"TOKENHOOK_DASH=1"},
 	})
 
 	t.Run("the page shows the verified viewer", func(t *testing.T) {

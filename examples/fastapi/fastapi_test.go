@@ -8,18 +8,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestFastAPIApp(t *testing.T) {
 	py := exampletest.VenvPython(t, "fastapi", "uvicorn")
 	e := exampletest.New(t)
-	appURL := e.StartPython(py, "/healthz", []string{"OIDC_ISSUER=" + e.Issuer}, func(host, port string) []string {
-		return []string{"-m", "uvicorn", "app:app", "--host", host, "--port", port}
-	})
+	appURL := e.StartPython(py, "/healthz", []string{"OIDC_ISSUER=" + e.Issuer},
+		[]string{"-m", "uvicorn", "app:app", "--host", "$HOST", "--port", "$PORT"})
 
 	t.Run("in the browser: the POST carries the bearer and the endpoint knows the viewer", func(t *testing.T) {
 		tab := browser.Tab(t)
@@ -29,8 +26,7 @@ func TestFastAPIApp(t *testing.T) {
 		exampletest.Screenshot(t, tab, "screenshot.png")
 	})
 
-	c := testenv.NewClient()
-	e.SignIn(c)
+	c := e.SignedInClient()
 	token := e.Token(c)
 	tests := []struct {
 		name   string
@@ -42,7 +38,7 @@ func TestFastAPIApp(t *testing.T) {
 		{"through tokenhook with the bearer", c, e.URL, "Bearer " + token, http.StatusOK},
 		{"through tokenhook without a bearer", c, e.URL, "", http.StatusUnauthorized},
 		// Straight at the app there is no assertion: the package refuses.
-		{"at the app, with the bearer but no assertion", &http.Client{Timeout: 10 * time.Second}, appURL, "Bearer " + token, http.StatusForbidden},
+		{"at the app, with the bearer but no assertion", exampletest.Direct(), appURL, "Bearer " + token, http.StatusForbidden},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

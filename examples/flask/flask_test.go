@@ -42,10 +42,9 @@ func TestFlaskApp(t *testing.T) {
 	testenv.WaitHTTP(t, appURL+"/healthz", http.StatusOK, 30*time.Second)
 	e.Serve(appURL)
 
-	c := testenv.NewClient()
-	e.SignIn(c)
+	c := e.SignedInClient()
 	token := e.Token(c)
-	direct := &http.Client{Timeout: 10 * time.Second}
+	direct := exampletest.Direct()
 
 	tests := []struct {
 		name          string

@@ -5,7 +5,6 @@
 package panel_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
@@ -14,10 +13,8 @@ import (
 func TestPanelApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"panel"}, Health: "/app", SignIn: "/app",
-		Args: func(e *exampletest.Env, host, port string) []string {
-			return []string{"-m", "panel", "serve", "app.py", "--address", host, "--port", port,
-				"--allow-websocket-origin", strings.TrimPrefix(e.URL, "http://")}
-		},
+		Args: []string{"-m", "panel", "serve", "app.py", "--address", "$HOST", "--port", "$PORT",
+			"--allow-websocket-origin", "$PUBLIC_HOST"},
 	})
 	e.CheckSignedInApp(t, tab, "screenshot.png")
 	e.CheckReconnect(t, tab)

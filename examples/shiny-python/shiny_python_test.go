@@ -17,23 +17,18 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tokenhook/tokenhook/examples/internal/exampletest"
-	"github.com/tokenhook/tokenhook/internal/testenv"
 )
 
 func TestShinyPythonApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"shiny"}, Health: "/", SignIn: "/",
-		Args: func(_ *exampletest.Env, host, port string) []string {
-			return []string{"-m", "shiny", "run", "app.py", "--host", host, "--port", port}
-		},
+		Args: []string{"-m", "shiny", "run", "app.py", "--host", "$HOST", "--port", "$PORT"},
 	})
 	e.CheckSignedInApp(t, tab, "")
 	t.Run("a file upload carries the bearer", func(t *testing.T) {
 		// Without a bearer, tokenhook refuses a POST (401): the upload below
 		// only arrives because tokenhook's script added the viewer's token.
-		c := testenv.NewClient()
-		e.SignIn(c)
-		resp, err := c.Post(e.URL+"/session/0/upload/0?w=", "application/octet-stream", strings.NewReader("x"))
+		resp, err := e.SignedInClient().Post(e.URL+"/session/0/upload/0?w=", "application/octet-stream", strings.NewReader("x"))
 		if err != nil {
 			t.Fatal(err)
 		}

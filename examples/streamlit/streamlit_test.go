@@ -14,10 +14,8 @@ func TestStreamlitApp(t *testing.T) {
 	e, tab, _ := exampletest.RunApp(t, browser, exampletest.App{
 		Modules: []string{"streamlit"}, Health: "/_stcore/health", SignIn: "/",
 		Env: []string{"HOME=" + t.TempDir()},
-		Args: func(_ *exampletest.Env, host, port string) []string {
-			return []string{"-m", "streamlit", "run", "app.py", "--server.address", host, "--server.port", port,
-				"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"}
-		},
+		Args: []string{"-m", "streamlit", "run", "app.py", "--server.address", "$HOST", "--server.port", "$PORT",
+			"--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"},
 	})
 	e.CheckSignedInApp(t, tab, "screenshot.png")
 	e.CheckReconnect(t, tab)

@@ -274,16 +274,28 @@ func ReconnectedClick(t testing.TB, tab *browsertest.Tab, label, want string) {
 // StartPython starts an example app in the current directory with
 // interpreter py (see VenvPython) on a free loopback port, behind e
 // (PythonEnv), waits until health (a path) answers 200, and starts tokenhook
-// in front of it. args gets the host and port and returns the command line
-// after the interpreter; the environment is PythonEnv, HOST and PORT, and
-// env. It returns the app's URL.
-func (e *Env) StartPython(py, health string, env []string, args func(host, port string) []string) string {
+// in front of it. args is the command line after the interpreter, in which
+// $HOST and $PORT stand for the app's address and $PUBLIC_HOST for
+// tokenhook's host:port (the one the browser uses); the environment is
+// PythonEnv, HOST and PORT, and env. It returns the app's URL.
+func (e *Env) StartPython(py, health string, env, args []string) string {
 	e.t.Helper()
 	addr := testenv.FreeAddr(e.t)
 	host, port, _ := strings.Cut(addr, ":")
 	appURL := "http://" + addr
+	vars := map[string]string{"HOST": host, "PORT": port, "PUBLIC_HOST": strings.TrimPrefix(e.URL, "http://")}
+	expanded := make([]string, len(args))
+	for i, a := range args {
+		expanded[i] = os.Expand(a, func(name string) string {
+			v, ok := vars[name]
+			if !ok {
+				e.t.Fatalf("StartPython: unknown $%s in %q", name, a)
+			}
+			return v
+		})
+	}
 	env = append(append(e.PythonEnv(appURL), "HOST="+host, "PORT="+port), env...)
-	Start(e.t, ".", env, py, args(host, port)...)
+	Start(e.t, ".", env, py, expanded...)
 	testenv.WaitHTTP(e.t, appURL+health, http.StatusOK, 90*time.Second)
 	e.Serve(appURL)
 	return appURL
@@ -412,9 +424,10 @@ type App struct {
 	// Env is more environment for the app; OIDC_ISSUER (the provider's
 	// issuer) is always set, with PythonEnv, HOST and PORT.
 	Env []string
-	// Args returns the command line after the interpreter, for the app on
-	// host and port behind e.
-	Args func(e *Env, host, port string) []string
+	// Args is the command line after the interpreter, with $HOST, $PORT
+	// and $PUBLIC_HOST (see StartPython); nil runs app.py, which takes its
+	// address from HOST and PORT.
+	Args []string
 	// SignIn is the path the viewer opens and signs in at.
 	SignIn string
 }
@@ -427,15 +440,33 @@ func RunApp(t *testing.T, browser *browsertest.Shared, a App) (*Env, *browsertes
 	t.Helper()
 	py := VenvPython(t, a.Modules...)
 	e := NewWith(t, a.Options)
-	appURL := e.StartPython(py, a.Health, append([]string{"OIDC_ISSUER=" + e.Issuer}, a.Env...),
-		func(host, port string) []string { return a.Args(e, host, port) })
+	args := a.Args
+	if args == nil {
+		args = []string{"app.py"}
+	}
+	appURL := e.StartPython(py, a.Health, append([]string{"OIDC_ISSUER=" + e.Issuer}, a.Env...), args)
 	tab := browser.Tab(t)
 	e.OpenSignedIn(tab, a.SignIn)
 	return e, tab, appURL
 }
 
-// AppPy is App.Args for an app.py that takes its address from HOST and PORT.
-func AppPy(*Env, string, string) []string { return []string{"app.py"} }
+// SignedInClient returns a new cookie-keeping client (a browser without
+// scripts) signed in to tokenhook as the viewer.
+func (e *Env) SignedInClient() *http.Client {
+	c := testenv.NewClient()
+	e.SignIn(c)
+	return c
+}
+
+// ForeignOrigin is tokenhook's origin with another host name (localhost for
+// 127.0.0.1): the same server, but the origin a page elsewhere would send.
+func (e *Env) ForeignOrigin() string {
+	return "http://localhost" + strings.TrimPrefix(e.URL, "http://127.0.0.1")
+}
+
+// Direct returns a client for calls straight at an app, past tokenhook: no
+// cookies, and a timeout.
+func Direct() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
 
 // PostAuth POSTs to u with c, with the header Authorization: auth unless auth
 // is empty, and fails t if no answer comes. The caller closes the body.

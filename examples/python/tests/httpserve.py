@@ -6,8 +6,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-# answer(path, headers) -> (status, content type, body)
-Answer = Callable[[str, dict[str, str]], "tuple[int, str, bytes]"]
+# answer(path, request headers) -> (status, answer headers, body)
+Answer = Callable[[str, dict[str, str]], "tuple[int, dict[str, str], bytes]"]
 
 
 def serve(answer: Answer) -> tuple[str, Callable[[], None]]:
@@ -16,11 +16,15 @@ def serve(answer: Answer) -> tuple[str, Callable[[], None]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
-            status, ctype, body = answer(self.path, {k.lower(): v for k, v in self.headers.items()})
+            status, headers, body = answer(self.path, {k.lower(): v for k, v in self.headers.items()})
             self.send_response(status)
-            self.send_header("Content-Type", ctype)
+            for k, v in headers.items():
+                self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a timeout test)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -9,6 +9,7 @@ import json
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -248,7 +249,7 @@ def keys() -> Iterator[tuple[Ed25519PrivateKey, str]]:
     jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key()))
     jwk.update(kid="k1", alg="EdDSA", use="sig")
     body = json.dumps({"keys": [jwk]}).encode()
-    url, stop = serve(lambda path, _h: (200 if path == "/_tokenhook/jwks.json" else 404, "application/jwk-set+json", body))
+    url, stop = serve(lambda path, _h: (200 if path == "/_tokenhook/jwks.json" else 404, {"Content-Type": "application/jwk-set+json"}, body))
     yield key, url
     stop()
 
@@ -276,6 +277,7 @@ def test_verify(keys: tuple[Ed25519PrivateKey, str], change: dict[str, Any], wan
     if want_error is None:
         u = Verifier().verify(raw, s)
         assert (u.subject, u.email, u.claims["sid"]) == ("u1", "v@example.com", "s1")
+        assert u.expires == datetime.fromtimestamp(jwt.decode(raw, options={"verify_signature": False})["exp"], timezone.utc)
         return
     with pytest.raises(tokenhook.TokenHookError) as e:
         Verifier().verify(raw, s)

@@ -8,6 +8,8 @@ package turns it into what the app needs:
   (Databricks, Snowflake, any OAuth API linked in tokenhook), by RFC 8693
   token exchange at tokenhook;
 - :func:`current_user`: the viewer, verified against tokenhook's keys;
+- :func:`userinfo`: what the identity provider says about the holder of a
+  token (its OpenID userinfo endpoint, asked with the token);
 - :mod:`tokenhook.dash`: a Dash plugin (``TOKENHOOK_DASH=1``) that makes
   every Dash request carry the viewer's bearer token;
 - :mod:`tokenhook.asgi`: middleware so Starlette/FastAPI/Quart code finds
@@ -37,17 +39,20 @@ from ._errors import ConnectionRequired, TokenHookError
 from ._exchange import Exchanger
 from ._request import assertion as _assertion
 from ._settings import HEADER, Settings
+from ._userinfo import ProviderError, userinfo
 from ._verify import User, Verifier
 
 __all__ = [
     "HEADER",
     "ConnectionRequired",
+    "ProviderError",
     "Settings",
     "TokenHookError",
     "User",
     "aget_user_token",
     "current_user",
     "get_user_token",
+    "userinfo",
 ]
 
 _exchanger = Exchanger()

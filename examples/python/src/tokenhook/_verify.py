@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import jwt
@@ -32,6 +33,13 @@ class User:
     subject: str
     email: str
     claims: dict[str, Any] = field(repr=False)
+
+    @property
+    def expires(self) -> datetime:
+        """When the assertion expires (UTC): for a WebSocket upgrade's, when
+        the viewer's tokenhook session ends; for an HTTP request's, five
+        minutes after tokenhook forwarded it."""
+        return datetime.fromtimestamp(self.claims["exp"], timezone.utc)
 
 
 class Verifier:
