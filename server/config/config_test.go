@@ -131,6 +131,31 @@ func minimal(args ...string) []string {
 		"--cookie-secret", strings.Repeat("x", 32)}, args...)
 }
 
+// TestPublicURLFromAddr: without --public-url the URL viewers use is
+// derived from --addr, which must then name one host and port.
+func TestPublicURLFromAddr(t *testing.T) {
+	for _, tc := range []struct{ addr, want, err string }{
+		{"", "http://127.0.0.1:4180", ""},
+		{"127.0.0.1:8080", "http://127.0.0.1:8080", ""},
+		{"localhost:8080", "http://localhost:8080", ""},
+		{":8080", "", `--public-url (TOKENHOOK_PUBLIC_URL): required when --addr ":8080"`},
+		{"0.0.0.0:8080", "", `required when --addr "0.0.0.0:8080"`},
+		{"[::]:8080", "", `required when --addr "[::]:8080"`},
+		{"127.0.0.1:0", "", `required when --addr "127.0.0.1:0"`},
+	} {
+		o, err := Load(minimal("--addr", tc.addr), func(string) string { return "" }, io.Discard)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("--addr %q: err %v, want %q", tc.addr, err, tc.err)
+		case tc.err == "" && (err != nil || o.Server.PublicURL != tc.want):
+			t.Errorf("--addr %q: %q (err %v), want %q", tc.addr, o.Server.PublicURL, err, tc.want)
+		}
+	}
+	if o, err := Load(minimal("--addr", ":8080", "--public-url", "https://dash.example.com"), func(string) string { return "" }, io.Discard); err != nil || o.Server.PublicURL != "https://dash.example.com" {
+		t.Errorf("--addr :8080 with --public-url: %q, %v", o.Server.PublicURL, err)
+	}
+}
+
 // TestTrustedProxies: --trusted-proxies is read from a flag, the environment
 // and a YAML list alike; a value that is no address names the setting.
 func TestTrustedProxies(t *testing.T) {

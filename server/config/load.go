@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -39,6 +41,10 @@ func (o *Options) Validate() error {
 		o.Addr = defaultAddr
 	}
 	if o.Server.PublicURL == "" {
+		if host, port, err := net.SplitHostPort(o.Addr); err == nil && (host == "" || port == "0" || isUnspecified(host)) {
+			// The redirect URI and cookies need the URL viewers use.
+			errs = append(errs, &Error{"public-url", fmt.Sprintf("required when --addr %q names no single host and port that viewers can use", o.Addr)})
+		}
 		o.Server.PublicURL = "http://" + o.Addr
 	}
 	var serverErrs Errors
@@ -275,6 +281,12 @@ func optionsFromRaw(raw map[string]string, conns []connection.Spec) (Options, er
 		keep(err)
 	}
 	return o, errs.err()
+}
+
+// isUnspecified reports whether host is 0.0.0.0 or :: (every address).
+func isUnspecified(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsUnspecified()
 }
 
 // boolFlag is a boolean setting on the command line: like Go's own boolean
