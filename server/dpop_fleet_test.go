@@ -129,8 +129,7 @@ func TestDPoPProofsApartFromSignInStates(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("app")) }))
 	t.Cleanup(app.Close)
 	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.Upstream, c.BrowserToken = app.URL, config.BrowserTokenDPoP })
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	states := e.srv.states.(*once.Memory)
 	if states.Len() != 1 {
 		t.Fatalf("%d used sign-in states, want 1", states.Len())

@@ -125,6 +125,15 @@ func (e *testEnv) restart() {
 	e.start(ln)
 }
 
+// signedIn returns a new browser (its own cookie jar) in which u has signed
+// in.
+func (e *testEnv) signedIn(u idp.User) *http.Client {
+	e.t.Helper()
+	c := testenv.NewClient()
+	e.signIn(c, u, "/")
+	return c
+}
+
 // signIn runs the whole browser flow for user u starting at /_tokenhook/login?rd=rd
 // and returns the final response's URL path.
 func (e *testEnv) signIn(c *http.Client, u idp.User, rd string) *http.Response {

@@ -77,8 +77,7 @@ func newIdentityEnv(t *testing.T, mod func(*Config)) (*testEnv, *identityApp) {
 // access token.
 func (e *testEnv) bearerOf(u idp.User) (*http.Client, string) {
 	e.t.Helper()
-	c := testenv.NewClient()
-	e.signIn(c, u, "/")
+	c := e.signedIn(u)
 	a := e.token(c, nil)
 	at, _ := a.body["access_token"].(string)
 	if at == "" {

@@ -105,8 +105,7 @@ func TestMetricsAfterRealTraffic(t *testing.T) {
 	})
 	metricsURL := serveMetrics(t, e)
 
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	at := e.token(c, nil).body["access_token"].(string)
 	e.expire(c)
 	a := e.token(c, nil)
@@ -183,8 +182,7 @@ func TestMetricsOff(t *testing.T) {
 	if e.srv.metricsHandler() != nil {
 		t.Fatal("metrics on without MetricsAddr")
 	}
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	if a := e.token(c, nil); a.status != 200 {
 		t.Fatalf("token: %v", a)
 	}
@@ -243,8 +241,7 @@ func TestAuditEvents(t *testing.T) {
 	}
 
 	// The provider goes away: the next refresh fails.
-	cy := testenv.NewClient()
-	e.signIn(cy, users[2], "/")
+	cy := e.signedIn(users[2])
 	cySess, _, err := e.srv.sessions.Load(mustReq(cy, e.url))
 	if err != nil {
 		t.Fatal(err)
@@ -416,8 +413,7 @@ func TestActiveSessionsShared(t *testing.T) {
 					c.SessionStore = redisURL
 				}
 			})
-			c := testenv.NewClient()
-			e.signIn(c, users[0], "/")
+			e.signedIn(users[0])
 			if v := sample(scrape(t, serveMetrics(t, e)), `tokenhook_sessions_active`); v != 1 {
 				t.Fatalf("active sessions after one sign-in = %v, want 1", v)
 			}

@@ -226,8 +226,7 @@ func (e *testEnv) timedTokens(c *http.Client, n int, limit time.Duration) ([]tok
 func TestProviderFaults(t *testing.T) {
 	const refreshTimeout = 2 * time.Second
 	e, d := newProcEnv(t, refreshTimeout)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 
 	t.Run("storms", func(t *testing.T) {
 		for storm := range 5 {
@@ -359,8 +358,7 @@ func currentToken(t *testing.T, e *testEnv, c *http.Client) any {
 func TestForcedRefreshCap(t *testing.T) {
 	const interval = 800 * time.Millisecond
 	e := newEnvWith(t, func(_ *testEnv, c *Config) { c.ForcedRefreshInterval = interval })
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
 	first := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at)})

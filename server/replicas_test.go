@@ -35,8 +35,7 @@ func TestRefreshAcrossReplicas(t *testing.T) {
 			t.Fatal("the second replica did not discover the provider")
 		}
 	}
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	cookies := c.Jar.Cookies(mustURL(e.url))
 	onReplica := func() tokenAnswer {
 		req, _ := http.NewRequest(http.MethodGet, replica.URL+Prefix+"token", nil)

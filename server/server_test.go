@@ -103,8 +103,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 func TestTokenEndpointGuards(t *testing.T) {
 	e := newEnv(t)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	for _, tc := range []struct {
 		name   string
 		hdr    map[string]string
@@ -152,8 +151,7 @@ func TestTokenEndpointGuards(t *testing.T) {
 
 func TestRefreshSingleFlight(t *testing.T) {
 	e := newEnv(t)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	first := e.token(c, nil).body["access_token"]
 	base := e.tokenCalls.Load() // the code exchange
 	e.expire(c)
@@ -180,8 +178,7 @@ func TestRefreshSingleFlight(t *testing.T) {
 
 func TestStaleTokenForcesOneRefresh(t *testing.T) {
 	e := newEnv(t)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	at := e.token(c, nil).body["access_token"].(string)
 	base := e.tokenCalls.Load()
 	a := e.token(c, map[string]string{"X-TokenHook-Stale": broker.TokenHash(at)})
@@ -197,8 +194,7 @@ func TestStaleTokenForcesOneRefresh(t *testing.T) {
 
 func TestDeadRefreshTokenEndsSession(t *testing.T) {
 	e := newEnv(t)
-	c1 := testenv.NewClient()
-	e.signIn(c1, users[1], "/")
+	c1 := e.signedIn(users[1])
 	// Dex keeps one refresh token per user and client: signing in again
 	// elsewhere revokes the first browser's refresh token.
 	e.signIn(testenv.NewClient(), users[1], "/")
@@ -213,8 +209,7 @@ func TestDeadRefreshTokenEndsSession(t *testing.T) {
 
 func TestSessionSurvivesRestart(t *testing.T) {
 	e := newEnv(t)
-	c := testenv.NewClient()
-	e.signIn(c, users[2], "/")
+	c := e.signedIn(users[2])
 	at := e.token(c, nil).body["access_token"]
 	e.restart()
 	a := e.token(c, nil)
@@ -328,8 +323,7 @@ func TestIdPErrorPage(t *testing.T) {
 
 func TestLogout(t *testing.T) {
 	e := newEnv(t)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	post := func(hdr map[string]string) *http.Response {
 		req, _ := http.NewRequest("POST", e.url+"/_tokenhook/logout", nil)
 		for k, v := range hdr {

@@ -101,8 +101,7 @@ func TestRedisSessionsThroughServer(t *testing.T) {
 	e := newEnvWith(t, func(e *testEnv, c *Config) {
 		c.SessionStore, c.DataDir = "redis://"+rs.Addr(t)+"/0", ""
 	})
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	a := e.token(c, nil)
 	if a.status != 200 {
 		t.Fatalf("token: %v", a)

@@ -103,8 +103,7 @@ func TestForwardWithoutCredentials(t *testing.T) {
 
 func TestForwardWithBearer(t *testing.T) {
 	e, rec := newProxyEnv(t, nil)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	at := e.token(c, nil).body["access_token"].(string)
 	c.Jar.SetCookies(mustURL(e.url), []*http.Cookie{{Name: "app_pref", Value: "dark"}})
 	resp, body := do(t, c, "POST", e.url+"/api/update", map[string]string{
@@ -146,8 +145,7 @@ func TestForwardWithBearer(t *testing.T) {
 
 func TestForwardStripAuthorizationAndAPIPaths(t *testing.T) {
 	e, rec := newProxyEnv(t, func(c *Config) { c.StripAuthorization = true; c.APIPaths = []string{"/api/"} })
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	at := e.token(c, nil).body["access_token"].(string)
 	do(t, c, "POST", e.url+"/x", map[string]string{"Authorization": "Bearer " + at}, "")
 	if got, _ := rec.got(); got == nil || got.Header.Get("Authorization") != "" || got.Header.Get("X-Forwarded-Email") == "" {
@@ -195,8 +193,7 @@ func wsHandshake(t *testing.T, e *testEnv, c *http.Client, origin string) int {
 
 func TestForwardWebSocket(t *testing.T) {
 	e, _ := newProxyEnv(t, nil)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	if st := wsHandshake(t, e, c, e.url); st != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade with session and our origin: %d", st)
 	}
@@ -210,8 +207,7 @@ func TestForwardWebSocket(t *testing.T) {
 
 func TestForwardUpstreamFailures(t *testing.T) {
 	e, _ := newProxyEnv(t, nil)
-	c := testenv.NewClient()
-	e.signIn(c, users[0], "/")
+	c := e.signedIn(users[0])
 	resp, body := do(t, c, "GET", e.url+"/slow", nil, "")
 	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, "gateway_timeout") {
 		t.Fatalf("slow upstream: %d %s", resp.StatusCode, body)
