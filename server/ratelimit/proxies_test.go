@@ -12,26 +12,24 @@ func TestProxiesClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name    string
-		proxies Proxies
-		peer    string
-		xff     []string
-		want    string
+		name, peer, want string
+		proxies          Proxies
+		xff              []string
 	}{
-		{"no proxies trusted: the peer", nil, "10.1.1.1:80", []string{"198.51.100.7"}, "10.1.1.1"},
-		{"untrusted peer: its header is ignored", lb, "203.0.113.9:80", []string{"198.51.100.7"}, "203.0.113.9"},
-		{"trusted peer, no header: the peer", lb, "10.1.1.1:80", nil, "10.1.1.1"},
-		{"trusted peer: the address it saw", lb, "10.1.1.1:80", []string{"198.51.100.7"}, "198.51.100.7"},
-		{"a client's own entries stand left and are not believed", lb, "10.1.1.1:80", []string{"1.2.3.4, 198.51.100.7"}, "198.51.100.7"},
-		{"a chain of trusted proxies is skipped", lb, "10.1.1.1:80", []string{"1.2.3.4, 198.51.100.7, 192.0.2.1, 10.9.9.9"}, "198.51.100.7"},
-		{"several headers are one list", lb, "10.1.1.1:80", []string{"1.2.3.4", "198.51.100.7", "10.9.9.9"}, "198.51.100.7"},
-		{"IPv6 client by its /64, brackets allowed", lb, "10.1.1.1:80", []string{"[2001:db8:1:2::7]"}, "2001:db8:1:2::/64"},
-		{"IPv6 with a port", lb, "[2001:db8:ffff::1]:443", []string{"[2001:db8:1:2::7]:5555"}, "2001:db8:1:2::/64"},
-		{"IPv4-mapped peer", lb, "[::ffff:10.1.1.1]:80", []string{"198.51.100.7"}, "198.51.100.7"},
-		{"garbage entry: the proxy that added it", lb, "10.1.1.1:80", []string{"198.51.100.7, not-an-ip, 10.9.9.9"}, "10.9.9.9"},
-		{"empty entry: the proxy that added it", lb, "10.1.1.1:80", []string{"198.51.100.7,"}, "10.1.1.1"},
-		{"only trusted entries: the leftmost", lb, "10.1.1.1:80", []string{"10.3.3.3, 10.2.2.2"}, "10.3.3.3"},
-		{"too many trusted hops: the last one read", lb, "10.1.1.1:80", []string{"198.51.100.7," + strings.Repeat(" 10.2.2.2,", 40) + " 10.2.2.2"}, "10.2.2.2"},
+		{"no proxies trusted: the peer", "10.1.1.1:80", "10.1.1.1", nil, []string{"198.51.100.7"}},
+		{"untrusted peer: its header is ignored", "203.0.113.9:80", "203.0.113.9", lb, []string{"198.51.100.7"}},
+		{"trusted peer, no header: the peer", "10.1.1.1:80", "10.1.1.1", lb, nil},
+		{"trusted peer: the address it saw", "10.1.1.1:80", "198.51.100.7", lb, []string{"198.51.100.7"}},
+		{"a client's own entries stand left and are not believed", "10.1.1.1:80", "198.51.100.7", lb, []string{"1.2.3.4, 198.51.100.7"}},
+		{"a chain of trusted proxies is skipped", "10.1.1.1:80", "198.51.100.7", lb, []string{"1.2.3.4, 198.51.100.7, 192.0.2.1, 10.9.9.9"}},
+		{"several headers are one list", "10.1.1.1:80", "198.51.100.7", lb, []string{"1.2.3.4", "198.51.100.7", "10.9.9.9"}},
+		{"IPv6 client by its /64, brackets allowed", "10.1.1.1:80", "2001:db8:1:2::/64", lb, []string{"[2001:db8:1:2::7]"}},
+		{"IPv6 with a port", "[2001:db8:ffff::1]:443", "2001:db8:1:2::/64", lb, []string{"[2001:db8:1:2::7]:5555"}},
+		{"IPv4-mapped peer", "[::ffff:10.1.1.1]:80", "198.51.100.7", lb, []string{"198.51.100.7"}},
+		{"garbage entry: the proxy that added it", "10.1.1.1:80", "10.9.9.9", lb, []string{"198.51.100.7, not-an-ip, 10.9.9.9"}},
+		{"empty entry: the proxy that added it", "10.1.1.1:80", "10.1.1.1", lb, []string{"198.51.100.7,"}},
+		{"only trusted entries: the leftmost", "10.1.1.1:80", "10.3.3.3", lb, []string{"10.3.3.3, 10.2.2.2"}},
+		{"too many trusted hops: the last one read", "10.1.1.1:80", "10.2.2.2", lb, []string{"198.51.100.7," + strings.Repeat(" 10.2.2.2,", 40) + " 10.2.2.2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
