@@ -20,7 +20,7 @@ DEBS_LEAN ?= r-cran-shiny r-cran-curl
 NPM_DIRS := $(patsubst ./%/package-lock.json,%,$(shell find . -path '*/node_modules' -prune -o -name package-lock.json -print))
 NPM_STAMPS := $(addsuffix /node_modules/.package-lock.json,$(NPM_DIRS))
 # Short fuzz runs, as package:FuzzName pairs, each for FUZZTIME.
-FUZZ ?= server/verify:FuzzParseAuthorization server/verify:FuzzVerify server/verify:FuzzClaimsFromMap server:FuzzExchangeRequest server:FuzzParseClaim
+FUZZ ?= server/ratelimit:FuzzClient server/verify:FuzzParseAuthorization server/verify:FuzzVerify server/verify:FuzzClaimsFromMap server:FuzzExchangeRequest server:FuzzParseClaim
 FUZZTIME ?= 15s
 GO_TEST_TIMEOUT ?= 20m
 # The Python package and the Python examples' frameworks live in a git-ignored

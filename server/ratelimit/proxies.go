@@ -53,8 +53,11 @@ func (p Proxies) trusts(a netip.Addr) bool {
 // taken as the client; when every entry is a trusted proxy, the leftmost.
 func (p Proxies) Client(r *http.Request) string {
 	peer, ok := addrOf(r.RemoteAddr)
-	if len(p) == 0 || !ok || !p.trusts(peer) {
-		return clientKey(r.RemoteAddr)
+	switch {
+	case !ok:
+		return ""
+	case len(p) == 0 || !p.trusts(peer):
+		return keyOf(peer)
 	}
 	client := peer
 	hops := 0
@@ -70,13 +73,13 @@ func (p Proxies) Client(r *http.Request) string {
 			}
 			a, ok := addrOf(strings.TrimSpace(entry))
 			if !ok {
-				return clientKey(client.String())
+				return keyOf(client)
 			}
 			client = a
 			if !p.trusts(a) {
-				return clientKey(a.String())
+				return keyOf(a)
 			}
 		}
 	}
-	return clientKey(client.String())
+	return keyOf(client)
 }

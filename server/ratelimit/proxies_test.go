@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -74,4 +75,56 @@ func fmtPrefixes(p Proxies) string {
 		s[i] = n.String()
 	}
 	return "[" + strings.Join(s, " ") + "]"
+}
+
+// BenchmarkClient is the per-request cost of finding the client: the peer
+// alone, and behind a trusted balancer with a forwarded chain.
+func BenchmarkClient(b *testing.B) {
+	lb, _ := ParseProxies("10.0.0.0/8")
+	for _, bc := range []struct {
+		name    string
+		proxies Proxies
+		xff     string
+	}{
+		{"peer", nil, ""},
+		{"behind-balancer", lb, "1.2.3.4, 198.51.100.7, 10.9.9.9"},
+	} {
+		r := &http.Request{RemoteAddr: "10.1.1.1:4000", Header: http.Header{"X-Forwarded-For": {bc.xff}}}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bc.proxies.Client(r)
+			}
+		})
+	}
+}
+
+// FuzzClient: whatever the peer and the header, Client neither panics nor
+// lets a peer that is not trusted choose its key, and a key is "", an
+// address or an IPv6 /64.
+func FuzzClient(f *testing.F) {
+	for _, s := range [][2]string{
+		{"10.1.1.1:80", "198.51.100.7"}, {"10.1.1.1:80", "1.2.3.4, [2001:db8::1]:5, 10.2.2.2"},
+		{"203.0.113.9:80", "10.0.0.1"}, {"[::ffff:10.1.1.1]:80", ",,,"}, {"@", "1.2.3.4"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	lb, _ := ParseProxies("10.0.0.0/8 2001:db8:ffff::/48")
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := &http.Request{RemoteAddr: peer, Header: http.Header{"X-Forwarded-For": {xff}}}
+		got := lb.Client(r)
+		if a, ok := addrOf(peer); !ok || !lb.trusts(a) {
+			if want := clientKey(peer); got != want {
+				t.Fatalf("untrusted peer %q chose key %q, want %q", peer, got, want)
+			}
+		}
+		if got == "" {
+			return
+		}
+		if _, err := netip.ParseAddr(got); err != nil {
+			if p, err := netip.ParsePrefix(got); err != nil || p.Bits() != 64 {
+				t.Fatalf("key %q is neither an address nor a /64", got)
+			}
+		}
+	})
 }

@@ -3,7 +3,6 @@
 package ratelimit
 
 import (
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -76,6 +75,11 @@ func clientKey(remoteAddr string) string {
 	if !ok {
 		return ""
 	}
+	return keyOf(a)
+}
+
+// keyOf is the key of address a: a itself, or its /64 for IPv6.
+func keyOf(a netip.Addr) string {
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
@@ -84,13 +88,20 @@ func clientKey(remoteAddr string) string {
 }
 
 // addrOf parses an address with or without a port (IPv6 in brackets or
-// not), IPv4-mapped IPv6
-// addresses as IPv4.
+// not), IPv4-mapped IPv6 addresses as IPv4, without a zone.
 func addrOf(s string) (netip.Addr, bool) {
-	host, _, err := net.SplitHostPort(s)
-	if err != nil {
-		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	var a netip.Addr
+	if strings.Contains(s, "]:") || strings.Count(s, ":") == 1 {
+		ap, err := netip.ParseAddrPort(s) // host:port, [v6]:port
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	} else {
+		var err error // v4, v6, [v6]
+		if a, err = netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err != nil {
+			return netip.Addr{}, false
+		}
 	}
-	a, err := netip.ParseAddr(host)
-	return a.Unmap(), err == nil
+	return a.Unmap().WithZone(""), true
 }

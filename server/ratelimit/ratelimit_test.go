@@ -65,6 +65,7 @@ func TestClientKey(t *testing.T) {
 		{"[::ffff:192.0.2.7]:80", "192.0.2.7"},
 		{"192.0.2.7", "192.0.2.7"},
 		{"@", ""},
+		{"[fe80::1%eth0]:80", "fe80::/64"},
 		{"not an address", ""},
 	} {
 		if got := clientKey(tc.remote); got != tc.want {
