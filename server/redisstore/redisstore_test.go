@@ -317,6 +317,28 @@ func TestRedisDownAndBack(t *testing.T) {
 	}
 }
 
+// TestLiveSetPrunedWithoutCount: with nobody counting (metrics off), saving
+// sessions drops the ended ones from the live set, which therefore holds
+// only live sessions instead of growing with every sign-in.
+func TestLiveSetPrunedWithoutCount(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	s, _ := NewSessions(c, testenv.StoreKey(), prefix(t))
+	now := time.Now()
+	for i := range 5 {
+		if err := s.Save(ctx, session.Key(fmt.Sprint("short-", i)), &session.Session{Subject: "s", ExpiresAt: now.Add(300 * time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // they end
+	if err := s.Save(ctx, session.Key("long"), &session.Session{Subject: "l", ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.ZCard(ctx, s.liveKey()).Result(); err != nil || n != 1 {
+		t.Fatalf("live set holds %d entries (%v), want 1", n, err)
+	}
+}
+
 // TestSessionsCount: the live set counts saved sessions on every replica;
 // a deleted session and one past its end are not counted.
 func TestSessionsCount(t *testing.T) {

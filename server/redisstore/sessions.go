@@ -110,7 +110,8 @@ return 1
 `)
 
 // Save implements session.Store: the session with its remaining lifetime
-// as TTL, and its index entries, in one pipeline.
+// as TTL, and its index entries, in one pipeline that also drops ended
+// sessions from the live set.
 func (s *Sessions) Save(ctx context.Context, key string, v *session.Session) error {
 	box, err := s.env.Seal(key, v)
 	if err != nil {
@@ -124,6 +125,9 @@ func (s *Sessions) Save(ctx context.Context, key string, v *session.Session) err
 	}
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.sessionKey(key), box, ttl)
+		// The live set is pruned here, not only by Count: without metrics
+		// nothing counts, and ended sessions would pile up in it.
+		p.ZRemRangeByScore(ctx, s.liveKey(), "-inf", "("+strconv.FormatInt(s.now().UnixMilli(), 10))
 		until := math.Inf(1)
 		if ttl > 0 {
 			until = float64(v.ExpiresAt.UnixMilli())
