@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/securecookie"
 
 	"github.com/tokenhook/tokenhook/server/audit"
+	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/verify"
 )
 
@@ -293,6 +294,34 @@ func TestAuditEvents(t *testing.T) {
 		if s, _ := g["subject"].(string); len(s) != 16 || strings.Contains(logs, `"`+adaSess.Subject+`"`) {
 			t.Errorf("subject %q is not a 16-digit hash, or a raw subject is logged", s)
 		}
+	}
+}
+
+// TestAuditSessionCallDenied: with --browser-token none, a call the script
+// marks (X-TokenHook: 1) that the rules refuse is audited like a refused
+// bearer, as the session's.
+func TestAuditSessionCallDenied(t *testing.T) {
+	e := newAppEnv(t, &recorder{}, func(e *testEnv, c *Config) {
+		e.logJSON = true
+		c.BrowserToken = config.BrowserTokenNone
+		c.Rules = verify.Rules{adminOnlyBob}
+	})
+	ada := e.signedIn(users[0])
+	sess, _, err := e.srv.sessions.Load(mustReq(ada, e.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := do(t, ada, "POST", e.url+"/admin/x", map[string]string{"X-TokenHook": "1", "Origin": e.url}, "{}"); resp.StatusCode != 403 {
+		t.Fatalf("rule refusal: %d %s", resp.StatusCode, body)
+	}
+	var denied []map[string]any
+	for _, g := range auditLines(t, e.logs.String()) {
+		if g["audit"] == string(audit.AccessDenied) {
+			denied = append(denied, g)
+		}
+	}
+	if len(denied) != 1 || denied[0]["subject"] != audit.SubjectHash(e.cfg.Issuer, sess.Subject) || denied[0]["source"] != "session" || denied[0]["path"] != "/admin/x" {
+		t.Fatalf("access-denied audit lines: %v", denied)
 	}
 }
 

@@ -461,14 +461,14 @@ func (p *Proxy) serveSessionCall(w http.ResponseWriter, r *http.Request, dpop bo
 		}
 		r = withoutDPoP(r)
 	}
+	id.Source = verify.SourceSession
 	if err == nil {
-		err = p.cfg.Rules.Check(r.URL.Path, id.Claims)
+		err = p.check(r, id)
 	}
 	if err != nil {
 		verify.WriteError(w, p.cfg.Realm, err)
 		return
 	}
-	id.Source = verify.SourceSession
 	p.forwardAs(w, r, id, tok)
 }
 
