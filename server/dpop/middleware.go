@@ -121,6 +121,13 @@ func TokenFromRequest(r *http.Request) (string, error) {
 	return token, nil
 }
 
+// HasScheme reports whether r's Authorization header names the DPoP scheme
+// (whatever follows it): the request means to present a DPoP-bound token.
+func HasScheme(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "DPoP")
+}
+
 // isToken68 reports whether s is 1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
 // / "+" / "/" ) *"=".
 func isToken68(s string) bool {

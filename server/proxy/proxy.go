@@ -78,6 +78,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 	"github.com/tokenhook/tokenhook/server/verify"
@@ -301,7 +302,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, rt := range p.cfg.Public {
 		if rt.Match(r) {
-			if p.cfg.DPoP != nil && dpopScheme(r) {
+			if p.cfg.DPoP != nil && dpop.HasScheme(r) {
 				r = withoutDPoP(r) // the page's token and proof are for tokenhook
 			}
 			p.forward(w, r, verify.Identity{})
@@ -312,7 +313,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.forward(w, r, verify.Identity{}) // CORS preflights carry no credentials by design
 		return
 	}
-	if p.cfg.DPoP != nil && p.cfg.SessionToken != nil && dpopScheme(r) {
+	if p.cfg.DPoP != nil && p.cfg.SessionToken != nil && dpop.HasScheme(r) {
 		p.serveSessionCall(w, r, true)
 		return
 	}
@@ -426,12 +427,6 @@ func withoutDPoP(r *http.Request) *http.Request {
 	r.Header.Del("Authorization")
 	r.Header.Del("DPoP")
 	return r
-}
-
-// dpopScheme reports whether r's Authorization names the DPoP scheme.
-func dpopScheme(r *http.Request) bool {
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "DPoP")
 }
 
 // serveSessionCall forwards a backend-for-frontend call (sessionCall) of

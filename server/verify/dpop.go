@@ -80,9 +80,3 @@ func (o *DPoPOptions) writeError(w http.ResponseWriter, realm string, err error)
 func (o *DPoPOptions) challenge() string {
 	return `DPoP algs="` + dpop.AlgNames(o.Proofs.Algorithms()) + `"`
 }
-
-// isDPoP reports whether r's Authorization names the DPoP scheme.
-func isDPoP(r *http.Request) bool {
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "DPoP")
-}

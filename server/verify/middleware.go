@@ -150,7 +150,7 @@ func (v *Verifier) Middleware(opts MiddlewareOptions) func(http.Handler) http.Ha
 			var id Identity
 			var proof *dpop.Proof
 			var err error
-			bound := dp != nil && isDPoP(r)
+			bound := dp != nil && dpop.HasScheme(r)
 			if bound {
 				id, proof, err = dp.authenticate(v, r)
 			} else {
