@@ -145,6 +145,10 @@ func AlgNames(algs []jose.SignatureAlgorithm) string {
 	return strings.Join(names, " ")
 }
 
+// AlgNames returns the accepted proof algorithms as a challenge's algs
+// value (see the function AlgNames), computed once in NewVerifier.
+func (v *Verifier) AlgNames() string { return v.algNames }
+
 // Algorithms returns the accepted proof algorithms, for the
 // dpop_signing_alg_values_supported metadata.
 func (v *Verifier) Algorithms() []jose.SignatureAlgorithm {

@@ -72,11 +72,11 @@ func (o *DPoPOptions) writeError(w http.ResponseWriter, realm string, err error)
 			return
 		}
 	}
-	writeError(w, realm, err, "", dpop.AlgNames(o.Proofs.Algorithms()))
+	writeError(w, realm, err, "", o.Proofs.AlgNames())
 }
 
 // challenge is the DPoP challenge offered next to the Bearer one when a
 // request has no token.
 func (o *DPoPOptions) challenge() string {
-	return `DPoP algs="` + dpop.AlgNames(o.Proofs.Algorithms()) + `"`
+	return `DPoP algs="` + o.Proofs.AlgNames() + `"`
 }
