@@ -32,20 +32,13 @@ func NewRendezvous(c redis.UniversalClient, key []byte, prefix string) (*Rendezv
 	return newSealed[Rendezvous](c, key, prefix)
 }
 
-// Rendezvous tuning: how long an expired channel is remembered (a late
-// claim learns "expired"), wrong guesses before a channel burns, and the
-// claim's polling back-off.
+// The claim's polling back-off.
 const (
-	rvKeepExpired = 10 * time.Minute
-	rvMaxFailures = 5
-	rvPollFirst   = 25 * time.Millisecond
-	rvPollMax     = 250 * time.Millisecond
+	rvPollFirst = 25 * time.Millisecond
+	rvPollMax   = 250 * time.Millisecond
 )
 
-func (s *Rendezvous) key(channel string) string {
-	sum := sha256.Sum256([]byte(channel))
-	return s.prefix + "rv:" + hex.EncodeToString(sum[:])
-}
+func (s *Rendezvous) key(channel string) string { return s.prefix + "rv:" + hashHex(channel) }
 
 func hashHex(v string) string {
 	sum := sha256.Sum256([]byte(v))
@@ -69,7 +62,7 @@ local f = redis.call('HMGET', KEYS[1], 'ch', 'code', 'dl', 'conf', 'claimed')
 if tonumber(f[3]) <= tonumber(ARGV[1]) then return 'expired' end
 if f[5] == '1' then return 'claimed' end
 local function fail()
-  if redis.call('HINCRBY', KEYS[1], 'fail', 1) >= ` + strconv.Itoa(rvMaxFailures) + ` then redis.call('HSET', KEYS[1], 'dl', '0') end
+  if redis.call('HINCRBY', KEYS[1], 'fail', 1) >= ` + strconv.Itoa(rendezvous.MaxFailures) + ` then redis.call('HSET', KEYS[1], 'dl', '0') end
   return 'wrong'
 end
 `
@@ -118,7 +111,7 @@ func (s *Rendezvous) Complete(ctx context.Context, channel, challenge, sessionID
 		return err
 	}
 	dl := s.now().Add(ttl).UnixMilli()
-	n, err := completeScript.Run(ctx, s.c, []string{k}, challenge, box, hashHex(code), dl, (ttl + rvKeepExpired).Milliseconds()).Int()
+	n, err := completeScript.Run(ctx, s.c, []string{k}, challenge, box, hashHex(code), dl, (ttl + rendezvous.KeepExpired).Milliseconds()).Int()
 	switch {
 	case err != nil:
 		return unavailable("rendezvous complete", err)

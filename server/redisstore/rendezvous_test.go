@@ -85,7 +85,7 @@ func TestRendezvousAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Complete(ctx, "burn", rendezvous.Challenge(secret), "s4", code, time.Minute)
-	for range rvMaxFailures {
+	for range rendezvous.MaxFailures {
 		b.Claim(ctx, "burn", "guess", code, 0)
 	}
 	a.Complete(ctx, "late", rendezvous.Challenge(secret), "s5", code, time.Minute)

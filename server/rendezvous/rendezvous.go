@@ -115,12 +115,13 @@ type entry struct {
 	failures  int
 }
 
-// maxFailures bounds wrong guesses per channel; the channel is then burnt.
-const maxFailures = 5
+// MaxFailures bounds wrong guesses per channel; the channel is then burnt.
+// Every Store keeps to it.
+const MaxFailures = 5
 
-// keepExpired is how long an expired channel is remembered, so a late claim
-// learns "expired" rather than waiting.
-const keepExpired = 10 * time.Minute
+// KeepExpired is how long an expired channel is remembered, so a late claim
+// learns "expired" rather than waiting. Every Store keeps to it.
+const KeepExpired = 10 * time.Minute
 
 // Memory is the in-process Store. Entries exist only for completed sign-ins
 // (a stranger cannot add one without signing in), and the table is bounded
@@ -169,7 +170,7 @@ func (s *Memory) Complete(_ context.Context, channel, challenge, sessionID, code
 
 // evictLocked forgets channels long past their expiry, oldest first.
 func (s *Memory) evictLocked(now time.Time) {
-	for s.head < len(s.order) && now.After(s.order[s.head].expires.Add(keepExpired)) {
+	for s.head < len(s.order) && now.After(s.order[s.head].expires.Add(KeepExpired)) {
 		s.dropFrontLocked()
 	}
 }
@@ -207,10 +208,10 @@ func (s *Memory) liveLocked(channel string) (*entry, error) {
 	return e, nil
 }
 
-// failLocked counts a wrong guess and burns the channel after maxFailures.
+// failLocked counts a wrong guess and burns the channel after MaxFailures.
 func (s *Memory) failLocked(e *entry) error {
 	e.failures++
-	if e.failures >= maxFailures {
+	if e.failures >= MaxFailures {
 		e.expires = time.Time{}
 		s.notifyLocked()
 	}

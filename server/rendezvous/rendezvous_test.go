@@ -97,13 +97,13 @@ func TestWrongGuessesBurnTheChannel(t *testing.T) {
 	ctx := context.Background()
 	s := NewMemory(100)
 	s.Complete(ctx, "ch", Challenge(secret), "session", code, 5*time.Minute)
-	for i := range maxFailures {
+	for i := range MaxFailures {
 		if _, err := s.Claim(ctx, "ch", fmt.Sprint("guess-", i), "", 0); !errors.Is(err, ErrWrongSecret) {
 			t.Fatalf("guess %d: %v", i, err)
 		}
 	}
 	if _, err := s.Claim(ctx, "ch", secret, code, 0); !errors.Is(err, ErrExpired) {
-		t.Fatalf("after %d wrong guesses the right secret and code got: %v", maxFailures, err)
+		t.Fatalf("after %d wrong guesses the right secret and code got: %v", MaxFailures, err)
 	}
 }
 
