@@ -101,14 +101,6 @@ func (b *Bundle) sri256() string {
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// Session returns the session chunk, or nil for a bundle built by BuildFS.
-func (b *Bundle) Session() *Bundle { return b.session }
-
-// DPoP returns the DPoP chunk (src/dpop.ts: the page's key and its proofs,
-// loaded only with --browser-token dpop), or nil for a bundle built by
-// BuildFS.
-func (b *Bundle) DPoP() *Bundle { return b.dpop }
-
 // BuildFS bundles the TypeScript entry point entry from fsys: bundled,
 // minified, one IIFE, no source map. Imports must be relative ("./match");
 // the script has no runtime dependencies, so a bare import is an error.

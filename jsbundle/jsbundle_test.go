@@ -61,12 +61,12 @@ func TestSizeBudget(t *testing.T) {
 	if len(b.Gzip()) > sizeBudget {
 		t.Errorf("gzipped script is %d bytes, over the %d-byte budget", len(b.Gzip()), sizeBudget)
 	}
-	c := b.Session()
+	c := b.session
 	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", c.Filename(), len(c.Code()), len(c.Gzip()), sessionBudget)
 	if len(c.Gzip()) > sessionBudget {
 		t.Errorf("gzipped session chunk is %d bytes, over the %d-byte budget", len(c.Gzip()), sessionBudget)
 	}
-	dp := b.DPoP()
+	dp := b.dpop
 	t.Logf("%s: %d bytes minified, %d bytes gzipped (budget %d)", dp.Filename(), len(dp.Code()), len(dp.Gzip()), dpopBudget)
 	if len(dp.Gzip()) > dpopBudget {
 		t.Errorf("gzipped DPoP chunk is %d bytes, over the %d-byte budget", len(dp.Gzip()), dpopBudget)
@@ -79,7 +79,7 @@ func TestBuildIdentity(t *testing.T) {
 	if !strings.HasPrefix(code, "(()=>{") || !strings.HasSuffix(strings.TrimSpace(code), "})();") {
 		t.Errorf("not an IIFE: %.40q … %.40q", code, code[max(0, len(code)-40):])
 	}
-	c := b.Session()
+	c := b.session
 	if c == nil {
 		t.Fatal("no session chunk")
 	}
@@ -161,11 +161,11 @@ func TestHandler(t *testing.T) {
 		{name: "304", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"` + b.Hash() + `"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "304 weak, list, gzip tag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"old", W/"` + b.Hash() + `-gz"`}, status: 304, cache: cacheShort, body: []byte{}},
 		{name: "stale etag", method: "GET", path: "/_tokenhook/tokenhook.js", header: map[string]string{"If-None-Match": `"0000000000000000"`}, status: 200, cache: cacheShort, body: b.Code()},
-		{name: "session chunk", method: "GET", path: b.Session().HashedPath(), status: 200, cache: cacheImmutable, body: b.Session().Code()},
-		{name: "session chunk gzip", method: "GET", path: b.Session().HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.Session().Gzip()},
-		{name: "dpop chunk", method: "GET", path: b.DPoP().HashedPath(), status: 200, cache: cacheImmutable, body: b.DPoP().Code()},
+		{name: "session chunk", method: "GET", path: b.session.HashedPath(), status: 200, cache: cacheImmutable, body: b.session.Code()},
+		{name: "session chunk gzip", method: "GET", path: b.session.HashedPath(), header: map[string]string{"Accept-Encoding": "gzip"}, status: 200, cache: cacheImmutable, encoding: "gzip", body: b.session.Gzip()},
+		{name: "dpop chunk", method: "GET", path: b.dpop.HashedPath(), status: 200, cache: cacheImmutable, body: b.dpop.Code()},
 		{name: "unknown chunk hash", method: "GET", path: "/_tokenhook/tokenhook-session.0123456789abcdef.js", status: 404},
-		{name: "the chunk's old name", method: "GET", path: "/_tokenhook/tokenhook-signin." + b.Session().Hash() + ".js", status: 404},
+		{name: "the chunk's old name", method: "GET", path: "/_tokenhook/tokenhook-signin." + b.session.Hash() + ".js", status: 404},
 		{name: "unknown hash", method: "GET", path: "/_tokenhook/tokenhook.0123456789abcdef.js", status: 404},
 		{name: "unknown name", method: "GET", path: "/_tokenhook/other.js", status: 404},
 		{name: "POST", method: "POST", path: "/_tokenhook/tokenhook.js", status: 405},
@@ -205,9 +205,9 @@ func TestHandler(t *testing.T) {
 			}
 			hash := b.Hash()
 			if strings.Contains(tc.path, SessionName) {
-				hash = b.Session().Hash()
+				hash = b.session.Hash()
 			} else if strings.Contains(tc.path, DPoPName) {
-				hash = b.DPoP().Hash()
+				hash = b.dpop.Hash()
 			}
 			if !strings.HasPrefix(res.Header.Get("ETag"), `"`+hash) {
 				t.Errorf("ETag %q", res.Header.Get("ETag"))
@@ -261,7 +261,7 @@ func TestWriteFile(t *testing.T) {
 	if err != nil || !bytes.Equal(got, b.Code()) {
 		t.Fatalf("file content differs (err %v)", err)
 	}
-	for _, c := range []*Bundle{b.Session(), b.DPoP()} {
+	for _, c := range []*Bundle{b.session, b.dpop} {
 		chunk, err := os.ReadFile(filepath.Join(dir, c.Filename()))
 		if err != nil || !bytes.Equal(chunk, c.Code()) {
 			t.Fatalf("chunk %s not written beside the script (err %v)", c.Filename(), err)

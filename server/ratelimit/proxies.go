@@ -44,8 +44,9 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
-// Client returns the key of the client that sent r. That is
-// r's peer, unless the peer is one of p: then X-Forwarded-For is read from
+// Client returns the limit key of the client that sent r: its IP address,
+// an IPv6 client by its /64, or "" when r's peer is no IP address (a Unix
+// socket's). The client is r's peer, unless the peer is one of p: then X-Forwarded-For is read from
 // the right (each proxy appends the address it received the request from),
 // and the first address that is not one of p is the client. What stands
 // left of it was written by that client or its own proxies and is never

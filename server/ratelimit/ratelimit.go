@@ -64,21 +64,8 @@ func (l *Limiter) Len() int {
 	return len(l.cur) + len(l.old)
 }
 
-// clientKey returns the key of a client by its address, a request's
-// RemoteAddr (the connection's peer, with or without a port): the IP
-// address, an IPv6 address cut to its /64 (one subscriber's network). It is
-// "" when remoteAddr holds no IP address (a Unix socket's peer). Behind a
-// reverse proxy every client has the proxy's address, and a limit applies
-// to the proxy as a whole, unless the proxy is one of the trusted Proxies.
-func clientKey(remoteAddr string) string {
-	a, ok := addrOf(remoteAddr)
-	if !ok {
-		return ""
-	}
-	return keyOf(a)
-}
-
-// keyOf is the key of address a: a itself, or its /64 for IPv6.
+// keyOf is the limit key of a client at address a: the address, or for
+// IPv6 its /64 (one subscriber's network).
 func keyOf(a netip.Addr) string {
 	if a.Is6() {
 		p, _ := a.Prefix(64)

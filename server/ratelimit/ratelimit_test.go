@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -68,8 +69,8 @@ func TestClientKey(t *testing.T) {
 		{"[fe80::1%eth0]:80", "fe80::/64"},
 		{"not an address", ""},
 	} {
-		if got := clientKey(tc.remote); got != tc.want {
-			t.Errorf("clientKey(%q) = %q, want %q", tc.remote, got, tc.want)
+		if got := Proxies(nil).Client(&http.Request{RemoteAddr: tc.remote}); got != tc.want {
+			t.Errorf("Client(RemoteAddr %q) = %q, want %q", tc.remote, got, tc.want)
 		}
 	}
 }
