@@ -1,19 +1,16 @@
 package server
 
 import (
-	"log/slog"
-
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tokenhook/tokenhook/server/audit"
-	"github.com/tokenhook/tokenhook/server/config"
+	"log/slog"
 	"net/http"
-	"sync"
 
-	"github.com/coreos/go-oidc/v3/oidc"
-
+	"github.com/tokenhook/tokenhook/server/audit"
 	"github.com/tokenhook/tokenhook/server/backchannel"
+	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 )
 
@@ -24,7 +21,7 @@ import (
 func (s *Server) backchannelHandler(ctx context.Context) (http.Handler, error) {
 	v, err := backchannel.New(backchannel.Config{
 		Issuer: s.cfg.Issuer, ClientID: s.cfg.ClientID, Replay: s.states,
-		KeySet: &discoveredKeySet{ctx: oidc.ClientContext(ctx, s.client), client: s.client, issuer: s.cfg.Issuer},
+		KeySet: providerKeys{s.broker.SignIn()},
 	})
 	if err != nil {
 		return nil, err
@@ -39,45 +36,22 @@ func (s *Server) backchannelHandler(ctx context.Context) (http.Handler, error) {
 	}), nil
 }
 
-// discoveredKeySet is the issuer's key set (its jwks_uri), discovered on
-// first use: the logout endpoint works once the provider is reachable, and
-// a provider that is down at start-up does not stop tokenhook.
-type discoveredKeySet struct {
-	ctx    context.Context // carries client; lives as long as the server
-	client *http.Client
-	issuer string
-
-	mu sync.Mutex
-	ks oidc.KeySet
-}
+// providerKeys is the sign-in provider's key set from the broker's
+// discovery (made once, and backing off while the provider is down): the
+// logout endpoint works once the provider is reachable, and a provider that
+// is down at start-up does not stop tokenhook.
+type providerKeys struct{ c *broker.Client }
 
 // VerifySignature implements oidc.KeySet.
-func (d *discoveredKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	ks, err := d.keySet(ctx)
+func (k providerKeys) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	p, err := k.c.Discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the issuer's keys: %w", err)
 	}
-	return ks.VerifySignature(ctx, jwt)
-}
-
-func (d *discoveredKeySet) keySet(ctx context.Context) (oidc.KeySet, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ks != nil {
-		return d.ks, nil
+	if p.KeySet == nil {
+		return nil, errors.New("the issuer's keys: its discovery document has no jwks_uri")
 	}
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, d.client), d.issuer)
-	if err != nil {
-		return nil, fmt.Errorf("discover the issuer's keys: %w", err)
-	}
-	var meta struct {
-		JWKS string `json:"jwks_uri"`
-	}
-	if err := p.Claims(&meta); err != nil || meta.JWKS == "" {
-		return nil, fmt.Errorf("discover the issuer's keys: no jwks_uri (%v)", err)
-	}
-	d.ks = oidc.NewRemoteKeySet(d.ctx, meta.JWKS)
-	return d.ks, nil
+	return p.KeySet.VerifySignature(ctx, jwt)
 }
 
 // RevokeSessions ends every session of the subject sub and/or the provider
@@ -107,7 +81,7 @@ func RevokeSessions(ctx context.Context, cfg Config, sid, sub string) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("revoke: %w", err)
 	}
-	if err := backchannel.EndSessions(sh.store, sh.bus)(ctx, sid, sub); err != nil {
+	if err := backchannel.End(ctx, sh.store, sh.bus, keys); err != nil {
 		return 0, fmt.Errorf("revoke: %w", err)
 	}
 	return len(keys), nil

@@ -70,14 +70,19 @@ func EndSessions(store interface {
 		if err != nil {
 			return fmt.Errorf("backchannel: find sessions: %w", err)
 		}
-		for _, k := range keys {
-			if err := store.Delete(ctx, k); err != nil {
-				return fmt.Errorf("backchannel: end session: %w", err)
-			}
-			if err := bus.Publish(ctx, k); err != nil {
-				return fmt.Errorf("backchannel: announce ended session: %w", err)
-			}
-		}
-		return nil
+		return End(ctx, store, bus, keys)
 	}
+}
+
+// End deletes the sessions stored under keys and announces each on bus.
+func End(ctx context.Context, store session.Store, bus session.Bus, keys []string) error {
+	for _, k := range keys {
+		if err := store.Delete(ctx, k); err != nil {
+			return fmt.Errorf("backchannel: end session: %w", err)
+		}
+		if err := bus.Publish(ctx, k); err != nil {
+			return fmt.Errorf("backchannel: announce ended session: %w", err)
+		}
+	}
+	return nil
 }

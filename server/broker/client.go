@@ -47,6 +47,10 @@ type Provider struct {
 	Verifier *oidc.IDTokenVerifier
 	// EndSession is the RP-initiated logout endpoint, if the provider has one.
 	EndSession string
+	// KeySet holds the provider's signing keys (its jwks_uri, fetched when
+	// first needed), for tokens other than ID tokens that it signs (logout
+	// tokens); nil without an issuer or a jwks_uri.
+	KeySet oidc.KeySet
 	// AuthParams are extra authorization request parameters.
 	AuthParams map[string]string
 }
@@ -124,9 +128,13 @@ func (c *Client) resolve(ctx context.Context) (*Provider, error) {
 	}
 	var extra struct {
 		EndSession string `json:"end_session_endpoint"`
+		JWKS       string `json:"jwks_uri"`
 	}
 	_ = op.Claims(&extra)
 	p.OAuth.Endpoint, p.EndSession = op.Endpoint(), extra.EndSession
+	if extra.JWKS != "" {
+		p.KeySet = oidc.NewRemoteKeySet(oidc.ClientContext(context.WithoutCancel(ctx), c.http), extra.JWKS)
+	}
 	if c.cfg.VerifyIDTokens {
 		// The verifier fetches keys later with its own long-lived context.
 		p.Verifier = op.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), c.http), &oidc.Config{ClientID: c.cfg.ClientID})
