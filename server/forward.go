@@ -2,6 +2,8 @@ package server
 
 import (
 	"net/http"
+
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 )
 
 // forward is the handler for everything outside /_tokenhook/: package proxy
@@ -10,7 +12,7 @@ import (
 // session assertion among them) and forwards it with the viewer's identity.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	if s.upstream == nil {
-		writeJSONError(w, http.StatusNotFound, "not_found", "no upstream is configured (--upstream)")
+		answer.Error(w, http.StatusNotFound, "not_found", "no upstream is configured (--upstream)")
 		return
 	}
 	s.upstream.ServeHTTP(w, r)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/ratelimit"
 )
@@ -36,6 +37,6 @@ func (s *Server) limited(l *ratelimit.Limiter, asPage bool, h http.HandlerFunc) 
 			page.Notice(w, http.StatusTooManyRequests, "Too many sign-in attempts", msg, "", "")
 			return
 		}
-		writeJSONError(w, http.StatusTooManyRequests, "rate_limited", msg)
+		answer.Error(w, http.StatusTooManyRequests, "rate_limited", msg)
 	}
 }

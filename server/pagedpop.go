@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/dpop"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/token"
@@ -57,7 +58,7 @@ func newPageDPoP(cfg Config, a *assertion.Signer, replay once.Store) (*pageDPoP,
 func (d *pageDPoP) proof(w http.ResponseWriter, r *http.Request) *dpop.Proof {
 	if len(r.Header.Values(dpop.ProofHeader)) == 0 {
 		w.Header().Set(dpop.NonceHeader, d.nonces.Current())
-		writeJSON(w, http.StatusOK, map[string]string{"token_type": "DPoP"})
+		answer.JSON(w, http.StatusOK, map[string]string{"token_type": "DPoP"})
 		return nil
 	}
 	p, err := d.v.VerifyRequest(r, d.origin+r.URL.EscapedPath(), "")
@@ -84,12 +85,12 @@ func (s *Server) answerDPoPToken(w http.ResponseWriter, sess *session.Session, t
 	raw, exp, err := d.tokens.Mint(dpop.Grant{Subject: c.Subject, Audience: []string{d.origin}, JKT: p.JKT, Claims: claims, NotAfter: t.Expiry})
 	if err != nil {
 		s.log.Warn("mint dpop token", "err", err)
-		writeJSONError(w, http.StatusBadGateway, "temporarily_unavailable", "the session's token has expired; try again")
+		answer.Error(w, http.StatusBadGateway, "temporarily_unavailable", "the session's token has expired; try again")
 		return
 	}
 	d.v.RenewNonce(w, p)
 	now := s.now()
-	writeJSON(w, http.StatusOK, token.Answer{AccessToken: raw, TokenType: "DPoP", ExpiresIn: int64(exp.Sub(now) / time.Second), ExpiresAt: exp.Unix()})
+	answer.JSON(w, http.StatusOK, token.Answer{AccessToken: raw, TokenType: "DPoP", ExpiresIn: int64(exp.Sub(now) / time.Second), ExpiresAt: exp.Unix()})
 }
 
 // checkDPoP implements proxy.Config.DPoP: r's token must be one of ours,

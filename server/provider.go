@@ -7,6 +7,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 )
 
 // newBroker registers the sign-in client and the connections' clients with
@@ -75,7 +76,7 @@ func (s *Server) health(r *http.Request, status string) healthAnswer {
 // handleHealth is liveness: 200 while the process serves.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, s.health(r, "ok"))
+	answer.JSON(w, http.StatusOK, s.health(r, "ok"))
 }
 
 // handleReady is readiness: 503 until the sign-in provider has been
@@ -88,8 +89,8 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.broker.SignIn().Provider() == nil {
-		writeJSON(w, http.StatusServiceUnavailable, s.health(r, "starting"))
+		answer.JSON(w, http.StatusServiceUnavailable, s.health(r, "starting"))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.health(r, "ok"))
+	answer.JSON(w, http.StatusOK, s.health(r, "ok"))
 }

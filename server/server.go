@@ -25,6 +25,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/config"
 	"github.com/tokenhook/tokenhook/server/handover"
+	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/metrics"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/proxy"
@@ -227,7 +228,6 @@ func cookieKeys(secret []byte) (hashKey, blockKey []byte, err error) {
 // storeKeyPurpose derives the key that seals sessions in the store.
 const storeKeyPurpose = "tokenhook session store v1"
 
-// derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
 // newAssertionSigner is the session assertion signer of the cookie secret,
 // so every instance sharing the secret signs alike and upstreams can check
 // assertions against /_tokenhook/jwks.json.
@@ -248,6 +248,7 @@ func (s *Server) assertionAudience() string {
 	return s.cfg.Upstream
 }
 
+// derive returns a key for one purpose from the cookie secret (HKDF-SHA256).
 func derive(secret []byte, purpose string, n int) ([]byte, error) {
 	k, err := hkdf.Key(sha256.New, secret, nil, purpose, n)
 	if err != nil {
@@ -283,7 +284,7 @@ func (s *Server) routes() {
 	m.Handle("GET "+Prefix+"{asset}", s.bundle.Handler())
 	m.HandleFunc("/", s.forward)
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
-		writeJSONError(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
+		answer.Error(w, http.StatusNotFound, "not_found", "no such tokenhook endpoint")
 	})
 }
 
@@ -355,9 +356,10 @@ func (s *Server) untilDrain(r *http.Request) (ctx context.Context, stop func()) 
 	return ctx, cancel
 }
 
-// sweep removes ended sessions from the store once an hour.
+// sweep removes ended sessions from the store once an hour; Redis ends
+// them itself (a session's key lives as long as the session).
 func (s *Server) sweep(ctx context.Context) {
-	sw, ok := s.store.(interface {
+	sw, ok := s.finder.(interface {
 		Sweep(context.Context) (int, error)
 	})
 	if !ok {

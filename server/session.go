@@ -4,15 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/dpop"
 	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/session"
 	"github.com/tokenhook/tokenhook/server/token"
 )
-
-// errLoginRequired means the viewer has no usable session.
-var errLoginRequired = broker.ErrLoginRequired
 
 // tokenEndpoint is the token endpoint of package token, fed by the
 // server's sessions, broker and dpop mode.
@@ -40,7 +36,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	sess, _, err := s.sessions.Load(r)
 	if err != nil {
-		writeJSONError(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
+		answer.Error(w, http.StatusUnauthorized, "login_required", "sign in at "+Prefix+"login")
 		return
 	}
 	claims := sess.Claims
@@ -49,12 +45,4 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(claims)
-}
-
-// writeJSON is answer.JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) { answer.JSON(w, status, v) }
-
-// writeJSONError is answer.Error.
-func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
-	answer.Error(w, status, code, desc)
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 
 	"github.com/tokenhook/tokenhook/server/broker"
 	"github.com/tokenhook/tokenhook/server/config"
-	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/once"
 	"github.com/tokenhook/tokenhook/server/redisstore"
 	"github.com/tokenhook/tokenhook/server/rendezvous"
@@ -100,18 +98,3 @@ func (e endingStore) Delete(ctx context.Context, key string) error {
 	}
 	return err
 }
-
-// Sweep passes the sweep of ended sessions through (see Server.sweep).
-func (e endingStore) Sweep(ctx context.Context) (int, error) {
-	if sw, ok := e.Store.(interface {
-		Sweep(context.Context) (int, error)
-	}); ok {
-		return sw.Sweep(ctx)
-	}
-	return 0, nil
-}
-
-// writeStoreError answers a request whose session store failed: 503 with a
-// JSON error naming the store, so the viewer is not signed out and the
-// browser hook retries. It reports whether err was such a failure.
-func writeStoreError(w http.ResponseWriter, err error) bool { return answer.StoreUnavailable(w, err) }

@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tokenhook/tokenhook/server/config"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/config"
 
 	"github.com/tokenhook/tokenhook/server/assertion"
 	"github.com/tokenhook/tokenhook/server/handover"
@@ -138,7 +140,7 @@ func (s *Server) sessionToken(r *http.Request) (verify.Identity, string, error) 
 			return s.sessionIdentity(sess, key), t.AccessToken, nil
 		}
 	}
-	if errors.Is(err, errLoginRequired) {
+	if errors.Is(err, broker.ErrLoginRequired) {
 		return verify.Identity{}, "", fmt.Errorf("%w: no live session; sign in again", verify.ErrNoToken)
 	}
 	return verify.Identity{}, "", err

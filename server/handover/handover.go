@@ -52,7 +52,7 @@ type Handover struct {
 	UntilDrain func(r *http.Request) (context.Context, func())
 	Log        *slog.Logger
 
-	embedded *page.Template // the frame's sign-in page
+	embedded []byte // the frame's sign-in page (it has no slots: rendered once)
 }
 
 // New returns a hand-over whose frame sign-in page runs the browser hook
@@ -62,7 +62,7 @@ func New(scriptTag string) (*Handover, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handover{ClaimWait: DefaultClaimWait, embedded: p}, nil
+	return &Handover{ClaimWait: DefaultClaimWait, embedded: p.Render(nil)}, nil
 }
 
 // ValidChannel accepts the iframe's channel id: 16 to 128 base64url characters.
@@ -317,7 +317,7 @@ const embeddedHTML = `<!doctype html>
 // frame once the iframe holds its session (data-reload).
 func (h *Handover) EmbeddedSignIn(w http.ResponseWriter) {
 	// The page may be framed (that is its purpose); it runs only our script.
-	page.Write(w, http.StatusUnauthorized, "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:", h.embedded.Render(nil))
+	page.Write(w, http.StatusUnauthorized, "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:", h.embedded)
 }
 
 // notice writes the notice page without a button.
