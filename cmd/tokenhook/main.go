@@ -104,7 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cfg := opts.Server
 	logger := newLogger(stderr, opts.LogLevel, opts.LogFormat)
-	ln, err := server.ListenFor(opts.Addr, cfg.ReusePort, getenv)
+	ln, err := server.ListenFor(opts.Addr, opts.ReusePort, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1
@@ -133,7 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		}()
 	}
-	logger.Info("tokenhook listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "upstream", cfg.Upstream, "reuse_port", cfg.ReusePort)
+	logger.Info("tokenhook listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "upstream", cfg.Upstream, "reuse_port", opts.ReusePort)
 	if err := srv.Serve(ctx, ln); err != nil {
 		fmt.Fprintf(stderr, "tokenhook: %v\n", err)
 		return 1

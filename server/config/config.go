@@ -111,10 +111,6 @@ type Config struct {
 	// balancer. Empty: every client is its connection's peer.
 	TrustedProxies ratelimit.Proxies
 
-	// ReusePort opens the listening socket with SO_REUSEPORT, so a new
-	// process can listen on the same port before the old one drains (see
-	// Listen).
-	ReusePort bool
 	// ShutdownTimeout is how long Serve waits for in-flight requests after
 	// its context ends (default 10 s); connections still open then are closed.
 	ShutdownTimeout time.Duration

@@ -186,12 +186,12 @@ func TestTrustedProxies(t *testing.T) {
 	}
 }
 
-// boolSettings reads each boolean setting's value from a Config. A boolean
+// boolSettings reads each boolean setting's value from Options. A boolean
 // setting missing here fails TestBooleanSettings.
-var boolSettings = map[string]func(Config) bool{
-	"inject-script":       func(c Config) bool { return c.InjectScript },
-	"strip-authorization": func(c Config) bool { return c.StripAuthorization },
-	"reuse-port":          func(c Config) bool { return c.ReusePort },
+var boolSettings = map[string]func(Options) bool{
+	"inject-script":       func(o Options) bool { return o.Server.InjectScript },
+	"strip-authorization": func(o Options) bool { return o.Server.StripAuthorization },
+	"reuse-port":          func(o Options) bool { return o.ReusePort },
 }
 
 // TestBooleanSettings: every boolean setting behaves like Go's boolean flags
@@ -268,7 +268,7 @@ func TestBooleanSettings(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := get(o.Server); got != tc.want {
+				if got := get(o); got != tc.want {
 					t.Errorf("%s = %v, want %v", s.name, got, tc.want)
 				}
 				if slices.Contains(tc.args, "--addr") && o.Addr != "127.0.0.1:7777" {

@@ -27,6 +27,10 @@ type Options struct {
 	Server Config
 	// Addr is the listen address (default 127.0.0.1:4180).
 	Addr string
+	// ReusePort opens the listening socket with SO_REUSEPORT, so a new
+	// process can listen on the same port before the old one drains (see
+	// server.ListenFor).
+	ReusePort bool
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.
@@ -266,7 +270,7 @@ func optionsFromRaw(raw map[string]string, conns []connection.Spec) (Options, er
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"strip-authorization", &c.StripAuthorization}, {"inject-script", &c.InjectScript}, {"reuse-port", &c.ReusePort}} {
+	}{{"strip-authorization", &c.StripAuthorization}, {"inject-script", &c.InjectScript}, {"reuse-port", &o.ReusePort}} {
 		*b.dst, err = boolValue(raw, b.name)
 		keep(err)
 	}
