@@ -102,7 +102,7 @@ func (c *Connections) Has(name string) bool {
 func (c *Connections) Connect(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !c.Has(name) {
-		notice(w, http.StatusNotFound, "Unknown connection", "No connection named "+clip(name, 40)+" is configured.", "")
+		page.SignInNotice(w, http.StatusNotFound, "Unknown connection", "No connection named "+clip(name, 40)+" is configured.", "")
 		return
 	}
 	rd := c.SafeRedirect(r.URL.Query().Get("rd"))
@@ -114,13 +114,13 @@ func (c *Connections) Connect(w http.ResponseWriter, r *http.Request) {
 	p, err := c.Broker.Client(name).Discover(r.Context())
 	if err != nil {
 		c.Log.Warn("connection unavailable", "connection", name, "err", err)
-		notice(w, http.StatusBadGateway, "Connection unavailable", "tokenhook cannot reach "+name+"'s sign-in right now. Try again in a moment.", "")
+		page.SignInNotice(w, http.StatusBadGateway, "Connection unavailable", "tokenhook cannot reach "+name+"'s sign-in right now. Try again in a moment.", "")
 		return
 	}
 	tx := Transaction{State: rand.Text(), Verifier: oauth2.GenerateVerifier(), Return: rd, Connection: name, Popup: r.URL.Query().Get("popup") == "1"}
 	if err := c.Begin(w, r, tx); err != nil {
 		c.Log.Error("save connect transaction", "err", err)
-		notice(w, http.StatusInternalServerError, "Connection failed", "tokenhook could not start linking the connection.", "")
+		page.SignInNotice(w, http.StatusInternalServerError, "Connection failed", "tokenhook could not start linking the connection.", "")
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(tx.Verifier)}
@@ -137,33 +137,33 @@ func (c *Connections) Finish(w http.ResponseWriter, r *http.Request, code string
 	name := tx.Connection
 	sess, key, err := c.Session(r)
 	if err != nil {
-		notice(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", c.LoginPath)
+		page.SignInNotice(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", c.LoginPath)
 		return
 	}
 	client := c.Broker.Client(name)
 	tok, err := client.Exchange(r.Context(), code, oauth2.VerifierOption(tx.Verifier))
 	if errors.Is(err, broker.ErrUnavailable) {
-		notice(w, http.StatusBadGateway, "Connection failed", "tokenhook cannot reach "+name+" right now.", "")
+		page.SignInNotice(w, http.StatusBadGateway, "Connection failed", "tokenhook cannot reach "+name+" right now.", "")
 		return
 	}
 	if err != nil {
 		c.Log.Warn("connection code exchange failed", "connection", name, "err", err)
-		notice(w, http.StatusBadGateway, "Connection failed", name+" did not accept the link. Please try again.", "")
+		page.SignInNotice(w, http.StatusBadGateway, "Connection failed", name+" did not accept the link. Please try again.", "")
 		return
 	}
 	err = c.Broker.Link(r.Context(), key, name, broker.TokenFrom(tok, client.Provider().OAuth.Scopes, c.Now()))
 	if errors.Is(err, broker.ErrLoginRequired) {
-		notice(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", c.LoginPath)
+		page.SignInNotice(w, http.StatusUnauthorized, "Signed out", "Your session ended while linking "+name+". Sign in and link it again.", c.LoginPath)
 		return
 	}
 	if err != nil {
 		c.Log.Error("save connection", "err", err)
-		notice(w, http.StatusInternalServerError, "Connection failed", "tokenhook could not store the connection.", "")
+		page.SignInNotice(w, http.StatusInternalServerError, "Connection failed", "tokenhook could not store the connection.", "")
 		return
 	}
 	c.Log.Info("connection linked", "sub", sess.Subject, "connection", name)
 	if tx.Popup {
-		notice(w, http.StatusOK, "Connected", name+" is linked. You can close this window and return to the dashboard.", "")
+		page.SignInNotice(w, http.StatusOK, "Connected", name+" is linked. You can close this window and return to the dashboard.", "")
 		return
 	}
 	http.Redirect(w, r, tx.Return, http.StatusFound)
@@ -228,11 +228,6 @@ func (c *Connections) Disconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// notice writes the notice page with a "Sign in again" button to link.
-func notice(w http.ResponseWriter, status int, title, message, link string) {
-	page.Notice(w, status, title, message, link, "Sign in again")
 }
 
 // clip bounds untrusted text shown on pages or in answers.

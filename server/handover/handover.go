@@ -169,11 +169,11 @@ func (h *Handover) Complete(w http.ResponseWriter, r *http.Request, channel, cha
 	err := h.Rendezvous.Complete(r.Context(), channel, challenge, sessionID, code, TTL)
 	switch {
 	case errors.Is(err, rendezvous.ErrClaimed):
-		notice(w, http.StatusConflict, "Sign-in window already used", "You are signed in, but this sign-in window was used before. Close it and use the dashboard's sign-in button again.", "")
+		page.SignInNotice(w, http.StatusConflict, "Sign-in window already used", "You are signed in, but this sign-in window was used before. Close it and use the dashboard's sign-in button again.", "")
 		return
 	case err != nil:
 		h.Log.Error("rendezvous complete", "err", err)
-		notice(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not hand the sign-in to the dashboard. Close this window and try again.", "")
+		page.SignInNotice(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not hand the sign-in to the dashboard. Close this window and try again.", "")
 		return
 	}
 	nonce := randomString(18)
@@ -242,39 +242,39 @@ var popupPage = page.Must(page.Parse("popup", `<!doctype html>
 func (h *Handover) Confirm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		notice(w, http.StatusForbidden, "Sign-in not confirmed", "This confirmation did not come from tokenhook's own sign-in window.", "")
+		page.SignInNotice(w, http.StatusForbidden, "Sign-in not confirmed", "This confirmation did not come from tokenhook's own sign-in window.", "")
 		return
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != h.Origin {
-		notice(w, http.StatusForbidden, "Sign-in not confirmed", "This confirmation did not come from tokenhook's own sign-in window.", "")
+		page.SignInNotice(w, http.StatusForbidden, "Sign-in not confirmed", "This confirmation did not come from tokenhook's own sign-in window.", "")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
-		notice(w, http.StatusBadRequest, "Sign-in not confirmed", "The confirmation was damaged. Close this window and use the dashboard's sign-in button again.", "")
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in not confirmed", "The confirmation was damaged. Close this window and use the dashboard's sign-in button again.", "")
 		return
 	}
 	channel, code, answer := r.PostForm.Get("channel"), r.PostForm.Get("code"), r.PostForm.Get("answer")
 	if !ValidChannel(channel) || !validCode(code) || answer != "yes" && answer != "no" {
-		notice(w, http.StatusBadRequest, "Sign-in not confirmed", "The confirmation was damaged. Close this window and use the dashboard's sign-in button again.", "")
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in not confirmed", "The confirmation was damaged. Close this window and use the dashboard's sign-in button again.", "")
 		return
 	}
 	err := h.Rendezvous.Confirm(r.Context(), channel, code, answer == "yes")
 	switch {
 	case err == nil && answer == "yes":
-		notice(w, http.StatusOK, "You are signed in", "Return to the dashboard: it continues on its own. You can close this window.", "")
+		page.SignInNotice(w, http.StatusOK, "You are signed in", "Return to the dashboard: it continues on its own. You can close this window.", "")
 	case err == nil:
 		h.Log.Warn("popup sign-in refused by the viewer (code did not match)")
-		notice(w, http.StatusOK, "Sign-in refused", "Nothing was handed over. You can close this window. If you did not start this sign-in, someone may have sent you the link on purpose.", "")
+		page.SignInNotice(w, http.StatusOK, "Sign-in refused", "Nothing was handed over. You can close this window. If you did not start this sign-in, someone may have sent you the link on purpose.", "")
 	case errors.Is(err, rendezvous.ErrClaimed):
-		notice(w, http.StatusConflict, "Already answered", "This sign-in was already handed over or answered. You can close this window.", "")
+		page.SignInNotice(w, http.StatusConflict, "Already answered", "This sign-in was already handed over or answered. You can close this window.", "")
 	case errors.Is(err, rendezvous.ErrWrongSecret):
-		notice(w, http.StatusForbidden, "Sign-in not confirmed", "The confirmation does not match this sign-in.", "")
+		page.SignInNotice(w, http.StatusForbidden, "Sign-in not confirmed", "The confirmation does not match this sign-in.", "")
 	case errors.Is(err, rendezvous.ErrExpired):
-		notice(w, http.StatusGone, "Sign-in took too long", "The dashboard stopped waiting. Close this window and use the dashboard's sign-in button again.", "")
+		page.SignInNotice(w, http.StatusGone, "Sign-in took too long", "The dashboard stopped waiting. Close this window and use the dashboard's sign-in button again.", "")
 	default:
 		h.Log.Error("rendezvous confirm", "err", err)
-		notice(w, http.StatusInternalServerError, "Sign-in not confirmed", "tokenhook could not record the answer. Close this window and try again.", "")
+		page.SignInNotice(w, http.StatusInternalServerError, "Sign-in not confirmed", "tokenhook could not record the answer. Close this window and try again.", "")
 	}
 }
 
@@ -318,11 +318,6 @@ const embeddedHTML = `<!doctype html>
 func (h *Handover) EmbeddedSignIn(w http.ResponseWriter) {
 	// The page may be framed (that is its purpose); it runs only our script.
 	page.Write(w, http.StatusUnauthorized, "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'; img-src 'self' data:", h.embedded)
-}
-
-// notice writes the notice page without a button.
-func notice(w http.ResponseWriter, status int, title, message, link string) {
-	page.Notice(w, status, title, message, link, "Sign in again")
 }
 
 // randomString returns n random bytes, base64url-encoded.

@@ -43,6 +43,12 @@ var (
 	noticeLinkPage = Must(Parse("notice-link", noticeLinkHTML))
 )
 
+// SignInNotice is Notice with a "Sign in again" button to link (sign-in,
+// hand-over and connection pages).
+func SignInNotice(w http.ResponseWriter, status int, title, message, link string) {
+	Notice(w, status, title, message, link, "Sign in again")
+}
+
 // Notice writes tokenhook's notice page (sign-in notices and errors):
 // title, message and, when link is a path on this origin, a button to it.
 // Anything else in link is left out.

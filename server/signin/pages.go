@@ -6,12 +6,6 @@ import (
 	"github.com/tokenhook/tokenhook/server/page"
 )
 
-// renderPage writes a small, minified HTML page. title and message are
-// escaped; link must be a same-origin path or "" (anything else is left out).
-func renderPage(w http.ResponseWriter, status int, title, message, link string) {
-	page.Notice(w, status, title, message, link, "Sign in again")
-}
-
 // renderRetry is the 503 page for a sign-in that cannot go on right now
 // (the identity provider is unreachable): a "Try again" button to link (a
 // same-origin path) and Retry-After.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenhook/tokenhook/server/broker"
+	"github.com/tokenhook/tokenhook/server/page"
 )
 
 // exchangeFailed answers a callback whose code exchange failed, saying what
@@ -26,10 +27,10 @@ func (f *Flow) exchangeFailed(w http.ResponseWriter, err error) {
 	switch {
 	case answered && re.Code == "invalid_grant":
 		f.Log.Info("code exchange refused", "err", err)
-		renderPage(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in expired", "The identity provider no longer accepts this sign-in (it was already used, took too long, or belongs to another sign-in). Please sign in again.", f.LoginPath)
 	case answered:
 		f.Log.Warn("code exchange failed", "err", err)
-		renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in. Please start again.", f.LoginPath)
 	default:
 		f.Log.Debug("code exchange could not reach the provider", "err", err)
 		renderRetry(w, "The identity provider is unreachable", "tokenhook could not reach the identity provider to finish the sign-in. Sign in again in a moment.", f.LoginPath)

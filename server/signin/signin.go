@@ -23,6 +23,7 @@ import (
 	"github.com/tokenhook/tokenhook/server/handover"
 	"github.com/tokenhook/tokenhook/server/internal/answer"
 	"github.com/tokenhook/tokenhook/server/once"
+	"github.com/tokenhook/tokenhook/server/page"
 	"github.com/tokenhook/tokenhook/server/session"
 )
 
@@ -105,7 +106,7 @@ func (f *Flow) Login(w http.ResponseWriter, r *http.Request) {
 	if q.Get("popup") == "1" {
 		channel, challenge = q.Get("channel"), q.Get("challenge")
 		if !handover.ValidChannel(channel) || !handover.ValidChallenge(challenge) {
-			renderPage(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
+			page.SignInNotice(w, http.StatusBadRequest, "Sign-in failed", "This sign-in window was opened with a damaged link. Close it and use the dashboard's sign-in button again.", "")
 			return
 		}
 	}
@@ -128,7 +129,7 @@ func (f *Flow) Login(w http.ResponseWriter, r *http.Request) {
 	tx.Values["challenge"] = challenge
 	if err := tx.Save(r, w); err != nil {
 		f.Log.Error("save sign-in transaction", "err", err)
-		renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not start the sign-in.", "")
+		page.SignInNotice(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not start the sign-in.", "")
 		return
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
@@ -159,22 +160,22 @@ func (f *Flow) Callback(w http.ResponseWriter, r *http.Request) {
 		if e == "access_denied" {
 			title = "Access was denied"
 		}
-		renderPage(w, http.StatusForbidden, title, "The identity provider answered: "+clip(e, 64)+describe(desc), f.LoginPath+"?rd="+url.QueryEscape(txString(tx.Values, "rd")))
+		page.SignInNotice(w, http.StatusForbidden, title, "The identity provider answered: "+clip(e, 64)+describe(desc), f.LoginPath+"?rd="+url.QueryEscape(txString(tx.Values, "rd")))
 		return
 	}
 	state, _ := tx.Values["state"].(string)
 	if p == nil || state == "" {
-		renderPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was started too long ago, already finished, or in another browser. Please start again.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in expired", "This sign-in was started too long ago, already finished, or in another browser. Please start again.", f.LoginPath)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(state), []byte(q.Get("state"))) != 1 {
 		f.Log.Warn("sign-in state mismatch")
-		renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The sign-in answer does not belong to this browser's sign-in. Please start again.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in could not be verified", "The sign-in answer does not belong to this browser's sign-in. Please start again.", f.LoginPath)
 		return
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 4096 {
-		renderPage(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer carried no authorization code.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer carried no authorization code.", f.LoginPath)
 		return
 	}
 	verifier, _ := tx.Values["verifier"].(string)
@@ -206,19 +207,19 @@ func (f *Flow) Callback(w http.ResponseWriter, r *http.Request) {
 	if p.Verifier != nil {
 		raw, _ := tok.Extra("id_token").(string)
 		if raw == "" {
-			renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", f.LoginPath)
+			page.SignInNotice(w, http.StatusBadGateway, "Sign-in failed", "The identity provider returned no ID token.", f.LoginPath)
 			return
 		}
 		idt, err := p.Verifier.Verify(ctx, raw)
 		if err != nil {
 			f.Log.Warn("ID token rejected", "err", err)
-			renderPage(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", f.LoginPath)
+			page.SignInNotice(w, http.StatusBadGateway, "Sign-in failed", "The identity provider's ID token could not be verified.", f.LoginPath)
 			return
 		}
 		nonce, _ := tx.Values["nonce"].(string)
 		if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 			f.Log.Warn("ID token nonce mismatch")
-			renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "The ID token does not belong to this sign-in. Please start again.", f.LoginPath)
+			page.SignInNotice(w, http.StatusBadRequest, "Sign-in could not be verified", "The ID token does not belong to this sign-in. Please start again.", f.LoginPath)
 			return
 		}
 		var claims map[string]any
@@ -244,7 +245,7 @@ func (f *Flow) Callback(w http.ResponseWriter, r *http.Request) {
 	id, err := f.Sessions.Start(w, r, sess)
 	if err != nil {
 		f.Log.Error("create session", "err", err)
-		renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", f.LoginPath)
+		page.SignInNotice(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not store the session.", f.LoginPath)
 		return
 	}
 	f.Audit.Record(r.Context(), audit.SignIn, sess.Subject, slog.Bool("popup", txString(tx.Values, "channel") != ""))
@@ -316,12 +317,12 @@ func (f *Flow) useState(w http.ResponseWriter, r *http.Request, state string) bo
 	fresh, err := f.States.UseOnce(r.Context(), "state:"+state, Timeout)
 	if err != nil {
 		f.Log.Error("one-time state store", "err", err)
-		renderPage(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not record the sign-in.", f.LoginPath)
+		page.SignInNotice(w, http.StatusInternalServerError, "Sign-in failed", "tokenhook could not record the sign-in.", f.LoginPath)
 		return false
 	}
 	if !fresh {
 		f.Log.Warn("sign-in state replayed")
-		renderPage(w, http.StatusBadRequest, "Sign-in could not be verified", "This sign-in answer was used before. Please start again.", f.LoginPath)
+		page.SignInNotice(w, http.StatusBadRequest, "Sign-in could not be verified", "This sign-in answer was used before. Please start again.", f.LoginPath)
 		return false
 	}
 	return true
