@@ -2,7 +2,7 @@
 // proactive refresh before expiry, forced refresh after a rejection. A
 // resource refusing a fresh token does not mark the token (replay.ts keeps
 // that per resource): the token keeps serving every other request.
-import { b64u } from "./b64";
+import { sha256u } from "./b64";
 import { Token } from "./config";
 import { TokenHookError } from "./tokenhook";
 
@@ -128,9 +128,7 @@ export interface Prover {
  * localhost); elsewhere it resolves to "" and the header is left out.
  */
 export async function staleHash(token: string): Promise<string> {
-  const c = typeof crypto !== "undefined" ? crypto.subtle : undefined;
-  if (!c) return "";
-  return b64u(await c.digest("SHA-256", new TextEncoder().encode(token)));
+  return typeof crypto !== "undefined" && crypto.subtle ? sha256u(token) : "";
 }
 
 /**
