@@ -3,7 +3,7 @@
 // thumbprint, and proofs signed with it. No DOM access besides indexedDB,
 // crypto and the chunk hand-over, so it runs under node's test runner (where
 // IndexedDB is absent and the key lives in memory).
-import { b64u } from "./b64";
+import { b64u, sha256u } from "./b64";
 import type { Prover } from "./tokens";
 
 /** The public half of a P-256 key as a JWK, with only the members RFC 7638 hashes. */
@@ -29,14 +29,10 @@ const NAME = "dpop";
 /** How long IndexedDB may take before the key falls back to memory (ms). */
 const IDB_TIMEOUT = 3000;
 
-async function sha256(s: string): Promise<string> {
-  return b64u(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
-}
-
 /** thumbprint computes the RFC 7638 SHA-256 thumbprint of an EC public key. */
 export function thumbprint(jwk: PublicJwk): Promise<string> {
   // Required members only, in lexicographic order, no whitespace.
-  return sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
+  return sha256u(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }));
 }
 
 /**
@@ -152,7 +148,7 @@ export async function proof(
     htu: htu(url),
     iat: Math.floor(now / 1000),
   };
-  if (accessToken) claims.ath = await sha256(accessToken);
+  if (accessToken) claims.ath = await sha256u(accessToken);
   if (nonce) claims.nonce = nonce;
   const enc = (v: object) => b64u(new TextEncoder().encode(JSON.stringify(v)));
   const input = enc({ typ: "dpop+jwt", alg: "ES256", jwk: key.jwk }) + "." + enc(claims);
@@ -187,13 +183,11 @@ export function noteNonce(h: { get(name: string): string | null }, keep: (nonce:
 /** What this file hands the main script when loaded as a lazy chunk. */
 export interface DpopChunk {
   prover: typeof prover;
-  loadKey: typeof loadKey;
-  proof: typeof proof;
 }
 
 // Loaded by the main script as a chunk (as the session chunk is), which set
-// .th on this script element: hand it the entry points.
+// .th on this script element: hand it the entry point.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: DpopChunk) => void }) | null;
-  if (s && s.th) s.th({ prover, loadKey, proof });
+  if (s && s.th) s.th({ prover });
 }

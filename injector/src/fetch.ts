@@ -66,6 +66,6 @@ export function wrapFetch(orig: typeof fetch, d: Deps): typeof fetch {
     let res = await orig(req || url, { ...i, headers: h });
     if (pr && pr.nonce(res.headers)) res = await sign().then(() => orig(spare ? spare.clone() : url, { ...i, headers: h }));
     // A 401: the refresh and the replay are in the session chunk (replay.ts).
-    return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, i, h, token), () => res);
+    return res.status - 401 ? res : d.load().then((k) => k.again(orig, d, m, res, spare || url, method, i, h, token), () => res);
   };
 }

@@ -60,7 +60,7 @@ export function install(w: any, script?: { dataset: { [k: string]: string | unde
       chunkOf<DpopChunk>(__DPOP__, __DPOP_SRI__)
         .then((k) => k.prover())
         .then((p) => ((cfg.header = "Authorization"), (cfg.scheme = "DPoP"), (d.pr = p))));
-  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff, dpop, () => d.pr);
+  if (cfg.source === "server") src = server(f, base + "token", clock.now, hash, "", bff, dpop);
   else if (cfg.source === "custom") src = (r) => Promise.resolve(cfg.opts.token!(r)).then(fromResult);
   else if (cfg.source === "cookie") src = () => readStored(cookie(doc.cookie, cfg.key));
   else src = () => readStored(w[cfg.source].getItem(cfg.key));

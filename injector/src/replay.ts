@@ -83,19 +83,20 @@ async function stale(res: Response): Promise<boolean> {
 }
 
 /**
- * again handles a decorated fetch's 401: when it refuses the token sent, it
- * renews (see renew) and replays once (from the Request clone or init), so
- * the caller only sees the second answer; a refused replay marks the
- * resource (see refused) and goes to the caller.
+ * again handles a decorated fetch's 401 (method: the request's, as the
+ * wrapper sent it): when it refuses the token sent, it renews (see renew)
+ * and replays once (from the Request clone or init), so the caller only
+ * sees the second answer; a refused replay marks the resource (see refused)
+ * and goes to the caller.
  */
-export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Response, url: RequestInfo, i: RequestInit, h: Headers, token: string): Promise<Response> {
+export async function again(orig: typeof fetch, d: Deps, m: Manager, res: Response, url: RequestInfo, method: string, i: RequestInit, h: Headers, token: string): Promise<Response> {
   if (!(await stale(res))) return res;
   const u = typeof url === "string" ? url : url.url;
   const fresh = await renew(d, m, u, token);
   if (!fresh || (i.body && (i.body as ReadableStream).getReader)) return res;
   h.set(d.cfg.header, headerValue(d.cfg.scheme, fresh));
   // dpop: a proof of its own for the fresh token.
-  if (d.pr) h.set("DPoP", await d.pr.sign(i.method || (typeof url === "string" ? "GET" : url.method), u, fresh));
+  if (d.pr) h.set("DPoP", await d.pr.sign(method, u, fresh));
   const a = await orig(url, { ...i, headers: h });
   if (await stale(a)) refused(d, u);
   return a;

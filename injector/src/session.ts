@@ -10,7 +10,7 @@
 import { Config, Token } from "./config";
 import { hooks, DashHooks } from "./dash";
 import { again, xhr, Replay } from "./replay";
-import { show, signIn } from "./signin";
+import { signIn } from "./signin";
 import type { TokenHookError } from "./tokenhook";
 import { Clock, Manager, Source, staleHash } from "./tokens";
 
@@ -46,7 +46,6 @@ export interface Chunk extends Replay {
   request_pre(h: Host, payload: unknown): void;
   request_refresh_jwt(h: Host, old: string | null): Promise<string | null>;
   signIn(h: Host): void;
-  show(h: Host): void;
   signOut(h: Host): Promise<void>;
   connect(h: Host, name: string): Promise<boolean>;
   stale(h: Host, token: string): Promise<string>;
@@ -129,7 +128,6 @@ export function hold(h: Host, e: TokenHookError, src: Source): Promise<Token> {
 /** The entry points this chunk hands to the main script. */
 export const entry: Chunk = {
   signIn,
-  show,
   signOut,
   connect,
   hold,

@@ -2,7 +2,7 @@
 // proactive refresh before expiry, forced refresh after a rejection. A
 // resource refusing a fresh token does not mark the token (replay.ts keeps
 // that per resource): the token keeps serving every other request.
-import { b64u } from "./b64";
+import { sha256u } from "./b64";
 import { Token } from "./config";
 import { TokenHookError } from "./tokenhook";
 
@@ -128,9 +128,7 @@ export interface Prover {
  * localhost); elsewhere it resolves to "" and the header is left out.
  */
 export async function staleHash(token: string): Promise<string> {
-  const c = typeof crypto !== "undefined" ? crypto.subtle : undefined;
-  if (!c) return "";
-  return b64u(await c.digest("SHA-256", new TextEncoder().encode(token)));
+  return typeof crypto !== "undefined" && crypto.subtle ? sha256u(token) : "";
 }
 
 /**
@@ -146,16 +144,17 @@ export async function staleHash(token: string): Promise<string> {
  * (the server keeps the token) gives the token "1" and calls bff first.
  * An answer {"token_type":"DPoP"} without a token, or a 400, with a
  * DPoP-Nonce (--browser-token dpop: the request needs a proof) switches to
- * dpop mode (dpop loads the key) and asks again with a proof.
+ * dpop mode (dpop loads the key) and asks again with a proof; every later
+ * request signs with that prover from the start.
  */
-export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string, bff?: () => void, dpop?: (() => Promise<Prover>) | null, pr?: () => Prover | undefined): Source {
+export function server(f: typeof fetch, url: string, now: () => number, hash: (t: string) => Promise<string>, conn?: string, bff?: () => void, dpop?: (() => Promise<Prover>) | null): Source {
+  let p: Prover | undefined;
   return async (rejected?: string) => {
     const h: Record<string, string> = { "X-TokenHook": "1" };
     const stale = rejected ? await hash(rejected) : "";
     if (stale) h["X-TokenHook-Stale"] = stale;
-    const go = async (p?: Prover) => (p && (h.DPoP = await p.sign("GET", url)), f(url, { headers: h, credentials: "same-origin", cache: "no-store" }));
-    let p = pr && pr();
-    let res = await go(p);
+    const go = async () => (p && (h.DPoP = await p.sign("GET", url)), f(url, { headers: h, credentials: "same-origin", cache: "no-store" }));
+    let res = await go();
     // Not JSON: judged by the status below.
     const json = () => res.json().catch(() => ({}));
     let body = await json();
@@ -163,7 +162,7 @@ export function server(f: typeof fetch, url: string, now: () => number, hash: (t
     // nonce is stale): ask again with a proof and the nonce.
     if (dpop && res.headers.get("DPoP-Nonce") && (res.status === 400 || (body.token_type === "DPoP" && !body.access_token))) {
       (p = await dpop()).nonce(res.headers);
-      res = await go(p);
+      res = await go();
       body = await json();
     }
     if (p) p.nonce(res.headers);

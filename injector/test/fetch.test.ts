@@ -261,3 +261,23 @@ test("dpop: each request gets a fresh proof; use_dpop_nonce is retried once with
   assert.equal(seen.length, 5);
   assert.equal(seen[4].headers.get("dpop"), "p5:POST:https://app.example.com/api/c:tok1:n3");
 });
+
+test("dpop: the replay after a refused token carries a proof for the fresh token and the request's method", async () => {
+  const refuse = new Response("", { status: 401, headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+  const { f, seen, d } = setup({ methods: ["PUT", "DELETE"] }, (r) => (auth(r) === "DPoP tok1" ? refuse.clone() : new Response("ok")));
+  stubProver(d);
+  for (const [input, init] of [
+    [new Request("https://app.example.com/api/a", { method: "PUT", body: "1" }), undefined],
+    ["/api/b", { method: "DELETE" }],
+  ] as [RequestInfo, RequestInit | undefined][]) {
+    assert.equal((await f(input, init)).status, 200);
+  }
+  assert.deepEqual(
+    seen.map((s) => [s.method, auth(s), s.headers.get("dpop")]),
+    [
+      ["PUT", "DPoP tok1", "p1:PUT:https://app.example.com/api/a:tok1:"],
+      ["PUT", "DPoP tok2", "p2:PUT:https://app.example.com/api/a:tok2:"],
+      ["DELETE", "DPoP tok2", "p3:DELETE:https://app.example.com/api/b:tok2:"],
+    ],
+  );
+});

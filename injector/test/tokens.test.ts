@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { lead, manager, server, staleHash, Source } from "../src/tokens";
+import { noteNonce } from "../src/dpop";
+import { lead, manager, Prover, server, staleHash, Source } from "../src/tokens";
 import { Token } from "../src/config";
 import { TokenHookError, TokenHookErrorCode } from "../src/tokenhook";
 import { FakeClock, flush, network, tokenAnswer } from "./util";
@@ -202,4 +203,27 @@ test("connection source: connection_required rejects with the event's argument; 
     (e: unknown) => e instanceof TokenHookError && e.code === "connection_required" && e.status === 401 && e.connection === "data" && e.connectUrl === "/_tokenhook/connect/data",
   );
   assert.deepEqual(urls, ["https://app.example/_tokenhook/token?connection=data"]);
+});
+
+test("server source in dpop mode: the first answer asks for a proof, then every fetch signs from the start", async () => {
+  let loads = 0;
+  let k = 0;
+  let nonce = "";
+  const prover: Prover = { sign: async (m, u) => `p${++k}:${m}:${u}:${nonce}`, nonce: (h) => noteNonce(h, (n) => (nonce = n)) };
+  const dpop = async () => (loads++, prover);
+  const net = network((r) =>
+    r.headers.get("dpop")
+      ? tokenAnswer("dtok", Math.floor(Date.now() / 1000) + 300)
+      : new Response('{"token_type":"DPoP"}', { headers: { "DPoP-Nonce": "n1", "Content-Type": "application/json" } }),
+  );
+  const url = "https://app.example/_tokenhook/token";
+  const src = server(net.f, url, Date.now, staleHash, "", undefined, dpop);
+  assert.equal((await src()).token, "dtok");
+  assert.equal((await src()).token, "dtok");
+  assert.deepEqual(
+    net.seen.map((s) => s.headers.get("dpop")),
+    [null, `p1:GET:${url}:n1`, `p2:GET:${url}:n1`],
+    "one request without a proof; the second fetch signs its first request",
+  );
+  assert.equal(loads, 1, "the key is loaded once");
 });

@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 import tokenhook
-from tokenhook._userinfo import MAX_DOCUMENT
+from tokenhook import _userinfo
+from tokenhook._userinfo import DISCOVERY_PATH, MAX_DOCUMENT
 
 from httpserve import serve
 
@@ -21,11 +22,13 @@ Answer = tuple[int, dict[str, str], bytes]
 
 class Provider:
     """A provider whose userinfo answer (and discovery document) a test
-    sets; it records the headers of every request by path."""
+    sets; it records the headers of every request by path, and the paths
+    asked in order."""
 
     def __init__(self) -> None:
         self.url, self.stop = serve(self._answer)
         self.seen: dict[str, dict[str, str]] = {}
+        self.calls: list[str] = []
         self.meta: dict[str, Any] = {"issuer": self.url, "userinfo_endpoint": self.url + "/userinfo"}
         self.routes: dict[str, Callable[[], Answer]] = {
             "/.well-known/openid-configuration": lambda: (200, JSON, json.dumps(self.meta).encode()),
@@ -38,6 +41,7 @@ class Provider:
 
     def _answer(self, path: str, headers: dict[str, str]) -> Answer:
         self.seen[path] = headers
+        self.calls.append(path)
         route = self.routes.get(path)
         return route() if route else (404, {}, b"")
 
@@ -52,6 +56,15 @@ def idp() -> Iterator[Provider]:
     p = Provider()
     yield p
     p.stop()
+
+
+@pytest.fixture(autouse=True)
+def forget_endpoints() -> Iterator[None]:
+    """Each test starts with no remembered endpoint (a new provider may get
+    a port, and so an issuer URL, an earlier test's provider had)."""
+    _userinfo._endpoints.clear()
+    yield
+    _userinfo._endpoints.clear()
 
 
 def test_userinfo_asks_with_the_bearer(idp: Provider) -> None:
@@ -124,3 +137,60 @@ def test_userinfo_unreachable_and_bad_arguments() -> None:
         with pytest.raises(tokenhook.TokenHookError) as e2:
             tokenhook.userinfo(token, issuer)
         assert e2.value.error == "invalid_request"
+
+
+def test_userinfo_remembers_the_endpoint(idp: Provider) -> None:
+    for _ in range(3):
+        assert tokenhook.userinfo(TOKEN, idp.url, timeout=5)["sub"] == "u1"
+    assert idp.calls == [DISCOVERY_PATH, "/userinfo", "/userinfo", "/userinfo"]
+
+
+@pytest.mark.parametrize("discovery", [
+    (500, {}, b""),
+    (200, JSON, b'{"issuer": "https://other.example", "userinfo_endpoint": "https://other.example/userinfo"}'),
+    (200, JSON, b'{"issuer": "ISSUER"}'),
+    (200, JSON, b'["a list"]'),
+])
+def test_userinfo_does_not_remember_a_failed_discovery(idp: Provider, discovery: Answer) -> None:
+    st, headers, body = discovery
+    idp.answer(DISCOVERY_PATH, (st, headers, body.replace(b"ISSUER", idp.url.encode())))
+    with pytest.raises(tokenhook.ProviderError):
+        tokenhook.userinfo(TOKEN, idp.url, timeout=5)
+    idp.answer(DISCOVERY_PATH, (200, JSON, json.dumps(idp.meta).encode()))
+    assert tokenhook.userinfo(TOKEN, idp.url, timeout=5)["sub"] == "u1"
+    assert idp.calls == [DISCOVERY_PATH, DISCOVERY_PATH, "/userinfo"]
+
+
+def test_userinfo_discovers_again_after_the_endpoint_failed(idp: Provider) -> None:
+    tokenhook.userinfo(TOKEN, idp.url, timeout=5)
+    # Refusing the token says nothing about the endpoint: it is kept.
+    with pytest.raises(tokenhook.ProviderError):
+        tokenhook.userinfo("another-token", idp.url, timeout=5)
+    # The provider moved its endpoint: the old one answers 404.
+    idp.meta["userinfo_endpoint"] = idp.url + "/v2/userinfo"
+    idp.routes["/v2/userinfo"] = idp.routes.pop("/userinfo")
+    with pytest.raises(tokenhook.ProviderError) as e:
+        tokenhook.userinfo(TOKEN, idp.url, timeout=5)
+    assert e.value.status == 404
+    assert tokenhook.userinfo(TOKEN, idp.url, timeout=5)["sub"] == "u1"
+    assert idp.calls == [DISCOVERY_PATH, "/userinfo", "/userinfo", "/userinfo", DISCOVERY_PATH, "/v2/userinfo"]
+
+
+def test_userinfo_endpoint_expires(idp: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_userinfo, "ENDPOINT_TTL", 0.0)
+    tokenhook.userinfo(TOKEN, idp.url, timeout=5)
+    tokenhook.userinfo(TOKEN, idp.url, timeout=5)
+    assert idp.calls == [DISCOVERY_PATH, "/userinfo", DISCOVERY_PATH, "/userinfo"]
+
+
+def test_userinfo_remembers_few_issuers(idp: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_userinfo, "ENDPOINTS_KEPT", 1)
+    other = Provider()
+    try:
+        for p in (idp, other, idp, idp):
+            tokenhook.userinfo(TOKEN, p.url, timeout=5)
+    finally:
+        other.stop()
+    assert len(_userinfo._endpoints) == 1
+    # idp's endpoint was forgotten when other's came in, then kept again.
+    assert idp.calls == [DISCOVERY_PATH, "/userinfo", DISCOVERY_PATH, "/userinfo", "/userinfo"]
