@@ -183,11 +183,15 @@ export function noteNonce(h: { get(name: string): string | null }, keep: (nonce:
 /** What this file hands the main script when loaded as a lazy chunk. */
 export interface DpopChunk {
   prover: typeof prover;
+  // The main script uses prover only; server/dpop's tests drive the built
+  // chunk (in node and Chromium) through these two.
+  loadKey: typeof loadKey;
+  proof: typeof proof;
 }
 
 // Loaded by the main script as a chunk (as the session chunk is), which set
-// .th on this script element: hand it the entry point.
+// .th on this script element: hand it the entry points.
 if (typeof document !== "undefined") {
   const s = document.currentScript as (HTMLScriptElement & { th?: (c: DpopChunk) => void }) | null;
-  if (s && s.th) s.th({ prover });
+  if (s && s.th) s.th({ prover, loadKey, proof });
 }
